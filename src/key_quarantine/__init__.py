@@ -1,0 +1,28 @@
+"""cdk-key-quarantine: contain leaked long-lived IAM access keys, and stop them from reaching production.
+
+The CDK-facing names are imported lazily, so ``key-quarantine scan`` and the Lambda never start jsii.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from key_quarantine.checks import KeyQuarantineChecks
+    from key_quarantine.constructs.declarations import declare_existing_trail, declare_external_monitoring
+
+__all__ = ["KeyQuarantineChecks", "declare_existing_trail", "declare_external_monitoring"]
+
+_LAZY = {
+    "KeyQuarantineChecks": "key_quarantine.checks",
+    "declare_existing_trail": "key_quarantine.constructs.declarations",
+    "declare_external_monitoring": "key_quarantine.constructs.declarations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'key_quarantine' has no attribute {name!r}")

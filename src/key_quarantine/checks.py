@@ -1,0 +1,113 @@
+"""``KeyQuarantineChecks``: the rule pack as a cdk-nag 3 pack (a CDK Validations plugin).
+
+It subclasses ``cdk_nag.NagPack`` so it registers, prints and is acknowledged exactly like AwsSolutionsChecks,
+but overrides ``validate``: CDK calls it once per synthesis, and it reads the synthesized cloud assembly with
+the same engine as ``key-quarantine scan``. NagPack's per-resource path (``_check_resource``) is never used:
+it would cost a jsii round trip per resource (~2 ms each) and could not see across stacks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import cdk_nag
+from constructs import IConstruct
+
+from key_quarantine.rules import ALL_RULES, RULES_BY_ID
+from key_quarantine.rules.base import PACK_NAME, Finding, Level
+from key_quarantine.rules.loader import MANIFEST, load_app
+from key_quarantine.rules.runner import run_rules
+
+
+class KeyQuarantineChecks(cdk_nag.NagPack):
+    """Checks IAM users' long-lived access keys: quarantine monitoring, leaked secrets, monitoring that can't fire.
+
+    Usage::
+
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app), KeyQuarantineChecks(app))
+
+    :param scope: the app (or a Stage) the pack is added to; optional, as for other NagPacks.
+    :param verbose: include each rule's explanation and fix in the printed findings (default False).
+    :param strict: fail synthesis on warnings and info too (default False: only errors fail; warnings print).
+    """
+
+    def __init__(self, scope: IConstruct | None = None, *, verbose: bool = False, strict: bool = False) -> None:
+        super().__init__(scope, verbose=verbose)
+        self._verbose = verbose
+        self._strict = strict
+
+    @property
+    def name(self) -> str:
+        return PACK_NAME
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [rule.id for rule in ALL_RULES]
+
+    def _check_resource(self, node: cdk.CfnResource) -> None:
+        raise NotImplementedError("KeyQuarantineChecks checks the synthesized templates once, in validate()")
+
+    def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
+        templates = [Path(template.template_path) for template in context.stack_templates]
+        findings = findings_for_templates(templates)
+        return cdk.PolicyValidationPluginReport(
+            success=not any(self._fails(f) for f in findings),
+            violations=[self._violation(f) for f in findings],
+        )
+
+    def _fails(self, finding: Finding) -> bool:
+        return not finding.acknowledged and (self._strict or finding.level is Level.ERROR)
+
+    def _violation(self, finding: Finding) -> cdk.PolicyViolation:
+        rule = RULES_BY_ID[finding.rule_id]
+        description = f"[{finding.rule_id}] {finding.message}"
+        if self._verbose:
+            description = f"{description} {rule.explanation}"
+        return cdk.PolicyViolation(
+            rule_name=finding.rule_id,
+            description=description,
+            fix=rule.explanation,
+            severity=finding.level.value,
+            rule_metadata={"name": rule.name},
+            violating_resources=[
+                cdk.PolicyViolatingResource(
+                    resource_logical_id=finding.logical_id,
+                    template_path=str(finding.stack.template_path),
+                    locations=[finding.location],
+                )
+            ],
+        )
+
+
+def findings_for_templates(templates: Sequence[Path]) -> list[Finding]:
+    """Run the rules over the whole assembly the templates belong to; keep findings in those templates' stacks.
+
+    The whole assembly is read because a key and its user, or a user and its monitoring, may sit in different
+    stacks or Stages.
+    """
+    roots = list(dict.fromkeys(_assembly_root(template) for template in templates))
+    if not roots:
+        return []
+    wanted = {template.resolve() for template in templates}
+    return [f for f in run_rules(load_app(roots)) if f.stack.root.template_path.resolve() in wanted]
+
+
+def _assembly_root(template: Path) -> Path:
+    directory = template.parent
+    while (directory.parent / MANIFEST).exists() and _lists_assembly(directory.parent, directory.name):
+        directory = directory.parent
+    return directory
+
+
+def _lists_assembly(parent: Path, child_name: str) -> bool:
+    manifest: Any = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
+    artifacts: Iterable[Any] = (manifest.get("artifacts") or {}).values()
+    return any(
+        isinstance(a, dict) and a.get("type") == "cdk:cloud-assembly"
+        and (a.get("properties") or {}).get("directoryName") == child_name
+        for a in artifacts
+    )

@@ -1,0 +1,1 @@
+"""The ``key-quarantine`` command."""

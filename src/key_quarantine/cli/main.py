@@ -1,0 +1,88 @@
+"""``key-quarantine``: run the rules on synthesized templates (``scan``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from key_quarantine.cli import report
+from key_quarantine.rules.base import Finding, Level
+from key_quarantine.rules.loader import InputError
+from key_quarantine.rules.runner import scan_paths
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+FAIL_ON_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "never": None}
+
+
+class UsageError(Exception):
+    """Bad command-line input; exit 2 with the message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="key-quarantine",
+        description="Find long-lived IAM access keys without quarantine monitoring, leaked secret keys and "
+        "monitoring that can never fire.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scan = commands.add_parser(
+        "scan",
+        help="run the KeyQuarantine rules on a cloud assembly (cdk.out) or CloudFormation templates",
+        description="Exit 1 when an unacknowledged finding is at or above --fail-on, 2 on bad input, else 0.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="cdk.out directory, template file or folder")
+    scan.add_argument("--format", choices=("text", "json"), default="text")
+    scan.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    scan.add_argument("--fail-on", choices=tuple(FAIL_ON_LEVELS), default="error")
+    scan.add_argument("--account", help="account of plain templates (a cloud assembly records its own)")
+    scan.add_argument("--region", help="region of plain templates (a cloud assembly records its own)")
+    scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
+    return parser
+
+
+def run_scan(arguments: argparse.Namespace) -> int:
+    findings = scan_paths(arguments.paths, account=arguments.account, region=arguments.region)
+    rendered = report.as_json(findings) if arguments.format == "json" else report.as_text(findings, verbose=arguments.verbose)
+    if arguments.output:
+        _write_atomically(Path(arguments.output), rendered)
+        print(report.summary_line(findings))
+    else:
+        sys.stdout.write(rendered)
+    return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
+
+
+def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
+    if threshold is None:
+        return False
+    return any(not f.acknowledged and f.level.rank >= threshold.rank for f in findings)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write the whole report or nothing: an existing file is replaced only once the new one is complete."""
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: the folder {path.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        Path(temporary).replace(path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        return run_scan(arguments)
+    except (InputError, UsageError) as error:
+        print(f"key-quarantine: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

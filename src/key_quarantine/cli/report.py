@@ -1,0 +1,66 @@
+"""Findings as text (like cdk-nag prints them) and as JSON (the contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from key_quarantine.rules import RULES_BY_ID
+from key_quarantine.rules.base import Finding, Level
+
+
+def summary(findings: Sequence[Finding]) -> dict[str, int]:
+    """Unacknowledged findings by level."""
+    counts = Counter(f.level.value for f in findings if not f.acknowledged)
+    return {level.value: counts.get(level.value, 0) for level in (Level.ERROR, Level.WARNING, Level.INFO)}
+
+
+def where(finding: Finding) -> str:
+    return finding.construct_path or f"{finding.stack.name}/{finding.logical_id}"
+
+
+def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
+    lines = []
+    for finding in findings:
+        if finding.acknowledged and not verbose:
+            continue
+        label = "Acknowledged" if finding.acknowledged else finding.level.value.capitalize()
+        lines.append(f"[{label} at {where(finding)}] {finding.rule_id}: {finding.message}")
+        if verbose:
+            lines.append(f"    Fix: {RULES_BY_ID[finding.rule_id].explanation}")
+            if finding.acknowledgement is not None:
+                lines.append(f"    Acknowledged: {finding.acknowledgement.reason}")
+    lines.append(summary_line(findings))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(findings: Sequence[Finding]) -> str:
+    counts = summary(findings)
+    acknowledged = sum(1 for f in findings if f.acknowledged)
+    return (
+        f"KeyQuarantine: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info; "
+        f"{acknowledged} acknowledged."
+    )
+
+
+def as_json(findings: Sequence[Finding]) -> str:
+    document = {"findings": [_finding_json(f) for f in findings], "summary": summary(findings)}
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule_id": finding.rule_id,
+        "level": finding.level.value,
+        "stack": finding.stack.name,
+        "logical_id": finding.logical_id,
+        "resource_type": finding.resource_type,
+        "construct_path": finding.construct_path,
+        "message": finding.message,
+        "acknowledged": finding.acknowledged,
+        "acknowledgement_reason": finding.acknowledgement.reason if finding.acknowledgement else None,
+        "template_path": str(finding.stack.template_path),
+        "location": finding.location,
+    }

@@ -1,0 +1,1 @@
+"""The responder's Lambda asset: stdlib and boto3 only, never aws_cdk (the playbook lives here)."""

@@ -1,0 +1,104 @@
+"""What every rule is made of: its metadata, the context it reads, and the findings it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+from key_quarantine.rules.intrinsics import Resolver
+from key_quarantine.rules.keys import KeyAnalysis
+from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
+from key_quarantine.rules.monitoring import MonitoringAnalysis
+
+PACK_NAME = "KeyQuarantine"
+
+
+class Level(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {Level.INFO: 0, Level.WARNING: 1, Level.ERROR: 2}[self]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a rule found, on one resource (or output) of one stack."""
+
+    rule_id: str
+    level: Level
+    stack: Stack
+    logical_id: str
+    resource_type: str
+    construct_path: str | None
+    message: str
+    location: str = "Properties"
+    acknowledgement: Acknowledgement | None = field(default=None, compare=False)
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledgement is not None
+
+
+class RuleContext:
+    """The app under check plus the analyses several rules share (computed once, on first use)."""
+
+    def __init__(self, app: AppModel) -> None:
+        self.app = app
+        self.resolver = Resolver(app)
+
+    @cached_property
+    def monitoring(self) -> MonitoringAnalysis:
+        return MonitoringAnalysis(self.app)
+
+    @cached_property
+    def keys(self) -> KeyAnalysis:
+        return KeyAnalysis(self.app, self.resolver)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: stable id, default level, a one-sentence ``info`` and an ``explanation`` that says the fix."""
+
+    id: str
+    level: Level
+    name: str
+    info: str
+    explanation: str
+    check: Callable[[RuleContext], Iterable[Finding]]
+
+    def finding(
+        self,
+        resource: Resource,
+        message: str,
+        *,
+        level: Level | None = None,
+        location: str = "Properties",
+    ) -> Finding:
+        return Finding(
+            rule_id=self.id,
+            level=level or self.level,
+            stack=resource.stack,
+            logical_id=resource.logical_id,
+            resource_type=resource.type,
+            construct_path=resource.construct_path,
+            message=message,
+            location=location,
+        )
+
+    def output_finding(self, stack: Stack, output_name: str, message: str) -> Finding:
+        return Finding(
+            rule_id=self.id,
+            level=self.level,
+            stack=stack,
+            logical_id=output_name,
+            resource_type="AWS::CloudFormation::Output",
+            construct_path=stack.construct_paths.get(output_name),
+            message=message,
+            location=f"Outputs/{output_name}/Value",
+        )
+

@@ -1,0 +1,111 @@
+"""KQ2: an access key's SecretAccessKey reaches something readable (anything but a Secrets Manager secret)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
+from key_quarantine.rules.keys import ACCESS_KEY
+from key_quarantine.rules.model import Resource, Stack
+
+SECRET_ATTRIBUTE = "SecretAccessKey"
+SAFE_SINKS = {("AWS::SecretsManager::Secret", "SecretString")}
+
+#: Who can read a sink, by resource type and top-level property; the default is the generic sentence.
+_READERS = {
+    ("AWS::SSM::Parameter", "Value"): "anyone with ssm:GetParameter (String parameters are not encrypted)",
+    ("AWS::Lambda::Function", "Environment"): "anyone with lambda:GetFunctionConfiguration",
+    ("AWS::ECS::TaskDefinition", "ContainerDefinitions"): "anyone with ecs:DescribeTaskDefinition",
+    ("AWS::Batch::JobDefinition", "ContainerProperties"): "anyone with batch:DescribeJobDefinitions",
+    ("AWS::CloudFormation::Stack", "Parameters"): "anyone with cloudformation:DescribeStacks",
+}
+
+
+def check(context: RuleContext) -> Iterator[Finding]:
+    for stack in context.app.stacks:
+        for resource in stack.resources.values():
+            for path in _leaking_paths(context, stack, resource.properties, "Properties"):
+                if (resource.type, path.split("/")[1]) not in SAFE_SINKS:
+                    yield RULE.finding(resource, _resource_message(context, resource, path), location=path)
+        for name, output in stack.outputs.items():
+            value = output.get("Value") if isinstance(output, Mapping) else None
+            sources = _secret_sources(context, stack, value)
+            if sources:
+                yield RULE.output_finding(stack, name, _output_message(stack, name, output, sources))
+
+
+def _leaking_paths(context: RuleContext, stack: Stack, value: Any, path: str) -> Iterator[str]:
+    """Paths of the smallest containers whose value carries a secret key (one finding per property leaf)."""
+    if not _secret_sources(context, stack, value):
+        return
+    if isinstance(value, Mapping) and not _is_intrinsic(value):
+        for key, item in value.items():
+            yield from _leaking_paths(context, stack, item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaking_paths(context, stack, item, f"{path}/{index}")
+    else:
+        yield path
+
+
+def _secret_sources(context: RuleContext, stack: Stack, value: Any) -> list[Resource]:
+    return list(
+        dict.fromkeys(
+            reference.resource
+            for reference in context.resolver.references(stack, value)
+            if reference.resource.type == ACCESS_KEY and reference.attribute == SECRET_ATTRIBUTE
+        )
+    )
+
+
+def _is_intrinsic(value: Mapping[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+
+
+def _resource_message(context: RuleContext, resource: Resource, path: str) -> str:
+    sources = _secret_sources(context, resource.stack, _value_at(resource.properties, path))
+    property_path = ".".join(path.split("/")[1:])
+    top = path.split("/")[1]
+    readers = _READERS.get((resource.type, top))
+    if top == "Tags":
+        readers = "anyone who can list tags (tag:GetResources, the console)"
+    readers = readers or "anyone who can describe this resource"
+    return (
+        f"The SecretAccessKey of {_keys(sources)} reaches {resource.describe()} at {property_path}, readable by "
+        f"{readers}. Keep it only in an AWS::SecretsManager::Secret SecretString."
+    )
+
+
+def _output_message(stack: Stack, name: str, output: Mapping[str, Any], sources: list[Resource]) -> str:
+    exported = " and is exported to every stack of the account" if "Export" in output else ""
+    return (
+        f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}' of stack {stack.name}{exported}: "
+        "visible to anyone with cloudformation:DescribeStacks and in the console."
+    )
+
+
+def _keys(sources: list[Resource]) -> str:
+    return ", ".join(f"access key '{key.logical_id}' (stack {key.stack.name})" for key in sources)
+
+
+def _value_at(properties: Mapping[str, Any], path: str) -> Any:
+    value: Any = properties
+    for part in path.split("/")[1:]:
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+RULE = Rule(
+    id="KQ2",
+    level=Level.ERROR,
+    name="Secret access key readable outside Secrets Manager",
+    info="The SecretAccessKey of an IAM access key is written somewhere readable.",
+    explanation=(
+        "A secret access key in a stack output or export, an SSM String parameter, a Lambda, ECS or Batch "
+        "environment, a tag or any other property is readable by anyone with describe permissions and is "
+        "kept in CloudFormation's history. Store it only as the SecretString of an AWS::SecretsManager::Secret "
+        "and grant secretsmanager:GetSecretValue to the few principals that need it."
+    ),
+    check=check,
+)
