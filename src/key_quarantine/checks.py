@@ -64,13 +64,10 @@ class KeyQuarantineChecks(cdk_nag.NagPack):
 
     def _violation(self, finding: Finding) -> cdk.PolicyViolation:
         rule = RULES_BY_ID[finding.rule_id]
-        description = f"[{finding.rule_id}] {finding.message}"
-        if self._verbose:
-            description = f"{description} {rule.explanation}"
         return cdk.PolicyViolation(
             rule_name=finding.rule_id,
-            description=description,
-            fix=rule.explanation,
+            description=f"[{finding.rule_id}] {finding.message}",
+            fix=rule.explanation if self._verbose else None,
             severity=finding.level.value,
             rule_metadata={"name": rule.name},
             violating_resources=[

@@ -24,17 +24,17 @@ def check(context: RuleContext) -> Iterator[Finding]:
 
 
 def _finding(rule: EventRuleView, region: str | None, unforwarded: list[Signal]) -> Finding:
-    families = ", ".join(sorted({signal.family.value for signal in unforwarded}))
+    families = "; ".join(sorted({signal.family.value for signal in unforwarded}))
     also_regional = any(not s.is_global and s.name in rule.matched for s in rule.signals)
     if region is None:
         message = (
-            f"Rule '{rule.resource.logical_id}' (stack {rule.stack.name}) watches {families} events, which "
+            f"Rule '{rule.resource.logical_id}' (stack {rule.stack.name}) watches events ({families}) which "
             f"EventBridge delivers only in {GLOBAL_EVENTS_REGION}, and the stack has no region: pin the stack to "
             f"env=Environment(region='{GLOBAL_EVENTS_REGION}') or it fires only if deployed there."
         )
         return RULE.finding(rule.resource, message, level=Level.WARNING, location="Properties/EventPattern")
     message = (
-        f"Rule '{rule.resource.logical_id}' (stack {rule.stack.name}, {region}) watches {families} events, "
+        f"Rule '{rule.resource.logical_id}' (stack {rule.stack.name}, {region}) watches events ({families}) "
         f"which EventBridge delivers only in {GLOBAL_EVENTS_REGION}, and nothing in the app forwards them from "
         f"{GLOBAL_EVENTS_REGION}: that part of it can never fire."
     )

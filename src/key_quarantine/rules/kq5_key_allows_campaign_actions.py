@@ -27,8 +27,8 @@ def check(context: RuleContext) -> Iterator[Finding]:
             named = ", ".join(allowed[:MAX_NAMED_ACTIONS])
             more = f" and {len(allowed) - MAX_NAMED_ACTIONS} more" if len(allowed) > MAX_NAMED_ACTIONS else ""
             message = (
-                f"{holder.describe()} holds a long-lived access key and may call {len(allowed)} actions "
-                f"leaked-key campaigns use: {named}{more}. No permissions boundary denies them."
+                f"{holder.describe()} holds a long-lived access key and may call {len(allowed)} "
+                f"action(s) leaked-key campaigns use: {named}{more}. No permissions boundary denies them."
             )
             yield RULE.finding(holder.user, message)
 

@@ -21,11 +21,11 @@ GLOBAL_EVENTS_REGION = "us-east-1"
 
 
 class SignalFamily(StrEnum):
-    QUARANTINE_ATTACH = "quarantine-attach"
-    LEGACY_QUARANTINE = "legacy-quarantine"
-    HEALTH_RISK = "health-risk"
-    IAM_API_CALL = "iam-api-call"
-    READ_ONLY_ABUSE = "read-only-abuse"
+    QUARANTINE_ATTACH = "AWS attaching a quarantine policy"
+    LEGACY_QUARANTINE = "AWS adding the legacy quarantine inline policy"
+    HEALTH_RISK = "AWS Health AWS_RISK_*"
+    IAM_API_CALL = "IAM API call"
+    READ_ONLY_ABUSE = "read-only abuse call"
 
 
 @dataclass(frozen=True)
