@@ -14,8 +14,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct
 
+from constructs import Construct
 from key_quarantine import KeyQuarantineChecks, declare_existing_trail, declare_external_monitoring
 
 US_EAST_1 = cdk.Environment(region="us-east-1")
@@ -51,7 +51,9 @@ class StorefrontCiStack(cdk.Stack):
         deployer.add_to_policy(
             iam.PolicyStatement(
                 actions=["sts:AssumeRole"],
-                resources=[f"arn:aws:iam::{self.account}:role/cdk-hnb659fds-deploy-role-{self.account}-{self.region}"],
+                resources=[
+                    f"arn:aws:iam::{self.account}:role/cdk-hnb659fds-deploy-role-{self.account}-{self.region}"
+                ],
             )
         )
         encryption_key.grant_encrypt(deployer)
@@ -71,13 +73,17 @@ class StorefrontCiStack(cdk.Stack):
             reason="The security account runs the org-wide quarantine responder (runbook SEC-142) until this "
             "app adds the KeyQuarantine construct.",
         )
-        declare_existing_trail(self, reason="Organization trail 'org-main' in the management account (SEC-17).")
+        declare_existing_trail(
+            self, reason="Organization trail 'org-main' in the management account (SEC-17)."
+        )
         self._acknowledge(access_logs, deployer)
 
     def _acknowledge(self, access_logs: s3.Bucket, deployer: iam.User) -> None:
         acknowledge = cdk.Validations.of
         acknowledge(access_logs).acknowledge(
-            cdk.Acknowledgment(id="AwsSolutions::AwsSolutions-S1", reason="This is the access-log bucket itself.")
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-S1", reason="This is the access-log bucket itself."
+            )
         )
         acknowledge(self).acknowledge(
             cdk.Acknowledgment(

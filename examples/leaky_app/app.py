@@ -15,8 +15,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
-from constructs import Construct
 
+from constructs import Construct
 from key_quarantine import KeyQuarantineChecks
 
 QUARANTINE_ATTACH = {
@@ -31,7 +31,9 @@ class DevUsersStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.deployer = iam.User(self, "LegacyDeployer", user_name="legacy-deployer")
-        self.deployer.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("AdministratorAccess"))
+        self.deployer.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("AdministratorAccess")
+        )
         first = iam.AccessKey(self, "DeployerKey", user=self.deployer)
         rotated = iam.AccessKey(self, "DeployerKeyRotated", user=self.deployer)
 
@@ -67,7 +69,11 @@ class DevAutomationStack(cdk.Stack):
             description="Pinned to one policy version, and in eu-west-1 where IAM events never arrive",
             event_pattern=events.EventPattern(
                 **QUARANTINE_ATTACH,
-                detail={"requestParameters": {"policyArn": ["arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"]}},
+                detail={
+                    "requestParameters": {
+                        "policyArn": ["arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"]
+                    }
+                },
             ),
             targets=[targets.SnsTopic(topic)],
         )
@@ -99,7 +105,9 @@ class ProdStack(cdk.Stack):
                 detail={
                     "eventName": ["AttachUserPolicy"],
                     "requestParameters": {
-                        "policyArn": events.Match.prefix("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine")
+                        "policyArn": events.Match.prefix(
+                            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine"
+                        )
                     },
                 },
             ),

@@ -15,8 +15,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import cdk_nag
-from constructs import IConstruct
 
+from constructs import IConstruct
 from key_quarantine.rules import ALL_RULES, RULES_BY_ID
 from key_quarantine.rules.base import PACK_NAME, Finding, Level
 from key_quarantine.rules.loader import MANIFEST, load_app
@@ -35,7 +35,9 @@ class KeyQuarantineChecks(cdk_nag.NagPack):
     :param strict: fail synthesis on warnings and info too (default False: only errors fail; warnings print).
     """
 
-    def __init__(self, scope: IConstruct | None = None, *, verbose: bool = False, strict: bool = False) -> None:
+    def __init__(
+        self, scope: IConstruct | None = None, *, verbose: bool = False, strict: bool = False
+    ) -> None:
         super().__init__(scope, verbose=verbose)
         self._verbose = verbose
         self._strict = strict
@@ -104,7 +106,8 @@ def _lists_assembly(parent: Path, child_name: str) -> bool:
     manifest: Any = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
     artifacts: Iterable[Any] = (manifest.get("artifacts") or {}).values()
     return any(
-        isinstance(a, dict) and a.get("type") == "cdk:cloud-assembly"
+        isinstance(a, dict)
+        and a.get("type") == "cdk:cloud-assembly"
         and (a.get("properties") or {}).get("directoryName") == child_name
         for a in artifacts
     )

@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_scan(arguments: argparse.Namespace) -> int:
     findings = scan_paths(arguments.paths, account=arguments.account, region=arguments.region)
-    rendered = report.as_json(findings) if arguments.format == "json" else report.as_text(findings, verbose=arguments.verbose)
+    rendered = (
+        report.as_json(findings)
+        if arguments.format == "json"
+        else report.as_text(findings, verbose=arguments.verbose)
+    )
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))

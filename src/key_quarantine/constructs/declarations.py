@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from constructs import IConstruct
 
+from constructs import IConstruct
 from key_quarantine.rules.declarations import EXISTING_TRAIL, EXTERNAL_MONITORING, METADATA_KEY
 
 

@@ -101,4 +101,3 @@ class Rule:
             message=message,
             location=f"Outputs/{output_name}/Value",
         )
-

@@ -142,7 +142,7 @@ class Resolver:
         return self._resolve_ref(stack, name, depth)
 
     def _resolve_join(self, stack: Stack, argument: Any, depth: int) -> Any:
-        if not (isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str)):
+        if not (_is_pair(argument) and isinstance(argument[0], str)):
             return UNKNOWN
         items = self.resolve(stack, argument[1], depth)
         if not isinstance(items, list):
@@ -153,7 +153,7 @@ class Resolver:
         return UNKNOWN
 
     def _resolve_select(self, stack: Stack, argument: Any, depth: int) -> Any:
-        if not (isinstance(argument, list) and len(argument) == 2):
+        if not _is_pair(argument):
             return UNKNOWN
         index = self.resolve(stack, argument[0], depth)
         items = self.resolve(stack, argument[1], depth)
@@ -274,6 +274,11 @@ class Resolver:
         return None
 
 
+def _is_pair(argument: Any) -> bool:
+    """Most intrinsics take a two-item list: [delimiter, items], [index, items], [template, variables] ..."""
+    return isinstance(argument, list) and len(argument) == 2  # noqa: PLR2004
+
+
 def _as_intrinsic(value: Any) -> tuple[str, Any] | None:
     if isinstance(value, Mapping) and len(value) == 1:
         ((name, argument),) = value.items()
@@ -285,7 +290,7 @@ def _as_intrinsic(value: Any) -> tuple[str, Any] | None:
 def _get_att_target(stack: Stack, argument: Any) -> tuple[Resource, str] | None:
     if isinstance(argument, str):
         argument = argument.split(".", 1)
-    if isinstance(argument, list) and len(argument) == 2 and all(isinstance(a, str) for a in argument):
+    if _is_pair(argument) and all(isinstance(a, str) for a in argument):
         resource = stack.resources.get(argument[0])
         if resource is not None:
             return resource, argument[1]
@@ -295,7 +300,7 @@ def _get_att_target(stack: Stack, argument: Any) -> tuple[Resource, str] | None:
 def _sub_parts(argument: Any) -> tuple[str | None, Mapping[str, Any]]:
     if isinstance(argument, str):
         return argument, {}
-    if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str):
+    if _is_pair(argument) and isinstance(argument[0], str):
         variables = argument[1] if isinstance(argument[1], Mapping) else {}
         return argument[0], variables
     return None, {}

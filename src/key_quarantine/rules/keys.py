@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from key_quarantine.rules.intrinsics import ResourceAttribute, Resolver
+from key_quarantine.rules.intrinsics import Resolver, ResourceAttribute
 from key_quarantine.rules.model import AppModel, Resource
 
 ACCESS_KEY = "AWS::IAM::AccessKey"
@@ -74,7 +74,8 @@ class KeyAnalysis:
 
     def is_active(self, key: Resource) -> bool:
         """A key is a live credential unless its Status is literally Inactive."""
-        return self._resolver.resolve(key.stack, key.properties.get("Status", "Active")) != "Inactive"
+        status = self._resolver.resolve(key.stack, key.properties.get("Status", "Active"))
+        return not (isinstance(status, str) and status == "Inactive")
 
     def _key_user(
         self, key: Resource, users_by_name: dict[str, Resource]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
 from key_quarantine.rules.declarations import EXTERNAL_MONITORING
 from key_quarantine.rules.keys import KeyHolder
+from key_quarantine.rules.model import Stack, same_account
 from key_quarantine.rules.monitoring import EventRuleView
 from key_quarantine.rules.signals import SignalFamily
 
@@ -27,13 +28,19 @@ def _message(context: RuleContext, holder: KeyHolder) -> str:
         f"{holder.describe()} holds the long-lived access key {keys}, and no enabled EventBridge rule in this "
         "account fires when AWS attaches an AWSCompromisedKeyQuarantine* policy or reports AWS_RISK_* for it."
     )
-    near_misses = [_near_miss(rule) for rule in context.monitoring.event_rules if _is_near_miss(rule, holder)]
+    stack = holder.anchor.stack
+    near_misses = [_near_miss(rule) for rule in context.monitoring.event_rules if _is_near_miss(rule, stack)]
     return " ".join([message, *near_misses])
 
 
-def _is_near_miss(rule: EventRuleView, holder: KeyHolder) -> bool:
+def _is_near_miss(rule: EventRuleView, stack: Stack) -> bool:
+    """A rule of the same account that matches some quarantine signal but does not count as monitoring."""
     families = (SignalFamily.QUARANTINE_ATTACH, SignalFamily.HEALTH_RISK)
-    return bool(rule.matched_in(*families)) and not rule.is_quarantine_monitoring
+    return (
+        same_account(rule.stack, stack)
+        and bool(rule.matched_in(*families))
+        and not rule.is_quarantine_monitoring
+    )
 
 
 def _near_miss(rule: EventRuleView) -> str:
@@ -50,7 +57,9 @@ def _near_miss(rule: EventRuleView) -> str:
     missed = [n for n in missed if f"attach:{n}" not in rule.matched]
     if attach:
         return f"{name} matches only some quarantine policies; it misses {', '.join(missed)}."
-    return f"{name} matches only some AWS Health risk events, not AWS_RISK_CREDENTIALS_EXPOSED in both shapes."
+    return (
+        f"{name} matches only some AWS Health risk events, not AWS_RISK_CREDENTIALS_EXPOSED in both shapes."
+    )
 
 
 RULE = Rule(

@@ -9,7 +9,7 @@ from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
 from key_quarantine.rules.keys import ACCESS_KEY
 from key_quarantine.rules.model import Resource, Stack
 
-SECRET_ATTRIBUTE = "SecretAccessKey"
+SECRET_ATTRIBUTE = "SecretAccessKey"  # noqa: S105 - the attribute name, not a secret
 SAFE_SINKS = {("AWS::SecretsManager::Secret", "SecretString")}
 
 #: Who can read a sink, by resource type and top-level property; the default is the generic sentence.

@@ -17,7 +17,9 @@ def check(context: RuleContext) -> Iterator[Finding]:
         unforwarded = [
             signal
             for signal in rule.signals
-            if signal.is_global and signal.name in rule.matched and not context.monitoring.forwards_to(rule, signal)
+            if signal.is_global
+            and signal.name in rule.matched
+            and not context.monitoring.forwards_to(rule, signal)
         ]
         if unforwarded:
             yield _finding(rule, region, unforwarded)

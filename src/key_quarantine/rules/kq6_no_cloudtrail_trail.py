@@ -55,7 +55,9 @@ def _selector_logs_writes(selector: Any) -> bool:
 def _advanced_selector_logs_management(selector: Any) -> bool:
     fields = selector.get("FieldSelectors", []) if isinstance(selector, Mapping) else []
     return any(
-        isinstance(f, Mapping) and f.get("Field") == "eventCategory" and "Management" in (f.get("Equals") or [])
+        isinstance(f, Mapping)
+        and f.get("Field") == "eventCategory"
+        and "Management" in (f.get("Equals") or [])
         for f in fields
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,7 @@ def _with_nested(stack: Stack) -> Iterator[Stack]:
 
 
 def _nested_stack(resource: Resource) -> Stack | None:
-    asset_path = resource.metadata.get("aws:asset:path")
+    asset_path = resource.metadata.get("aws:asset:path") or _asset_path_from_url(resource)
     if not isinstance(asset_path, str):
         return None  # a TemplateURL we cannot read offline; its resources are not in the app model
     path = resource.stack.template_path.parent / asset_path
@@ -214,6 +215,29 @@ def _nested_stack(resource: Resource) -> Stack | None:
     )
 
 
+def _asset_path_from_url(resource: Resource) -> str | None:
+    """The nested template CDK wrote beside its parent, found by the asset hash in the TemplateURL.
+
+    The CDK CLI records it as ``aws:asset:path`` metadata; an app synthesized in-process does not, but its
+    ``*.assets.json`` manifests map each asset hash to its file.
+    """
+    url = json.dumps(resource.properties.get("TemplateURL", ""))
+    assets = _file_assets(resource.stack.template_path.parent)
+    return next((path for digest, path in assets.items() if f"{digest}.json" in url), None)
+
+
+@cache
+def _file_assets(directory: Path) -> dict[str, str]:
+    assets: dict[str, str] = {}
+    for manifest in directory.glob("*.assets.json"):
+        files = _read_json(manifest).get("files", {})
+        for digest, asset in files.items() if isinstance(files, Mapping) else ():
+            source = asset.get("source", {}) if isinstance(asset, Mapping) else {}
+            if isinstance(source.get("path"), str):
+                assets[digest] = source["path"]
+    return assets
+
+
 # --- files ------------------------------------------------------------------------------------------------
 
 
@@ -225,16 +249,15 @@ def _read_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise InputError(path, "not text (UTF-8)") from None
     except json.JSONDecodeError as error:
-        raise InputError(path, f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+        raise InputError(
+            path, f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"
+        ) from None
     except OSError as error:
         raise InputError(path, f"cannot be read ({error.strerror})") from None
 
 
 def _read_template(path: Path) -> Mapping[str, Any]:
-    if path.suffix == ".json":
-        document = _read_json(path)
-    else:
-        document = _read_yaml_or_json(path)
+    document = _read_json(path) if path.suffix == ".json" else _read_yaml_or_json(path)
     if not isinstance(document, Mapping):
         raise InputError(path, "not a CloudFormation template: the document is not an object")
     resources = document.get("Resources")

@@ -14,7 +14,7 @@ from typing import Any
 
 from key_quarantine.rules.declarations import Declaration, declarations_of
 from key_quarantine.rules.event_pattern import CompiledPattern, EventPatternError, parse_pattern
-from key_quarantine.rules.intrinsics import UNKNOWN, ResourceAttribute, Resolver
+from key_quarantine.rules.intrinsics import UNKNOWN, Resolver, ResourceAttribute
 from key_quarantine.rules.model import AppModel, Resource, Stack, same_account
 from key_quarantine.rules.signals import (
     GLOBAL_EVENTS_REGION,
@@ -150,7 +150,7 @@ class MonitoringAnalysis:
 
     def _bus_destinations(self, resource: Resource) -> list[tuple[str | None, str | None]]:
         """(region, bus name) of each target that is an event bus; None where it cannot be known."""
-        destinations = []
+        destinations: list[tuple[str | None, str | None]] = []
         for target in resource.properties.get("Targets") or []:
             arn = target.get("Arn") if isinstance(target, Mapping) else None
             value = self._resolver.resolve(resource.stack, arn)
@@ -183,4 +183,3 @@ def _without_unknowns(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_unknowns(item) for item in value]
     return value
-

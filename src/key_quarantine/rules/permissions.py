@@ -43,7 +43,9 @@ KNOWN_AWS_MANAGED_POLICIES: Mapping[str, Mapping[str, Any]] = {
     _AWS_POLICY + "SecretsManagerReadWrite": {
         "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]
     },
-    _AWS_POLICY + "AmazonSESFullAccess": {"Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]},
+    _AWS_POLICY + "AmazonSESFullAccess": {
+        "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]
+    },
 }
 
 
@@ -86,7 +88,9 @@ class UserPermissions:
         boundary_arn = self._user.properties.get("PermissionsBoundary")
         if boundary_arn is None:
             return [action for action in actions if _allows(identity, action)]
-        boundary = [s for d in self._managed_documents(self._user.stack, boundary_arn) for s in _statements(d)]
+        boundary = [
+            s for d in self._managed_documents(self._user.stack, boundary_arn) for s in _statements(d)
+        ]
         if not boundary:
             return []
         return [action for action in actions if _allows(identity, action) and _allows(boundary, action)]
@@ -142,7 +146,9 @@ class UserPermissions:
         for addition in app.resources_of_type(USER_TO_GROUP):
             if self._names_user(addition, addition.properties.get("Users")):
                 group_name = [addition.properties.get("GroupName")]
-                found.extend(g for g in app.resources_of_type(GROUP) if self._refers_to(addition.stack, group_name, g))
+                found.extend(
+                    g for g in app.resources_of_type(GROUP) if self._refers_to(addition.stack, group_name, g)
+                )
         return list(dict.fromkeys(found))
 
     def _names_user(self, holder: Resource, expressions: Any) -> bool:

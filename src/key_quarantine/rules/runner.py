@@ -25,7 +25,9 @@ def run_rules(app: AppModel, rules: Iterable[Rule] = ALL_RULES) -> list[Finding]
     )
 
 
-def scan_paths(paths: Iterable[Path | str], *, account: str | None = None, region: str | None = None) -> list[Finding]:
+def scan_paths(
+    paths: Iterable[Path | str], *, account: str | None = None, region: str | None = None
+) -> list[Finding]:
     return run_rules(load_app(paths, account=account, region=region))
 
 
@@ -53,7 +55,11 @@ def _template_acknowledgements(metadata: Mapping[str, object], logical_id: str) 
 
 
 def _names_rule(acknowledged_id: str, rule_id: str) -> bool:
-    bare = acknowledged_id.split("::", 1)[1] if acknowledged_id.lower().startswith("annotation::") else acknowledged_id
+    bare = (
+        acknowledged_id.split("::", 1)[1]
+        if acknowledged_id.lower().startswith("annotation::")
+        else acknowledged_id
+    )
     return bare in (f"{PACK_NAME}::{rule_id}", rule_id)
 
 
@@ -61,4 +67,6 @@ def _applies_to(acknowledgement: Acknowledgement, finding: Finding) -> bool:
     if acknowledgement.logical_id is not None:
         return acknowledgement.logical_id == finding.logical_id
     path, scope = finding.construct_path, acknowledgement.construct_path
-    return bool(path and scope) and (path == scope or path.startswith(scope.rstrip("/") + "/"))
+    if not path or not scope:
+        return False
+    return path == scope or path.startswith(scope.rstrip("/") + "/")

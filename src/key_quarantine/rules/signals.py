@@ -82,7 +82,7 @@ def _in_account(signal: Signal, account: str) -> Signal:
 def _cloudtrail_event(event_source: str, event_name: str, *, read_only: bool) -> dict[str, Any]:
     event = data.signal_event("cloudtrail-attach-quarantine")
     event["account"] = SAMPLE_ACCOUNT
-    event["source"] = "aws." + event_source.split(".")[0]
+    event["source"] = "aws." + event_source.split(".", maxsplit=1)[0]
     detail = event["detail"]
     detail.update(eventSource=event_source, eventName=event_name, readOnly=read_only)
     detail["recipientAccountId"] = SAMPLE_ACCOUNT
