@@ -62,7 +62,12 @@ class KeyQuarantineChecks(cdk_nag.NagPack):
         )
 
     def _fails(self, finding: Finding) -> bool:
-        return not finding.acknowledged and (self._strict or finding.level is Level.ERROR)
+        return not finding.acknowledged and self._severity(finding) == "error"
+
+    def _severity(self, finding: Finding) -> str:
+        """Strict mode reports every finding as an error: once CDK has applied any acknowledgement it recomputes
+        success from the remaining violations' severities, so a warning would no longer fail synthesis."""
+        return Level.ERROR.value if self._strict else finding.level.value
 
     def _violation(self, finding: Finding) -> cdk.PolicyViolation:
         rule = RULES_BY_ID[finding.rule_id]
@@ -70,7 +75,7 @@ class KeyQuarantineChecks(cdk_nag.NagPack):
             rule_name=finding.rule_id,
             description=f"[{finding.rule_id}] {finding.message}",
             fix=rule.explanation if self._verbose else None,
-            severity=finding.level.value,
+            severity=self._severity(finding),
             rule_metadata={"name": rule.name},
             violating_resources=[
                 cdk.PolicyViolatingResource(

@@ -186,3 +186,32 @@ def test_verbose_adds_the_fix(tmp_path: Path) -> None:
     outdir = synth(tmp_path, build, fail_on_errors=False)
     (violation,) = plugin_report(outdir)["violations"]
     assert "KeyQuarantine construct" in violation["suggestedFix"]
+
+
+def test_acknowledgement_on_the_app_suppresses_in_every_stage(tmp_path: Path) -> None:
+    # Given an error acknowledged on the App itself, and an unacknowledged warning, in a Stage's stack
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(cdk.Stage(app, "Prod", env=US_EAST_1), "S")
+        user = user_with_key(stack)
+        iam.AccessKey(stack, "SecondKey", user=user)  # KQ7
+        cdk.Validations.of(app).acknowledge(cdk.Acknowledgment(id="KeyQuarantine::KQ1", reason="Sandbox app"))
+        cdk.Validations.of(app).add_plugins(KeyQuarantineChecks(app))
+
+    # When synthesized failing on errors: it passes, with KQ1 suppressed and KQ7 printed
+    report = plugin_report(synth(tmp_path, build))
+    assert rule_names(report["violations"]) == ["KQ7"]
+    assert rule_names(report["suppressedViolations"]) == ["KQ1"]
+
+
+def test_strict_still_fails_on_warnings_when_something_else_is_acknowledged(tmp_path: Path) -> None:
+    # Given strict mode, an acknowledged error and an unacknowledged warning
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(app, "S", env=US_EAST_1)
+        user = user_with_key(stack)
+        iam.AccessKey(stack, "SecondKey", user=user)  # KQ7
+        cdk.Validations.of(user).acknowledge(cdk.Acknowledgment(id="KeyQuarantine::KQ1", reason="Sandbox"))
+        cdk.Validations.of(app).add_plugins(KeyQuarantineChecks(app, strict=True))
+
+    # Then synthesis fails on the warning (CDK recomputes success from severities after acknowledgements)
+    with pytest.raises(RuntimeError, match=r"ValidationFailed: ERROR \[KQ7\]"):
+        synth(tmp_path, build)

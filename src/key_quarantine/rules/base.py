@@ -11,6 +11,7 @@ from key_quarantine.rules.intrinsics import Resolver
 from key_quarantine.rules.keys import KeyAnalysis
 from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
 from key_quarantine.rules.monitoring import MonitoringAnalysis
+from key_quarantine.rules.permissions import IamIndex
 
 PACK_NAME = "KeyQuarantine"
 
@@ -58,6 +59,10 @@ class RuleContext:
     @cached_property
     def keys(self) -> KeyAnalysis:
         return KeyAnalysis(self.app, self.resolver)
+
+    @cached_property
+    def iam(self) -> IamIndex:
+        return IamIndex(self.app, self.resolver)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class EventPatternError(ValueError):
         self.path = path
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[EventPatternError], tuple[str, str]]:
+        return (type(self), (self.path, self.problem))
+
 
 def _fail(path: str, problem: str) -> NoReturn:
     raise EventPatternError(path, problem)

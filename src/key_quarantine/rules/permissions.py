@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
-from key_quarantine.rules.intrinsics import ResourceAttribute
+from key_quarantine.rules.intrinsics import Resolver, ResourceAttribute
 from key_quarantine.rules.keys import USER
-from key_quarantine.rules.model import Resource, Stack
+from key_quarantine.rules.model import AppModel, Resource, Stack
 
 if TYPE_CHECKING:
     from key_quarantine.rules.base import RuleContext
@@ -71,11 +72,63 @@ def action_matches(pattern: str, action: str) -> bool:
     return _action_regex(pattern).match(action.lower()) is not None
 
 
+class IamIndex:
+    """Who is attached to what, resolved once per app: policies by user and group, groups by user.
+
+    Built in one pass so that checking every user stays linear in the size of the app.
+    """
+
+    def __init__(self, app: AppModel, resolver: Resolver) -> None:
+        self._resolver = resolver
+        self._users_by_name = _by_name(app.resources_of_type(USER), "UserName", resolver)
+        self._groups_by_name = _by_name(app.resources_of_type(GROUP), "GroupName", resolver)
+        self.policies_by_user: dict[Resource, list[Resource]] = defaultdict(list)
+        self.policies_by_group: dict[Resource, list[Resource]] = defaultdict(list)
+        self.groups_by_user: dict[Resource, list[Resource]] = defaultdict(list)
+        self._index_policies(app)
+        self._index_memberships(app)
+
+    def _index_policies(self, app: AppModel) -> None:
+        for policy in [*app.resources_of_type(POLICY), *app.resources_of_type(MANAGED_POLICY)]:
+            for user in self._designated(policy.stack, policy.properties.get("Users"), USER):
+                self.policies_by_user[user].append(policy)
+            for group in self._designated(policy.stack, policy.properties.get("Groups"), GROUP):
+                self.policies_by_group[group].append(policy)
+        for policy in app.resources_of_type(USER_POLICY):
+            for user in self._designated(policy.stack, [policy.properties.get("UserName")], USER):
+                self.policies_by_user[user].append(policy)
+        for policy in app.resources_of_type(GROUP_POLICY):
+            for group in self._designated(policy.stack, [policy.properties.get("GroupName")], GROUP):
+                self.policies_by_group[group].append(policy)
+
+    def _index_memberships(self, app: AppModel) -> None:
+        for user in app.resources_of_type(USER):
+            self.groups_by_user[user].extend(
+                self._designated(user.stack, user.properties.get("Groups"), GROUP)
+            )
+        for addition in app.resources_of_type(USER_TO_GROUP):
+            groups = self._designated(addition.stack, [addition.properties.get("GroupName")], GROUP)
+            for user in self._designated(addition.stack, addition.properties.get("Users"), USER):
+                self.groups_by_user[user].extend(groups)
+
+    def _designated(self, stack: Stack, expressions: Any, resource_type: str) -> list[Resource]:
+        """The users or groups of the app that a list of names or references (in ``stack``) designates."""
+        by_name = self._users_by_name if resource_type == USER else self._groups_by_name
+        found = []
+        for expression in expressions if isinstance(expressions, list) else []:
+            value = self._resolver.resolve(stack, expression)
+            if isinstance(value, ResourceAttribute) and value.resource.type == resource_type:
+                found.append(value.resource)
+            elif isinstance(value, str) and value in by_name:
+                found.append(by_name[value])
+        return found
+
+
 class UserPermissions:
     """The identity policies and permissions boundary of one ``AWS::IAM::User`` of the app."""
 
     def __init__(self, context: RuleContext, user: Resource) -> None:
-        self._context = context
+        self._index = context.iam
         self._user = user
         self._resolver = context.resolver
 
@@ -100,7 +153,9 @@ class UserPermissions:
         documents = [*self._inline_documents(), *self._attached_documents()]
         return [statement for document in documents for statement in _statements(document)]
 
-    # --- where policies come from -------------------------------------------------------------------------
+    @property
+    def groups(self) -> list[Resource]:
+        return list(dict.fromkeys(self._index.groups_by_user.get(self._user, [])))
 
     def _inline_documents(self) -> Iterator[Any]:
         for owner in [self._user, *self.groups]:
@@ -112,22 +167,11 @@ class UserPermissions:
         for owner in [self._user, *self.groups]:
             for arn in owner.properties.get("ManagedPolicyArns") or []:
                 yield from self._managed_documents(owner.stack, arn)
-        for policy in self._app_policies():
+        policies = [*self._index.policies_by_user.get(self._user, [])]
+        for group in self.groups:
+            policies.extend(self._index.policies_by_group.get(group, []))
+        for policy in dict.fromkeys(policies):
             yield self._resolver.resolve_deep(policy.stack, policy.properties.get("PolicyDocument"))
-
-    def _app_policies(self) -> Iterator[Resource]:
-        app = self._context.app
-        for policy in [*app.resources_of_type(POLICY), *app.resources_of_type(MANAGED_POLICY)]:
-            if self._names_user(policy, policy.properties.get("Users")) or self._names_group(
-                policy, policy.properties.get("Groups")
-            ):
-                yield policy
-        for policy in app.resources_of_type(USER_POLICY):
-            if self._names_user(policy, [policy.properties.get("UserName")]):
-                yield policy
-        for policy in app.resources_of_type(GROUP_POLICY):
-            if self._names_group(policy, [policy.properties.get("GroupName")]):
-                yield policy
 
     def _managed_documents(self, stack: Stack, arn_expression: Any) -> list[Any]:
         value = self._resolver.resolve(stack, arn_expression)
@@ -138,38 +182,10 @@ class UserPermissions:
             return [KNOWN_AWS_MANAGED_POLICIES[value]]
         return []
 
-    @cached_property
-    def groups(self) -> list[Resource]:
-        app = self._context.app
-        listed = list(self._user.properties.get("Groups") or [])
-        found = [g for g in app.resources_of_type(GROUP) if self._refers_to(self._user.stack, listed, g)]
-        for addition in app.resources_of_type(USER_TO_GROUP):
-            if self._names_user(addition, addition.properties.get("Users")):
-                group_name = [addition.properties.get("GroupName")]
-                found.extend(
-                    g for g in app.resources_of_type(GROUP) if self._refers_to(addition.stack, group_name, g)
-                )
-        return list(dict.fromkeys(found))
 
-    def _names_user(self, holder: Resource, expressions: Any) -> bool:
-        return self._refers_to(holder.stack, expressions, self._user)
-
-    def _names_group(self, holder: Resource, expressions: Any) -> bool:
-        return any(self._refers_to(holder.stack, expressions, group) for group in self.groups)
-
-    def _refers_to(self, stack: Stack, expressions: Any, target: Resource) -> bool:
-        """Whether a list of names or references (in ``stack``) designates ``target`` (a user or group)."""
-        if not isinstance(expressions, list):
-            return False
-        name_property = "UserName" if target.type == USER else "GroupName"
-        target_name = self._resolver.resolve_string(target.stack, target.properties.get(name_property))
-        for expression in expressions:
-            value = self._resolver.resolve(stack, expression)
-            if isinstance(value, ResourceAttribute) and value.resource is target and value.attribute is None:
-                return True
-            if isinstance(value, str) and target_name is not None and value == target_name:
-                return True
-        return False
+def _by_name(resources: list[Resource], name_property: str, resolver: Resolver) -> dict[str, Resource]:
+    names = ((resolver.resolve_string(r.stack, r.properties.get(name_property)), r) for r in resources)
+    return {name: resource for name, resource in names if name}
 
 
 def _statements(document: Any) -> Iterator[Statement]:
