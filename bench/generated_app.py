@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -53,6 +54,14 @@ class TimedKeyQuarantineChecks(KeyQuarantineChecks):
             type(self).seconds += time.perf_counter() - started
 
 
+RESOURCES_PER_USER = 3  # user, its policy, its key
+RESOURCES_PER_STACK = 450  # CloudFormation allows 500 resources in a stack
+
+
+def stacks_for(users: int, minimum: int) -> int:
+    return max(minimum, math.ceil(users * RESOURCES_PER_USER / RESOURCES_PER_STACK))
+
+
 def build(app: cdk.App, users: int, stacks: int, *, monitored: bool) -> None:
     env = cdk.Environment(account="111111111111", region="us-east-1")
     homes = [cdk.Stack(app, f"Users{index}", env=env) for index in range(stacks)]
@@ -84,7 +93,7 @@ def build(app: cdk.App, users: int, stacks: int, *, monitored: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, required=True)
-    parser.add_argument("--stacks", type=int, default=10)
+    parser.add_argument("--stacks", type=int, default=10, help="at least this many stacks (more if needed)")
     parser.add_argument("--packs", choices=tuple(PACKS), required=True)
     parser.add_argument("--unmonitored", action="store_true", help="worst case: every user is a KQ1 finding")
     parser.add_argument("--outdir", required=True)
@@ -92,7 +101,8 @@ def main() -> None:
     os.environ["CDK_VALIDATION"] = "false"
     started = time.perf_counter()
     app = cdk.App(outdir=arguments.outdir, context={"@aws-cdk/core:failSynthOnValidationErrors": False})
-    build(app, arguments.users, arguments.stacks, monitored=not arguments.unmonitored)
+    stacks = stacks_for(arguments.users, arguments.stacks)
+    build(app, arguments.users, stacks, monitored=not arguments.unmonitored)
     plugins = {"aws": TimedAwsSolutionsChecks(app), "kq": TimedKeyQuarantineChecks(app)}
     selected = [plugins[name] for name in PACKS[arguments.packs]]
     if selected:
@@ -101,6 +111,7 @@ def main() -> None:
     app.synth()
     finished = time.perf_counter()
     timings = {
+        "stacks": stacks,
         "construct_s": constructed - started,
         "synth_s": finished - constructed,
         "aws_solutions_validate_s": TimedAwsSolutionsChecks.seconds,

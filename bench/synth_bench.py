@@ -105,16 +105,16 @@ def main() -> None:
 def render(results: dict[str, object], sizes: list[int]) -> str:
     runs = cast("dict[str, dict[str, Timings]]", results["runs"])
     lines = [
-        f"Machine: {results['machine']}. {results['stacks']} stacks; median of {results['repeats']} fresh processes.",
+        f"Machine: {results['machine']}. Median of {results['repeats']} fresh processes.",
         "",
-        "| users (+ keys) | synth, no pack (s) | synth, AwsSolutions (s) | synth, KeyQuarantine (s) | synth, both (s) "
+        "| users (+ keys) | stacks | synth, no pack (s) | synth, AwsSolutions (s) | synth, KeyQuarantine (s) | synth, both (s) "
         "| AwsSolutions validate (s) | KeyQuarantine validate (s) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for users in sizes:
         row = runs[str(users)]
         lines.append(
-            f"| {users} | {row['none']['synth_s']:.2f} | {row['aws-solutions']['synth_s']:.2f} "
+            f"| {users} | {row['none']['stacks']:.0f} | {row['none']['synth_s']:.2f} | {row['aws-solutions']['synth_s']:.2f} "
             f"| {row['key-quarantine']['synth_s']:.2f} | {row['both']['synth_s']:.2f} "
             f"| {row['both']['aws_solutions_validate_s']:.2f} | {row['both']['key_quarantine_validate_s']:.2f} |"
         )

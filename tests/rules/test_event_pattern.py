@@ -780,7 +780,7 @@ def _events_like(pattern: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 def _values_like(member: Any) -> st.SearchStrategy[Any]:
     if isinstance(member, dict):
-        return _events_like(member)
+        return _events_like(member).filter(bool)  # never {}: see the exclusions above
     literals = [m for m in member if not isinstance(m, dict)] or STRINGS
     leaves = st.sampled_from(literals) | LEAVES
     return leaves | st.lists(leaves, min_size=1, max_size=3) | EVENT_VALUES

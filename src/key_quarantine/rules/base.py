@@ -11,7 +11,7 @@ from key_quarantine.rules.intrinsics import Resolver
 from key_quarantine.rules.keys import KeyAnalysis
 from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
 from key_quarantine.rules.monitoring import MonitoringAnalysis
-from key_quarantine.rules.permissions import IamIndex
+from key_quarantine.rules.permissions import IamIndex, UserPermissions
 
 PACK_NAME = "KeyQuarantine"
 
@@ -51,6 +51,7 @@ class RuleContext:
     def __init__(self, app: AppModel) -> None:
         self.app = app
         self.resolver = Resolver(app)
+        self._permissions: dict[Resource, UserPermissions] = {}
 
     @cached_property
     def monitoring(self) -> MonitoringAnalysis:
@@ -63,6 +64,12 @@ class RuleContext:
     @cached_property
     def iam(self) -> IamIndex:
         return IamIndex(self.app, self.resolver)
+
+    def permissions_of(self, user: Resource) -> UserPermissions:
+        """One UserPermissions per user, shared by the rules that ask (its statements are computed once)."""
+        if user not in self._permissions:
+            self._permissions[user] = UserPermissions(self, user)
+        return self._permissions[user]
 
 
 @dataclass(frozen=True)

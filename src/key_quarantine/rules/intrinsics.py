@@ -54,6 +54,14 @@ class Resolver:
         """``pseudo_fallbacks`` stand in for pseudo parameters a stack's environment leaves unknown."""
         self._app = app
         self._pseudo_fallbacks = dict(pseudo_fallbacks or {})
+        self._handlers: dict[str, Callable[[Stack, Any, int], Any]] = {
+            "Ref": self._resolve_ref,
+            "Fn::GetAtt": self._resolve_get_att,
+            "Fn::ImportValue": self._resolve_import,
+            "Fn::Sub": self._resolve_sub,
+            "Fn::Join": self._resolve_join,
+            "Fn::Select": self._resolve_select,
+        }
         self._exports = self._collect_exports()
 
     # --- resolve ------------------------------------------------------------------------------------------
@@ -66,7 +74,7 @@ class Resolver:
         if depth > MAX_DEPTH:
             return UNKNOWN
         name, argument = intrinsic
-        handler = self._resolvers().get(name)
+        handler = self._handlers.get(name)
         return handler(stack, argument, depth + 1) if handler else UNKNOWN
 
     def resolve_deep(self, stack: Stack, value: Any) -> Any:
@@ -81,16 +89,6 @@ class Resolver:
     def resolve_string(self, stack: Stack, value: Any) -> str | None:
         resolved = self.resolve(stack, value)
         return resolved if isinstance(resolved, str) else None
-
-    def _resolvers(self) -> dict[str, Callable[[Stack, Any, int], Any]]:
-        return {
-            "Ref": self._resolve_ref,
-            "Fn::GetAtt": self._resolve_get_att,
-            "Fn::ImportValue": self._resolve_import,
-            "Fn::Sub": self._resolve_sub,
-            "Fn::Join": self._resolve_join,
-            "Fn::Select": self._resolve_select,
-        }
 
     def _resolve_ref(self, stack: Stack, name: Any, depth: int) -> Any:
         if not isinstance(name, str):

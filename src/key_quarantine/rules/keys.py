@@ -70,7 +70,11 @@ class KeyAnalysis:
         return (holder for holder in self.holders if holder.active_keys)
 
     def holder_of_user(self, user: Resource) -> KeyHolder | None:
-        return next((h for h in self.holders if h.user is user), None)
+        return self._holders_by_user.get(user)
+
+    @cached_property
+    def _holders_by_user(self) -> dict[Resource, KeyHolder]:
+        return {holder.user: holder for holder in self.holders if holder.user is not None}
 
     def is_active(self, key: Resource) -> bool:
         """A key is a live credential unless its Status is literally Inactive."""

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from key_quarantine import data
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
-from key_quarantine.rules.permissions import UserPermissions
 
 MAX_NAMED_ACTIONS = 10
 
@@ -22,7 +21,7 @@ def check(context: RuleContext) -> Iterator[Finding]:
     for holder in context.keys.holders_with_active_keys():
         if holder.user is None:
             continue  # a user outside the app: its policies are unknown
-        allowed = UserPermissions(context, holder.user).effectively_allowed(actions)
+        allowed = context.permissions_of(holder.user).effectively_allowed(actions)
         if allowed:
             named = ", ".join(allowed[:MAX_NAMED_ACTIONS])
             more = f" and {len(allowed) - MAX_NAMED_ACTIONS} more" if len(allowed) > MAX_NAMED_ACTIONS else ""

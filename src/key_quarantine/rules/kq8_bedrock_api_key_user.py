@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
 from key_quarantine.rules.keys import USER
 from key_quarantine.rules.model import Resource
-from key_quarantine.rules.permissions import UserPermissions
 
 BEDROCK_API_KEY_USER_PREFIX = "BedrockAPIKey-"
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
@@ -32,7 +31,7 @@ def check(context: RuleContext) -> Iterator[Finding]:
 
 
 def _invokes_bedrock(context: RuleContext, user: Resource) -> bool:
-    return bool(UserPermissions(context, user).effectively_allowed(BEDROCK_INVOKE_ACTIONS))
+    return bool(context.permissions_of(user).effectively_allowed(BEDROCK_INVOKE_ACTIONS))
 
 
 RULE = Rule(

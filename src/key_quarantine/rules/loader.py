@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +225,6 @@ def _asset_path_from_url(resource: Resource) -> str | None:
     return next((path for digest, path in assets.items() if f"{digest}.json" in url), None)
 
 
-@cache
 def _file_assets(directory: Path) -> dict[str, str]:
     assets: dict[str, str] = {}
     for manifest in directory.glob("*.assets.json"):

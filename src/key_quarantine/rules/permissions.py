@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,7 @@ class UserPermissions:
         self._user = user
         self._resolver = context.resolver
 
-    def effectively_allowed(self, actions: Iterable[str]) -> list[str]:
+    def effectively_allowed(self, actions: Sequence[str]) -> list[str]:
         """The actions the user's policies allow, no Deny of its own removes, and its boundary permits.
 
         A boundary defined outside the app cannot be read: then nothing is reported as allowed.
@@ -140,13 +140,14 @@ class UserPermissions:
         identity = self.identity_statements
         boundary_arn = self._user.properties.get("PermissionsBoundary")
         if boundary_arn is None:
-            return [action for action in actions if _allows(identity, action)]
+            return _allowed(identity, tuple(actions))
         boundary = [
             s for d in self._managed_documents(self._user.stack, boundary_arn) for s in _statements(d)
         ]
         if not boundary:
             return []
-        return [action for action in actions if _allows(identity, action) and _allows(boundary, action)]
+        permitted = set(_allowed(boundary, tuple(actions)))
+        return [action for action in _allowed(identity, tuple(actions)) if action in permitted]
 
     @cached_property
     def identity_statements(self) -> list[Statement]:
@@ -204,6 +205,19 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(item for item in items if isinstance(item, str))
 
 
-def _allows(statements: list[Statement], action: str) -> bool:
-    allowed = any(s.effect == "Allow" and s.covers(action) for s in statements)
-    return allowed and not any(s.effect == "Deny" and s.covers(action) for s in statements)
+def _allowed(statements: list[Statement], actions: tuple[str, ...]) -> list[str]:
+    """The actions some Allow statement covers and no Deny statement does, in the order given."""
+    allowed: set[str] = set()
+    denied: set[str] = set()
+    for statement in statements:
+        if statement.effect == "Allow":
+            allowed |= _covered(statement, actions)
+        elif statement.effect == "Deny":
+            denied |= _covered(statement, actions)
+    return [action for action in actions if action in allowed and action not in denied]
+
+
+@cache
+def _covered(statement: Statement, actions: tuple[str, ...]) -> frozenset[str]:
+    """Cached: apps repeat the same statements across many users (CDK grants, shared policies)."""
+    return frozenset(action for action in actions if statement.covers(action))

@@ -64,6 +64,7 @@ def all_signals() -> tuple[Signal, ...]:
     )
 
 
+@cache
 def signals_for_account(account: str) -> tuple[Signal, ...]:
     """The samples as they would arrive in ``account``."""
     if account == SAMPLE_ACCOUNT:
