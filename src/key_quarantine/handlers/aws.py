@@ -1,0 +1,41 @@
+"""boto3 clients for the playbook, created once per service and region, with every API call counted."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Bounded retries with jitter (botocore's standard mode): a throttled call is retried a few times, not forever.
+RETRY_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+
+
+class Aws:
+    """Lazily created clients; ``calls`` counts API operations by name (for logs, tests and benchmarks)."""
+
+    def __init__(self, session: boto3.Session | None = None, region: str | None = None) -> None:
+        self._session = session or boto3.Session()
+        self._region = region or self._session.region_name or "us-east-1"
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self._region)
+        with self._lock:
+            if key not in self._clients:
+                client: Any = self._session.client(service, region_name=key[1], config=RETRY_CONFIG)  # type: ignore[call-overload]
+                client.meta.events.register("before-call", self._count)
+                self._clients[key] = client
+            return self._clients[key]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")

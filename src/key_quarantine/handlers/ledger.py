@@ -1,0 +1,126 @@
+"""The incident ledger: one DynamoDB item per (account, user, key, trigger family), written conditionally.
+
+Replays and duplicate deliveries find the item and skip the steps it records as done; a step that must happen
+once per incident (the notification) is claimed with a conditional write first. The ledger never blocks
+containment: when DynamoDB fails, the playbook goes on as if the incident were new (containment is idempotent)
+and the failure is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from key_quarantine.handlers.aws import Aws
+    from key_quarantine.handlers.playbook import Incident, StepResult
+
+LOG = logging.getLogger("key_quarantine.ledger")
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class Ledger:
+    ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+    def __init__(self, aws: Aws, table: str) -> None:
+        self._table = table
+        self._dynamodb = aws.client("dynamodb")
+        self.problems: list[str] = []
+
+    def open(self, incident: Incident) -> dict[str, str]:
+        """Create the incident, or return the steps an earlier delivery already did (name -> detail)."""
+        item = {
+            "incident_id": {"S": incident.incident_id},
+            "account": {"S": incident.trigger.account},
+            "user": {"S": incident.user_name},
+            "family": {"S": incident.trigger.family.value},
+            "reason": {"S": incident.trigger.reason},
+            "created_at": {"S": _now()},
+            "steps": {"M": {}},
+            "claims": {"M": {}},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(incident_id)"
+            )
+        except ClientError as error:
+            if _code(error) != CONDITION_FAILED:
+                self._fail_safe("open", error)
+                return {}
+        except BotoCoreError as error:
+            self._fail_safe("open", error)
+            return {}
+        else:
+            return {}
+        return self._done_steps(incident)
+
+    def claim(self, incident: Incident, step: str) -> bool:
+        """True for the one delivery that may run ``step``; True as well when the ledger cannot answer."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": incident.incident_id}},
+                UpdateExpression="SET claims.#step = :now",
+                ConditionExpression="attribute_not_exists(claims.#step)",
+                ExpressionAttributeNames={"#step": step},
+                ExpressionAttributeValues={":now": {"S": _now()}},
+            )
+        except ClientError as error:
+            if _code(error) == CONDITION_FAILED:
+                return False
+            self._fail_safe("claim", error)
+        except BotoCoreError as error:
+            self._fail_safe("claim", error)
+        return True
+
+    def record(self, incident: Incident, results: list[StepResult]) -> None:
+        done = [r for r in results if r.status.value == "done"]
+        if not done:
+            return
+        names = {f"#s{i}": r.name for i, r in enumerate(done)}
+        values = {
+            f":v{i}": {"M": {"status": {"S": "done"}, "detail": {"S": r.detail}, "at": {"S": _now()}}}
+            for i, r in enumerate(done)
+        }
+        expression = "SET " + ", ".join(f"steps.#s{i} = :v{i}" for i in range(len(done)))
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": incident.incident_id}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("record", error)
+
+    def _done_steps(self, incident: Incident) -> dict[str, str]:
+        try:
+            found = self._dynamodb.get_item(
+                TableName=self._table, Key={"incident_id": {"S": incident.incident_id}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("read", error)
+            return {}
+        steps = found.get("Item", {}).get("steps", {}).get("M", {})
+        return {
+            name: value["M"]["detail"]["S"]
+            for name, value in steps.items()
+            if value.get("M", {}).get("status", {}).get("S") == "done"
+        }
+
+    def _fail_safe(self, operation: str, error: Exception) -> None:
+        message = f"ledger {operation} failed, going on without it: {error}"
+        LOG.warning(message)
+        self.problems.append(message)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,63 @@
+"""Undo our containment of a user (``key-quarantine release``): the deny policy and our tags; keys on request."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.playbook import PlaybookError, Status, StepResult
+from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
+
+RELEASE_ACTIONS = ("iam:DeleteUserPolicy", "iam:UntagUser", "iam:UpdateAccessKey", "iam:ListAccessKeys")
+
+
+def release_user(aws: Aws, user_name: str, *, reactivate: bool = False) -> list[StepResult]:
+    """Remove KeyQuarantineContainment and our tags; reactivate the user's keys only when asked."""
+    iam = aws.iam
+    try:
+        keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchEntity":
+            raise PlaybookError(f"IAM user {user_name!r} does not exist in this account") from None
+        raise
+    return [
+        _remove_policy(aws, user_name),
+        _untag(aws, user_name),
+        _reactivate(aws, user_name, keys, reactivate),
+    ]
+
+
+def _remove_policy(aws: Aws, user_name: str) -> StepResult:
+    try:
+        aws.iam.delete_user_policy(UserName=user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchEntity":
+            return StepResult(
+                "remove-deny-policy", Status.SKIPPED, f"no {CONTAINMENT_POLICY_NAME} policy on the user"
+            )
+        return StepResult("remove-deny-policy", Status.FAILED, str(error))
+    return StepResult("remove-deny-policy", Status.DONE, f"deleted inline policy {CONTAINMENT_POLICY_NAME}")
+
+
+def _untag(aws: Aws, user_name: str) -> StepResult:
+    try:
+        aws.iam.untag_user(UserName=user_name, TagKeys=[INCIDENT_TAG, CONTAINED_AT_TAG])
+    except ClientError as error:
+        return StepResult("untag-user", Status.FAILED, str(error))
+    return StepResult("untag-user", Status.DONE, f"removed tags {INCIDENT_TAG}, {CONTAINED_AT_TAG}")
+
+
+def _reactivate(aws: Aws, user_name: str, keys: list[dict[str, str]], reactivate: bool) -> StepResult:
+    inactive = [key["AccessKeyId"] for key in keys if key["Status"] == "Inactive"]
+    if not reactivate:
+        return StepResult(
+            "reactivate-keys", Status.SKIPPED, "keys stay inactive (use --reactivate to turn them on)"
+        )
+    if not inactive:
+        return StepResult("reactivate-keys", Status.SKIPPED, "no inactive key")
+    try:
+        for key in inactive:
+            aws.iam.update_access_key(UserName=user_name, AccessKeyId=key, Status="Active")
+    except ClientError as error:
+        return StepResult("reactivate-keys", Status.FAILED, str(error))
+    return StepResult("reactivate-keys", Status.DONE, f"reactivated {', '.join(inactive)}")

@@ -1,0 +1,100 @@
+"""The responder's settings, read once from the environment into a frozen dataclass that fails fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class ResponseMode(StrEnum):
+    CONTAIN = "contain"
+    NOTIFY = "notify"
+
+
+class Containment(StrEnum):
+    DENY_ALL = "deny-all"
+    REVOKE_OLDER_SESSIONS = "revoke-older-sessions"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+CONTAINMENT_POLICY_NAME = "KeyQuarantineContainment"
+INCIDENT_TAG = "key-quarantine:incident"
+CONTAINED_AT_TAG = "key-quarantine:contained-at"
+DEFAULT_EXEMPT_TAG = "key-quarantine:exempt"
+DEFAULT_EVIDENCE_EVENT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the playbook needs to know about how to respond. Defaults are the safe, documented ones."""
+
+    mode: ResponseMode = ResponseMode.CONTAIN
+    containment: Containment = Containment.DENY_ALL
+    delete_keys: bool = False
+    remove_console_access: bool = False
+    exempt_tag: str = DEFAULT_EXEMPT_TAG
+    dry_run: bool = False
+    topic_arn: str | None = None
+    evidence_bucket: str | None = None
+    ledger_table: str | None = None
+    lookback_hours: int = 24
+    regions: tuple[str, ...] = ("us-east-1",)
+    evidence_event_cap: int = DEFAULT_EVIDENCE_EVENT_CAP
+    security_hub: bool = False
+    responder_role_name: str | None = None
+    guardduty_finding_types: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environment is None else environment
+        try:
+            return cls(
+                mode=ResponseMode(env.get("KQ_MODE", ResponseMode.CONTAIN)),
+                containment=Containment(env.get("KQ_CONTAINMENT", Containment.DENY_ALL)),
+                delete_keys=_flag(env, "KQ_DELETE_KEYS"),
+                remove_console_access=_flag(env, "KQ_REMOVE_CONSOLE_ACCESS"),
+                exempt_tag=env.get("KQ_EXEMPT_TAG", DEFAULT_EXEMPT_TAG),
+                dry_run=_flag(env, "KQ_DRY_RUN"),
+                topic_arn=env.get("KQ_TOPIC_ARN") or None,
+                evidence_bucket=env.get("KQ_EVIDENCE_BUCKET") or None,
+                ledger_table=env.get("KQ_LEDGER_TABLE") or None,
+                lookback_hours=_positive_int(env, "KQ_LOOKBACK_HOURS", 24),
+                regions=_regions(env.get("KQ_REGIONS", "us-east-1")),
+                evidence_event_cap=_positive_int(env, "KQ_EVIDENCE_EVENT_CAP", DEFAULT_EVIDENCE_EVENT_CAP),
+                security_hub=_flag(env, "KQ_SECURITY_HUB"),
+                responder_role_name=env.get("KQ_RESPONDER_ROLE_NAME") or None,
+                guardduty_finding_types=tuple(t for t in env.get("KQ_GUARDDUTY_TYPES", "").split(",") if t),
+            )
+        except ValueError as error:
+            raise SettingsError(f"invalid responder setting: {error}") from None
+
+    def with_dry_run(self, dry_run: bool) -> Settings:
+        return replace(self, dry_run=dry_run or self.dry_run)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0", ""):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value in ("true", "1")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    regions = tuple(region.strip() for region in raw.split(",") if region.strip())
+    if not regions:
+        raise ValueError("KQ_REGIONS must name at least one region")
+    return regions

@@ -1,0 +1,171 @@
+"""Turn an EventBridge event into a Trigger: which account, which user, which key, and why.
+
+Only fields AWS documents are read (FACTS.md): never ``userIdentity`` or ``sourceIPAddress`` of the quarantine
+CloudTrail event. Anything that does not look like a leak signal, or names a principal in a malformed way, is a
+``TriggerError``: the responder acts only on principals an event names legitimately.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
+
+ACCOUNT_ID = re.compile(r"\d{12}")
+LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{10,124}")
+USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+GUARDDUTY_IAM_USER = "IAMUser"
+
+
+class TriggerFamily(StrEnum):
+    QUARANTINE_POLICY = "quarantine-policy"
+    LEGACY_QUARANTINE = "legacy-quarantine"
+    HEALTH_RISK = "health-risk"
+    GUARDDUTY = "guardduty"
+    MANUAL = "manual"
+
+
+class TriggerError(ValueError):
+    """The event is not a leak signal this responder acts on; the message says why."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A leak signal: the account it happened in, the user and key it names (either may be unknown)."""
+
+    family: TriggerFamily
+    account: str
+    user_name: str | None
+    access_key_id: str | None
+    reason: str
+    event_id: str | None = None
+
+
+def parse_event(event: Any) -> Trigger:
+    """The Trigger an EventBridge event stands for, or TriggerError."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+        raise TriggerError("not an EventBridge event: no 'detail' object")
+    source = event.get("source")
+    parsers = {"aws.iam": _cloudtrail_iam, "aws.health": _health, "aws.guardduty": _guardduty}
+    parser = parsers.get(source) if isinstance(source, str) else None
+    if parser is None:
+        raise TriggerError(f"events from source {source!r} are not leak signals")
+    return parser(event, event["detail"])
+
+
+def manual_trigger(account: str, user_name: str | None, access_key_id: str | None) -> Trigger:
+    """A containment an operator asked for (``key-quarantine contain``)."""
+    return Trigger(
+        family=TriggerFamily.MANUAL,
+        account=_account(account),
+        user_name=_user_name(user_name) if user_name is not None else None,
+        access_key_id=_key_id(access_key_id) if access_key_id is not None else None,
+        reason="containment requested by an operator",
+    )
+
+
+def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    if event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE or detail.get("eventSource") != "iam.amazonaws.com":
+        raise TriggerError("an aws.iam event that is not an IAM API call recorded by CloudTrail")
+    if detail.get("errorCode"):
+        raise TriggerError(
+            f"the {detail.get('eventName')} call failed ({detail['errorCode']}): nothing was attached"
+        )
+    parameters = detail.get("requestParameters")
+    if not isinstance(parameters, Mapping):
+        raise TriggerError("the CloudTrail event has no requestParameters")
+    name, arn, policy = detail.get("eventName"), parameters.get("policyArn"), parameters.get("policyName")
+    if name == "AttachUserPolicy" and isinstance(arn, str) and arn.startswith(QUARANTINE_POLICY_ARN_PREFIX):
+        family, reason = TriggerFamily.QUARANTINE_POLICY, f"AWS attached {arn.rsplit('/', 1)[-1]}"
+    elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
+        family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
+    else:
+        raise TriggerError(f"{name} of {arn or policy!r} is not AWS quarantining a key")
+    account = detail.get("recipientAccountId") or event.get("account")
+    return Trigger(
+        family, _account(account), _user_name(parameters.get("userName")), None, reason, _event_id(detail)
+    )
+
+
+def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    code = detail.get("eventTypeCode")
+    if detail.get("service") != "RISK" or not isinstance(code, str) or not code.startswith("AWS_RISK_"):
+        raise TriggerError(f"AWS Health event {code!r} is not an AWS_RISK_* event")
+    metadata = _object(detail, "eventMetadata")
+    key = _health_key(detail, metadata)
+    user = metadata.get("userName")
+    if key is None and user is None:
+        raise TriggerError(f"{code} names no access key and no user")
+    affected = detail.get("affectedAccount")
+    account = (
+        affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
+    )
+    return Trigger(
+        TriggerFamily.HEALTH_RISK,
+        _account(account),
+        _user_name(user) if user is not None else None,
+        key,
+        f"AWS Health reported {code}",
+        detail.get("communicationId") or detail.get("eventArn"),
+    )
+
+
+def _health_key(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
+    candidates = [metadata.get("publicKey")]
+    entities = detail.get("affectedEntities")
+    if isinstance(entities, list):
+        candidates += [e.get("entityValue") for e in entities if isinstance(e, Mapping)]
+    return next((c for c in candidates if isinstance(c, str) and LONG_TERM_KEY_ID.fullmatch(c)), None)
+
+
+def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    key_details = _object(_object(detail, "resource"), "accessKeyDetails")
+    if key_details.get("userType") not in (GUARDDUTY_IAM_USER, None):
+        raise TriggerError(f"GuardDuty finding about a {key_details.get('userType')}, not an IAM user's key")
+    key, user = key_details.get("accessKeyId"), key_details.get("userName")
+    if not isinstance(user, str):
+        raise TriggerError("GuardDuty finding names no IAM user")
+    # Findings on session credentials (ASIA) name the long-term key's user: contain the user, every key.
+    long_term_key = key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None
+    account = detail.get("accountId") or event.get("account")
+    return Trigger(
+        TriggerFamily.GUARDDUTY,
+        _account(account),
+        _user_name(user),
+        long_term_key,
+        f"GuardDuty finding {detail.get('type')}",
+        detail.get("id"),
+    )
+
+
+def _object(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = parent.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _account(value: Any) -> str:
+    if not isinstance(value, str) or not ACCOUNT_ID.fullmatch(value):
+        raise TriggerError(f"account {value!r} is not a 12-digit AWS account id")
+    return value
+
+
+def _user_name(value: Any) -> str:
+    if not isinstance(value, str) or not USER_NAME.fullmatch(value):
+        raise TriggerError(f"user name {value!r} is not a valid IAM user name")
+    return value
+
+
+def _key_id(value: Any) -> str:
+    if not isinstance(value, str) or not LONG_TERM_KEY_ID.fullmatch(value):
+        raise TriggerError(f"{value!r} is not a long-term access key id (AKIA...)")
+    return value
+
+
+def _event_id(detail: Mapping[str, Any]) -> str | None:
+    value = detail.get("eventID")
+    return value if isinstance(value, str) else None
