@@ -1,4 +1,5 @@
-"""``key-quarantine``: run the rules on synthesized templates (``scan``)."""
+"""``key-quarantine``: the rules on synthesized templates (``scan``); the responder from a shell (``contain``,
+``release``, ``respond``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from key_quarantine.cli import report
+from key_quarantine.cli import report, respond
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.loader import InputError
 from key_quarantine.rules.runner import scan_paths
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--account", help="account of plain templates (a cloud assembly records its own)")
     scan.add_argument("--region", help="region of plain templates (a cloud assembly records its own)")
     scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
+    respond.add_commands(commands)
     return parser
 
 
@@ -82,8 +84,8 @@ def _write_atomically(path: Path, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
-        return run_scan(arguments)
-    except (InputError, UsageError) as error:
+        return run_scan(arguments) if arguments.command == "scan" else respond.run(arguments)
+    except (InputError, UsageError, respond.CommandError) as error:
         print(f"key-quarantine: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

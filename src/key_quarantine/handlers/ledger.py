@@ -76,6 +76,18 @@ class Ledger:
             self._fail_safe("claim", error)
         return True
 
+    def unclaim(self, incident: Incident, step: str) -> None:
+        """Give a claim back after the step failed, so that the retry may run it."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": incident.incident_id}},
+                UpdateExpression="REMOVE claims.#step",
+                ExpressionAttributeNames={"#step": step},
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("unclaim", error)
+
     def record(self, incident: Incident, results: list[StepResult]) -> None:
         done = [r for r in results if r.status.value == "done"]
         if not done:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
@@ -232,8 +232,11 @@ def collect_evidence(incident: Incident) -> str:
     incident.aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     incident.evidence_location = f"s3://{bucket}/{key}"
     trail = evidence["cloudtrail"]
-    capped = " (capped)" if trail["truncated"] else ""
-    return f"wrote {incident.evidence_location}: {trail['event_count']} CloudTrail events{capped}"
+    capped = f" (capped at {trail['cap']})" if trail["truncated"] else ""
+    failed = (
+        f"; CloudTrail lookup failed for {len(trail['errors'])} region/key pair(s)" if trail["errors"] else ""
+    )
+    return f"wrote {incident.evidence_location}: {trail['event_count']} CloudTrail events{capped}{failed}"
 
 
 def gather_evidence(incident: Incident) -> dict[str, Any]:
@@ -281,8 +284,8 @@ def cloudtrail_activity(incident: Incident) -> dict[str, Any]:
                 found, region_truncated = _lookup(
                     incident.aws, region, key, start, settings.evidence_event_cap - len(events)
                 )
-            except (ClientError, BotoCoreError) as error:
-                errors[f"{region}/{key}"] = str(error)
+            except Exception as error:  # noqa: BLE001 - partial evidence beats none; the error is recorded
+                errors[f"{region}/{key}"] = f"{type(error).__name__}: {error}"
                 continue
             events.extend(found)
             truncated = truncated or region_truncated
@@ -496,11 +499,25 @@ def _run_parallel(
 def _run(incident: Incident, step: Step, done: dict[str, str], ledger: Ledger | None) -> StepResult:
     if step.name in done:
         return StepResult(step.name, Status.SKIPPED, f"already done for this incident: {done[step.name]}")
-    if step.once and ledger is not None and not ledger.claim(incident, step.name):
+    if step.once and ledger is not None:
+        return _run_claimed(incident, step, ledger)
+    return _attempt(incident, step)
+
+
+def _run_claimed(incident: Incident, step: Step, ledger: Ledger) -> StepResult:
+    """A step done once per incident: claim it; give the claim back if it did not succeed."""
+    if not ledger.claim(incident, step.name):
         return StepResult(step.name, Status.SKIPPED, "another delivery of this incident is doing it")
+    result = _attempt(incident, step)
+    if result.status is not Status.DONE:
+        ledger.unclaim(incident, step.name)
+    return result
+
+
+def _attempt(incident: Incident, step: Step) -> StepResult:
     try:
         return StepResult(step.name, Status.DONE, step.run(incident))
     except Skip as skip:
         return StepResult(step.name, Status.SKIPPED, str(skip))
-    except (ClientError, BotoCoreError) as error:
+    except Exception as error:  # noqa: BLE001 - a failed step must not stop the others; it is recorded
         return StepResult(step.name, Status.FAILED, f"{type(error).__name__}: {error}")

@@ -44,7 +44,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error))
     result = _log_outcome(outcome)
     if outcome.failed:
-        raise IncompleteResponseError(f"incident {outcome.incident_id}: a step failed; see the log line above")
+        raise IncompleteResponseError(
+            f"incident {outcome.incident_id}: a step failed; see the log line above"
+        )
     return result
 
 

@@ -1,0 +1,123 @@
+"""``contain``, ``release`` and ``respond``: the responder's playbook run from a shell, on the account boto3 is
+configured for (``AWS_ENDPOINT_URL`` points it at a local moto server)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
+from key_quarantine.handlers.release import release_user
+from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigger, parse_event
+
+
+class CommandError(Exception):
+    """Bad input or a principal the playbook must not act on: exit 2 with the message."""
+
+
+def add_commands(commands: Any) -> None:
+    contain = commands.add_parser("contain", help="contain a leaked key now: deactivate it and deny its user")
+    target = contain.add_mutually_exclusive_group(required=True)
+    target.add_argument("--access-key-id", metavar="ID", help="the leaked key (its user is looked up)")
+    target.add_argument("--user", metavar="NAME", help="contain every key of this user")
+    contain.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    _add_common(contain)
+    release = commands.add_parser("release", help="remove our containment from a user (keys stay inactive)")
+    release.add_argument("--user", metavar="NAME", required=True)
+    release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
+    release.add_argument("--format", choices=("text", "json"), default="text")
+    respond = commands.add_parser("respond", help="run the responder on a saved EventBridge event")
+    respond.add_argument("event_file", metavar="EVENT_FILE")
+    respond.add_argument("--dry-run", action="store_true")
+    _add_common(respond)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"
+    )
+    parser.add_argument("--evidence-bucket", help="S3 bucket for evidence (default: KQ_EVIDENCE_BUCKET)")
+    parser.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    try:
+        if arguments.command == "release":
+            return _release(arguments)
+        aws = Aws()
+        settings = _settings(arguments)
+        trigger = _trigger(arguments, aws)
+        ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
+        outcome = run_playbook(trigger, settings, aws, ledger)
+    except (PlaybookError, TriggerError, SettingsError) as error:
+        raise CommandError(str(error)) from None
+    except NoCredentialsError:
+        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    except (ClientError, BotoCoreError) as error:
+        raise CommandError(f"AWS refused: {error}") from None
+    _print(arguments.format, outcome.as_json(), _outcome_text(outcome))
+    return 1 if outcome.failed else 0
+
+
+def _settings(arguments: argparse.Namespace) -> Settings:
+    settings = Settings.from_environment()
+    return dataclasses.replace(
+        settings,
+        topic_arn=arguments.topic_arn or settings.topic_arn,
+        evidence_bucket=arguments.evidence_bucket or settings.evidence_bucket,
+        ledger_table=arguments.ledger_table or settings.ledger_table,
+    ).with_dry_run(arguments.dry_run)
+
+
+def _trigger(arguments: argparse.Namespace, aws: Aws) -> Trigger:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    if arguments.command == "contain":
+        return manual_trigger(account, arguments.user, arguments.access_key_id)
+    trigger = parse_event(_read_event(Path(arguments.event_file)))
+    if trigger.account != account:
+        raise CommandError(f"the event is for account {trigger.account}; these credentials are for {account}")
+    return trigger
+
+
+def _read_event(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandError(f"{path}: not a JSON event ({error})") from None
+
+
+def _release(arguments: argparse.Namespace) -> int:
+    try:
+        steps = release_user(Aws(), arguments.user, reactivate=arguments.reactivate)
+    except PlaybookError as error:
+        raise CommandError(str(error)) from None
+    except NoCredentialsError:
+        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
+    _print(arguments.format, document, _steps_text(steps))
+    return 1 if any(step.status.value == "failed" for step in steps) else 0
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    header = f"Incident {outcome.incident_id}: user {outcome.user}, key(s) {', '.join(outcome.access_key_ids) or 'none'}"
+    return header + "\n" + _steps_text(outcome.steps)
+
+
+def _steps_text(steps: list[StepResult]) -> str:
+    return "\n".join(f"  {step.status.value:8} {step.name}: {step.detail}" for step in steps)
+
+
+def _print(output_format: str, document: dict[str, Any], text: str) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n" if output_format == "json" else text + "\n")
