@@ -1,10 +1,11 @@
+# The cdk CLI reads every CDK* environment variable as an option: our own variables are named KQ_*.
 # Two commands a new machine needs (see README): `make demo` and `make test`.
 # Both install what they need from the project's own pinned files, and skip that when nothing changed.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CDK := node_modules/.bin/cdk --no-notices
+KQ_CDK_CLI := node_modules/.bin/cdk --no-notices
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
@@ -26,7 +27,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## The main job: synthesize the example app with both rule packs, then show what the rules find in the leaky app.
 demo: setup
-	CDK="$(CDK)" BIN="$(BIN)" bash scripts/demo.sh
+	KQ_CDK_CLI="$(KQ_CDK_CLI)" BIN="$(BIN)" bash scripts/demo.sh
 
 ## Lint, types, tests.
 test: setup lint typecheck unit

@@ -96,6 +96,7 @@ def test_output_file_gets_the_report(
     main(["scan", str(leaky_template), "--format", "json", "--output", str(target)])
     assert json.loads(target.read_text())["summary"]["error"] == 1
     assert "1 error(s)" in capsys.readouterr().out
+    assert target.stat().st_mode & 0o044, "the report is readable like any file the user writes"
 
 
 def test_bad_input_keeps_an_existing_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import pickle
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 
 from key_quarantine.rules import event_pattern
 from key_quarantine.rules.event_pattern import CompiledPattern, EventPatternError, matches, parse_pattern
+from tests.samples import sample_event
 
 QUARANTINE_POLICY_PREFIX = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine"
 ATTACH_QUARANTINE_RULE: dict[str, Any] = {
@@ -41,31 +40,7 @@ HEALTH_SAMPLES = ("health-credentials-exposed.json", "health-credentials-exposed
 
 
 # ---------------------------------------------------------------------------------------------
-# Sample events from ../shared/events
-
-
-def shared_events_dir() -> Path:
-    """The sample events folder: ``shared/events`` beside the project (``/work/shared/events`` here).
-
-    It is ``Path(__file__).parents[3] / "shared" / "events"``; the search upwards also finds it when
-    the project is cloned somewhere else with ``shared/`` beside it, as CI does.
-    """
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "shared" / "events"
-        if candidate.is_dir():
-            return candidate
-    pytest.fail(f"no shared/events folder above {Path(__file__).parent}", pytrace=False)
-
-
-@cache
-def _load_sample(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((shared_events_dir() / name).read_text(encoding="utf-8"))
-    return loaded
-
-
-def sample_event(name: str) -> dict[str, Any]:
-    """A fresh copy of one sample event, safe to modify."""
-    return copy.deepcopy(_load_sample(name))
+# Sample events from ../shared/events (packaged copies: tests/samples.py)
 
 
 def test_attach_quarantine_rule_matches_the_cloudtrail_sample() -> None:

@@ -89,6 +89,16 @@ def test_garbled_template_names_the_file_and_the_problem(
     assert problem in str(raised.value)
 
 
+def test_broken_file_in_a_folder_is_an_error_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.template.json").write_text(json.dumps(template({"U": user()})))
+    (tmp_path / "broken.yaml").write_text("Resources: [unclosed\n")
+    with pytest.raises(InputError, match=r"broken\.yaml: not valid YAML"):
+        load_app([tmp_path])
+    (tmp_path / "broken.yaml").write_text("")
+    with pytest.raises(InputError, match=r"broken\.yaml: the file is empty"):
+        load_app([tmp_path])
+
+
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or directory"):
         load_app([tmp_path / "cdk.out"])

@@ -73,12 +73,19 @@ def _write_atomically(path: Path, text: str) -> None:
         raise UsageError(f"{path}: the folder {path.parent} does not exist")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        Path(temporary).chmod(0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         Path(temporary).replace(path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
@@ -477,8 +477,11 @@ def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[st
 def run_playbook(trigger: Trigger, settings: Settings, aws: Aws, ledger: Ledger | None = None) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change."""
     incident = Incident(trigger=trigger, settings=settings, aws=aws)
-    resolve(incident)
-    survey(incident)
+    try:
+        resolve(incident)
+        survey(incident)
+    except ParamValidationError as error:
+        raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
     results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)

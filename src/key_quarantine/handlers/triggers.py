@@ -16,7 +16,7 @@ from typing import Any
 from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
 
 ACCOUNT_ID = re.compile(r"\d{12}")
-LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{10,124}")
+LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 GUARDDUTY_IAM_USER = "IAMUser"
@@ -86,10 +86,11 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
         family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
     else:
         raise TriggerError(f"{name} of {arn or policy!r} is not AWS quarantining a key")
-    account = detail.get("recipientAccountId") or event.get("account")
-    return Trigger(
-        family, _account(account), _user_name(parameters.get("userName")), None, reason, _event_id(detail)
-    )
+    account = _account(event.get("account"))
+    recipient = detail.get("recipientAccountId", account)
+    if recipient != account:
+        raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    return Trigger(family, account, _user_name(parameters.get("userName")), None, reason, _event_id(detail))
 
 
 def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:

@@ -24,8 +24,9 @@ def check(context: RuleContext) -> Iterator[Finding]:
 
 def _message(context: RuleContext, holder: KeyHolder) -> str:
     keys = ", ".join(f"'{key.logical_id}'" for key in holder.active_keys)
+    noun = "key" if len(holder.active_keys) == 1 else "keys"
     message = (
-        f"{holder.describe()} holds the long-lived access key {keys}, and no enabled EventBridge rule in this "
+        f"{holder.describe()} holds the long-lived access {noun} {keys}, and no enabled EventBridge rule in this "
         "account fires when AWS attaches an AWSCompromisedKeyQuarantine* policy or reports AWS_RISK_* for it."
     )
     stack = holder.anchor.stack

@@ -172,10 +172,12 @@ def _load_template_folder(directory: Path, account: str | None, region: str | No
 
 
 def _looks_like_template(path: Path) -> bool:
-    try:
-        return isinstance(_read_template(path).get("Resources"), Mapping)
-    except InputError:
-        return False
+    """Whether a file of the folder is a template. Unreadable files are errors, never skipped in silence;
+    readable JSON or YAML that is not a template (a package.json, a config) is not ours to judge."""
+    document = _read_json(path) if path.suffix == ".json" else _read_yaml_or_json(path)
+    if document is None:
+        raise InputError(path, "the file is empty")
+    return isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping)
 
 
 def _plain_stack(path: Path, account: str | None, region: str | None) -> Stack:

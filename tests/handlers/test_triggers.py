@@ -1,0 +1,182 @@
+"""Events to Triggers: the published samples, every family, and what must be refused."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, manual_trigger, parse_event
+from tests.samples import sample_event
+
+LOCAL_EVENTS = Path(__file__).resolve().parent / "events"
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A published sample (packaged copy), or one of this folder's constructed events."""
+    if (LOCAL_EVENTS / name).exists():
+        event: dict[str, Any] = json.loads((LOCAL_EVENTS / name).read_text())
+        return event
+    return sample_event(name)
+
+
+def test_cloudtrail_quarantine_attach_names_the_user_not_a_key() -> None:
+    trigger = parse_event(sample("cloudtrail-attach-quarantine.json"))
+    assert (trigger.family, trigger.account, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.QUARANTINE_POLICY,
+        "123456789012",
+        "leaked-user",
+        None,  # userIdentity is not to be trusted: every key of the user is contained
+    )
+    assert "AWSCompromisedKeyQuarantineV3" in trigger.reason
+
+
+@pytest.mark.parametrize("version", ["", "V2", "V3", "V4", "V9"])
+def test_every_quarantine_version_is_a_trigger(version: str) -> None:
+    event = sample("cloudtrail-attach-quarantine.json")
+    event["detail"]["requestParameters"]["policyArn"] = (
+        f"arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine{version}"
+    )
+    assert parse_event(event).family is TriggerFamily.QUARANTINE_POLICY
+
+
+def test_legacy_inline_quarantine_is_a_trigger() -> None:
+    event = sample("cloudtrail-attach-quarantine.json")
+    event["detail"]["eventName"] = "PutUserPolicy"
+    event["detail"]["requestParameters"] = {
+        "userName": "old-user",
+        "policyName": "AWSExposedCredentialPolicy_DO_NOT_REMOVE",
+    }
+    trigger = parse_event(event)
+    assert (trigger.family, trigger.user_name) == (TriggerFamily.LEGACY_QUARANTINE, "old-user")
+
+
+def test_health_event_current_shape() -> None:
+    event = sample("health-credentials-exposed.json")
+    # the published sample is sanitised: 10-digit account, a key id in affectedAccount; make them real
+    event["account"] = "123456789012"
+    event["detail"]["affectedAccount"] = "123456789012"
+    for field in ("publicKey",):
+        event["detail"]["eventMetadata"][field] = "AKIAIOSFODNN7EXAMPLE"
+    event["detail"]["affectedEntities"][0]["entityValue"] = "AKIAIOSFODNN7EXAMPLE"
+    trigger = parse_event(event)
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.HEALTH_RISK,
+        "test-1",
+        "AKIAIOSFODNN7EXAMPLE",
+    )
+    assert trigger.event_id == "acf0ec863d311e61f725cc6ba09b94d9798e78869a17"
+
+
+def test_health_event_old_shape_has_only_the_key() -> None:
+    event = sample("health-credentials-exposed.aws-health-tools.json")
+    event["detail"]["affectedEntities"][0]["entityValue"] = "AKIAIOSFODNN7EXAMPLE"
+    trigger = parse_event(event)
+    assert (trigger.user_name, trigger.access_key_id) == (None, "AKIAIOSFODNN7EXAMPLE")
+
+
+def test_health_event_with_the_placeholder_key_is_refused() -> None:
+    with pytest.raises(TriggerError, match="names no access key and no user"):
+        parse_event(sample("health-credentials-exposed.aws-health-tools.json"))
+
+
+def test_health_sample_as_published_is_refused_for_its_sanitised_account() -> None:
+    with pytest.raises(TriggerError, match="not a 12-digit AWS account id"):
+        parse_event(sample("health-credentials-exposed.json"))
+
+
+def test_guardduty_iam_user_finding() -> None:
+    trigger = parse_event(sample("guardduty-iam-user.json"))
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.GUARDDUTY,
+        "leaked-user",
+        "AKIAIOSFODNN7EXAMPLE",
+    )
+
+
+def test_guardduty_finding_on_session_credentials_contains_the_user() -> None:
+    event = sample("guardduty-iam-user.json")
+    event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = "ASIAEXAMPLESESSION01"
+    trigger = parse_event(event)
+    assert (trigger.user_name, trigger.access_key_id) == ("leaked-user", None)
+
+
+def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
+    event = copy.deepcopy(sample(name))
+    target = event
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({"source": "aws.iam"}, "no 'detail' object"),
+        (mutate("cloudtrail-attach-quarantine.json", ["source"], "aws.s3"), "not leak signals"),
+        (
+            mutate("cloudtrail-attach-quarantine.json", ["detail", "errorCode"], "AccessDenied"),
+            "failed (AccessDenied)",
+        ),
+        (
+            mutate(
+                "cloudtrail-attach-quarantine.json",
+                ["detail", "requestParameters", "policyArn"],
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            ),
+            "is not AWS quarantining a key",
+        ),
+        (
+            mutate("cloudtrail-attach-quarantine.json", ["detail", "requestParameters", "userName"], "a/b"),
+            "not a valid IAM user name",
+        ),
+        (mutate("cloudtrail-attach-quarantine.json", ["account"], "12345"), "not a 12-digit"),
+        (
+            mutate("cloudtrail-attach-quarantine.json", ["detail", "recipientAccountId"], "999999999999"),
+            "differ",
+        ),
+        (
+            mutate("health-credentials-exposed.aws-health-tools.json", ["detail", "service"], "EC2"),
+            "not an AWS_RISK_* event",
+        ),
+        (
+            mutate(
+                "guardduty-iam-user.json",
+                ["detail", "resource", "accessKeyDetails", "userType"],
+                "AssumedRole",
+            ),
+            "not an IAM user",
+        ),
+        (
+            mutate("guardduty-iam-user.json", ["detail", "resource", "accessKeyDetails", "userName"], None),
+            "names no IAM user",
+        ),
+    ],
+    ids=[
+        "no-detail",
+        "other-source",
+        "failed-call",
+        "other-policy",
+        "bad-user",
+        "bad-account",
+        "bad-recipient",
+        "not-risk",
+        "role-finding",
+        "no-user",
+    ],
+)
+def test_events_that_are_not_leak_signals_are_refused(event: dict[str, Any], problem: str) -> None:
+    with pytest.raises(
+        TriggerError, match=problem.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
+    ):
+        parse_event(event)
+
+
+def test_manual_trigger_validates_its_input() -> None:
+    with pytest.raises(TriggerError, match="not a long-term access key id"):
+        manual_trigger("123456789012", None, "not-a-key")
+    assert manual_trigger("123456789012", "ci", None).family is TriggerFamily.MANUAL
