@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Example: an existing app (a storefront's CI deploy user and artifact bucket) with both rule packs applied.
 
-Its CI user holds a long-lived key kept in Secrets Manager. Quarantine monitoring and the CloudTrail trail run
-outside this app (in the security account), so the app declares them, with reasons, instead of the rules
-assuming it. ``make demo`` synthesizes it with the real cdk CLI: it must pass.
+Its CI user holds a long-lived key kept in Secrets Manager; the KeyQuarantine construct, in the same us-east-1
+stack, contains that key within seconds if it ever leaks. ``make demo`` synthesizes it with the real cdk CLI and
+both rule packs: it must pass with every acknowledgement explained.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 
 from constructs import Construct
-from key_quarantine import KeyQuarantineChecks, declare_existing_trail, declare_external_monitoring
+from key_quarantine import KeyQuarantine, KeyQuarantineChecks
 
 US_EAST_1 = cdk.Environment(region="us-east-1")
 
@@ -68,14 +68,7 @@ class StorefrontCiStack(cdk.Stack):
                 "secretAccessKey": access_key.secret_access_key,
             },
         )
-        declare_external_monitoring(
-            self,
-            reason="The security account runs the org-wide quarantine responder (runbook SEC-142) until this "
-            "app adds the KeyQuarantine construct.",
-        )
-        declare_existing_trail(
-            self, reason="Organization trail 'org-main' in the management account (SEC-17)."
-        )
+        KeyQuarantine(self, "KeyQuarantine", notification_emails=["security@example.com"])
         self._acknowledge(access_logs, deployer)
 
     def _acknowledge(self, access_logs: s3.Bucket, deployer: iam.User) -> None:

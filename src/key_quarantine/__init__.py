@@ -10,11 +10,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from key_quarantine.checks import KeyQuarantineChecks
     from key_quarantine.constructs.declarations import declare_existing_trail, declare_external_monitoring
+    from key_quarantine.constructs.key_quarantine import KeyQuarantine
+    from key_quarantine.handlers.settings import Containment, ResponseMode
 
-__all__ = ["KeyQuarantineChecks", "declare_existing_trail", "declare_external_monitoring"]
+__all__ = [
+    "Containment",
+    "KeyQuarantine",
+    "KeyQuarantineChecks",
+    "ResponseMode",
+    "declare_existing_trail",
+    "declare_external_monitoring",
+]
 
 _LAZY = {
+    "Containment": "key_quarantine.handlers.settings",
+    "KeyQuarantine": "key_quarantine.constructs.key_quarantine",
     "KeyQuarantineChecks": "key_quarantine.checks",
+    "ResponseMode": "key_quarantine.handlers.settings",
     "declare_existing_trail": "key_quarantine.constructs.declarations",
     "declare_external_monitoring": "key_quarantine.constructs.declarations",
 }

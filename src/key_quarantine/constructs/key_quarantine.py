@@ -1,0 +1,252 @@
+"""``KeyQuarantine``: contain a leaked IAM access key within seconds of any signal, and keep the evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+
+from constructs import Construct
+from key_quarantine.constructs.responder_function import ResponderFunction
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
+
+GLOBAL_EVENTS_REGION = "us-east-1"
+
+
+class KeyQuarantine(Construct):
+    """Auto-remediation for leaked long-lived IAM access keys. Deploy it in a stack pinned to us-east-1.
+
+    Every prop is keyword-only; defaults are the safe ones.
+
+    :param mode: ``ResponseMode.CONTAIN`` (default) deactivates the key and denies the user;
+        ``ResponseMode.NOTIFY`` only records evidence and notifies.
+    :param containment: ``Containment.DENY_ALL`` (default): an inline Deny of everything on the user;
+        ``Containment.REVOKE_OLDER_SESSIONS``: deny credentials issued before the containment (ends STS
+        sessions already minted from the key, lets fresh ones through once the key is replaced).
+    :param delete_keys: delete the leaked keys after the evidence is kept (default False: deactivate only).
+    :param remove_console_access: delete the user's console password too (default False).
+    :param exempt_tag: users tagged with this key get notify-only (default ``key-quarantine:exempt``).
+    :param dry_run: log and notify the plan, change nothing (default False).
+    :param existing_topic: an SNS topic to notify; default a new KMS-encrypted topic.
+    :param notification_emails: addresses subscribed to the topic (default none).
+    :param existing_evidence_bucket: a bucket for evidence; default a new versioned, encrypted, TLS-only one.
+    :param evidence_object_lock: turn on S3 Object Lock (governance, 365 days) on the new evidence bucket
+        (default False; cannot be combined with ``existing_evidence_bucket``).
+    :param cloudtrail_lookback_hours: how far back the evidence searches CloudTrail (default 24).
+    :param cloudtrail_regions: regions whose CloudTrail is searched (default the stack's region).
+    :param guardduty_finding_types: GuardDuty finding types that trigger a response (default
+        ``DEFAULT_GUARDDUTY_FINDING_TYPES``; empty turns the GuardDuty rule off).
+    :param security_hub: also import a finding in AWS Security Hub (ASFF) (default False).
+
+    :ivar topic: the notification topic.
+    :ivar evidence_bucket: where evidence is written.
+    :ivar ledger: the incident ledger table.
+    :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
+    :ivar triggers: the EventBridge rules (``triggers.rules``).
+    :ivar alarms: the alarms on dead letters and responder errors.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        mode: ResponseMode = ResponseMode.CONTAIN,
+        containment: Containment = Containment.DENY_ALL,
+        delete_keys: bool = False,
+        remove_console_access: bool = False,
+        exempt_tag: str = DEFAULT_EXEMPT_TAG,
+        dry_run: bool = False,
+        existing_topic: sns.ITopic | None = None,
+        notification_emails: Sequence[str] = (),
+        existing_evidence_bucket: s3.IBucket | None = None,
+        evidence_object_lock: bool = False,
+        cloudtrail_lookback_hours: int = 24,
+        cloudtrail_regions: Sequence[str] | None = None,
+        guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+        security_hub: bool = False,
+    ) -> None:
+        if existing_evidence_bucket is not None and evidence_object_lock:
+            raise ValueError(
+                "evidence_object_lock applies to the bucket KeyQuarantine creates: set it on your own bucket"
+            )
+        if cloudtrail_lookback_hours <= 0:
+            raise ValueError("cloudtrail_lookback_hours must be positive")
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        _check_region(self, stack)
+        self.encryption_key = kms.Key(
+            self,
+            "Key",
+            enable_key_rotation=True,
+            description="key-quarantine: topic, queue and ledger encryption",
+        )
+        self.topic = existing_topic or self._new_topic()
+        for address in notification_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(address))
+        self.evidence_bucket = existing_evidence_bucket or self._new_evidence_bucket(
+            object_lock=evidence_object_lock
+        )
+        self.ledger = dynamodb.TableV2(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name="incident_id", type=dynamodb.AttributeType.STRING),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.encryption_key),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        regions = list(cloudtrail_regions or [stack.region])
+        self.responder = ResponderFunction(
+            self,
+            "Responder",
+            encryption_key=self.encryption_key,
+            environment={
+                "KQ_MODE": mode.value,
+                "KQ_CONTAINMENT": containment.value,
+                "KQ_DELETE_KEYS": str(delete_keys).lower(),
+                "KQ_REMOVE_CONSOLE_ACCESS": str(remove_console_access).lower(),
+                "KQ_EXEMPT_TAG": exempt_tag,
+                "KQ_DRY_RUN": str(dry_run).lower(),
+                "KQ_TOPIC_ARN": self.topic.topic_arn,
+                "KQ_EVIDENCE_BUCKET": self.evidence_bucket.bucket_name,
+                "KQ_LEDGER_TABLE": self.ledger.table_name,
+                "KQ_LOOKBACK_HOURS": str(cloudtrail_lookback_hours),
+                "KQ_REGIONS": ",".join(regions),
+                "KQ_SECURITY_HUB": str(security_hub).lower(),
+            },
+            resources_by_service={
+                "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
+                "sns": [self.topic.topic_arn],
+                "dynamodb": [self.ledger.table_arn],
+                "securityhub": [
+                    stack.format_arn(
+                        service="securityhub", resource="product", resource_name=f"{stack.account}/default"
+                    )
+                ],
+            },
+        )
+        self.encryption_key.grant_encrypt_decrypt(self.responder.role)
+        if existing_topic is None:
+            self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+            self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+        self.triggers = TriggerRules(
+            self,
+            "Triggers",
+            responder=self.responder.function,
+            dead_letter_queue=self.responder.dead_letter_queue,
+            guardduty_finding_types=guardduty_finding_types,
+        )
+        self.alarms = self._alarms()
+        self._explain_wildcards(stack)
+
+    def _explain_wildcards(self, stack: cdk.Stack) -> None:
+        """The responder role's wildcards, each acknowledged for cdk-nag with the reason it cannot be narrower."""
+        reasons = {
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
+            "Action::kms:GenerateDataKey*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
+            "Resource::*": "cloudtrail:LookupEvents supports no resource-level permissions.",
+            "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*": (
+                "The responder must contain whichever IAM user leaks a key; users only, never roles."
+            ),
+        }
+        if isinstance(self.evidence_bucket, s3.Bucket):
+            bucket_id = stack.resolve(stack.get_logical_id(self.evidence_bucket.node.default_child))  # type: ignore[arg-type]
+            reasons[f"Resource::<{bucket_id}.Arn>/incidents/*"] = "Evidence objects, one folder an incident."
+        for evidence, reason in reasons.items():
+            cdk.Validations.of(self.responder.role).acknowledge(
+                cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{evidence}]", reason=reason)
+            )
+
+    def _new_topic(self) -> sns.Topic:
+        return sns.Topic(
+            self,
+            "Notifications",
+            display_name="Leaked AWS access keys",
+            master_key=self.encryption_key,
+            enforce_ssl=True,
+        )
+
+    def _new_evidence_bucket(self, *, object_lock: bool) -> s3.Bucket:
+        access_logs = s3.Bucket(
+            self,
+            "EvidenceAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        cdk.Validations.of(access_logs).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-S1", reason="This is the access-log bucket itself."
+            )
+        )
+        return s3.Bucket(
+            self,
+            "Evidence",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_lock_enabled=object_lock or None,
+            object_lock_default_retention=s3.ObjectLockRetention.governance(cdk.Duration.days(365))
+            if object_lock
+            else None,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="evidence/",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        dead_letters = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="key-quarantine: leak signals the responder could not finish (see the dead-letter queue)",
+            metric=self.responder.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(1)
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors = cloudwatch.Alarm(
+            self,
+            "ResponderErrorsAlarm",
+            alarm_description="key-quarantine: the responder failed a step (containment may be incomplete)",
+            metric=self.responder.function.metric_errors(period=cdk.Duration.minutes(1)),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (dead_letters, errors):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return [dead_letters, errors]
+
+
+def _check_region(construct: Construct, stack: cdk.Stack) -> None:
+    """IAM CloudTrail events and global AWS Health events reach EventBridge only in us-east-1."""
+    if cdk.Token.is_unresolved(stack.region):
+        cdk.Annotations.of(construct).add_warning_v2(
+            "key-quarantine:region",
+            "KeyQuarantine is in an environment-agnostic stack: it works only if deployed to us-east-1 "
+            "(IAM and global AWS Health events arrive nowhere else). Pin the stack: env=Environment(region='us-east-1').",
+        )
+    elif stack.region != GLOBAL_EVENTS_REGION:
+        raise ValueError(
+            f"KeyQuarantine must be deployed in us-east-1, not {stack.region}: IAM CloudTrail events and global AWS "
+            "Health events reach EventBridge only there. Put it in a stack with env=Environment(region='us-east-1'); "
+            "for detections in other regions, forward their events to that stack's event bus."
+        )

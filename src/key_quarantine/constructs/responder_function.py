@@ -1,0 +1,109 @@
+"""The responder Lambda: the handlers package as its asset, a role that is exactly the playbook's actions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+from key_quarantine.handlers.playbook import required_actions
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
+HANDLER = "key_quarantine.handlers.responder.lambda_handler"
+# The asset is the package's Lambda half only: stdlib + boto3 code, no aws_cdk.
+ASSET_EXCLUDES = [
+    "*",
+    "!key_quarantine",
+    "!key_quarantine/__init__.py",
+    "!key_quarantine/handlers",
+    "!key_quarantine/handlers/*.py",
+    "!key_quarantine/data",
+    "!key_quarantine/data/**",
+]
+
+
+class ResponderFunction(Construct):
+    """The responder function with its log group, role and dead-letter queue.
+
+    :ivar function: the Lambda function.
+    :ivar role: its role, granting exactly ``required_actions()`` (scoped per service where IAM allows).
+    :ivar dead_letter_queue: where events end up after retries (EventBridge delivery and Lambda async failures).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Mapping[str, str],
+        resources_by_service: Mapping[str, Sequence[str]],
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=encryption_key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="key-quarantine responder: exactly the playbook's declared actions",
+        )
+        for statement in playbook_statements(resources_by_service, stack):
+            self.role.add_to_policy(statement)
+        log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
+            role=self.role,
+            log_group=log_group,
+            timeout=cdk.Duration.minutes(2),
+            memory_size=512,
+            environment=dict(environment),
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=2,
+            description="key-quarantine responder: contains leaked IAM access keys and keeps evidence",
+        )
+        self.dead_letter_queue.grant_send_messages(self.role)
+
+
+def playbook_statements(
+    resources_by_service: Mapping[str, Sequence[str]], stack: cdk.Stack
+) -> list[iam.PolicyStatement]:
+    """One statement a service: the playbook's actions on the resources given for that service.
+
+    IAM actions apply to users of this account only (``user/*``): the responder can never change a role,
+    including its own.
+    """
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for action in required_actions():
+        by_service[action.split(":")[0]].append(action)
+    defaults = {"iam": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")]}
+    statements = []
+    for service, actions in sorted(by_service.items()):
+        resources = list(resources_by_service.get(service) or defaults.get(service) or ["*"])
+        statements.append(
+            iam.PolicyStatement(sid=f"Playbook{service.capitalize()}", actions=actions, resources=resources)
+        )
+    return statements

@@ -1,0 +1,124 @@
+"""The EventBridge rules for every leak signal AWS sends, as patterns that tests evaluate against real events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
+
+#: GuardDuty findings about an IAM user's credentials being used by someone else (FACTS.md). A configurable
+#: default: findings on session credentials name the user, and the responder contains all of its keys.
+DEFAULT_GUARDDUTY_FINDING_TYPES: tuple[str, ...] = (
+    "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
+    "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+    "UnauthorizedAccess:IAMUser/TorIPCaller",
+    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+    "CredentialAccess:IAMUser/AnomalousBehavior",
+    "Discovery:IAMUser/AnomalousBehavior",
+    "Exfiltration:IAMUser/AnomalousBehavior",
+    "Impact:IAMUser/AnomalousBehavior",
+    "Persistence:IAMUser/AnomalousBehavior",
+    "PrivilegeEscalation:IAMUser/AnomalousBehavior",
+    "Stealth:IAMUser/CloudTrailLoggingDisabled",
+    "Impact:IAMUser/AnomalousModelInvocation",
+    "Impact:IAMUser/CostHarvesting",
+    "AttackSequence:IAM/CompromisedCredentials",
+)
+CLOUDTRAIL = "AWS API Call via CloudTrail"
+
+
+def quarantine_policy_pattern() -> dict[str, Any]:
+    """AWS attaching any AWSCompromisedKeyQuarantine* policy: a prefix, so V4 and later versions match too."""
+    return {
+        "source": ["aws.iam"],
+        "detail-type": [CLOUDTRAIL],
+        "detail": {
+            "eventSource": ["iam.amazonaws.com"],
+            "eventName": ["AttachUserPolicy"],
+            "requestParameters": {"policyArn": [{"prefix": QUARANTINE_POLICY_ARN_PREFIX}]},
+        },
+    }
+
+
+def legacy_quarantine_pattern() -> dict[str, Any]:
+    return {
+        "source": ["aws.iam"],
+        "detail-type": [CLOUDTRAIL],
+        "detail": {
+            "eventSource": ["iam.amazonaws.com"],
+            "eventName": ["PutUserPolicy"],
+            "requestParameters": {"policyName": [LEGACY_QUARANTINE_INLINE_POLICY]},
+        },
+    }
+
+
+def health_risk_pattern() -> dict[str, Any]:
+    return {
+        "source": ["aws.health"],
+        "detail-type": ["AWS Health Event"],
+        "detail": {"service": ["RISK"], "eventTypeCode": [{"prefix": "AWS_RISK_"}]},
+    }
+
+
+def guardduty_pattern(finding_types: Sequence[str]) -> dict[str, Any]:
+    return {
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+        "detail": {"type": list(finding_types), "resource": {"resourceType": ["AccessKey"]}},
+    }
+
+
+class TriggerRules(Construct):
+    """One rule a signal, each delivering to the responder with retries and a dead-letter queue.
+
+    :ivar rules: the rules by name (QuarantinePolicy, LegacyQuarantine, HealthRisk, GuardDuty).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        responder: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
+        guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        patterns = {
+            "QuarantinePolicy": (
+                quarantine_policy_pattern(),
+                "AWS attached an AWSCompromisedKeyQuarantine* policy",
+            ),
+            "LegacyQuarantine": (
+                legacy_quarantine_pattern(),
+                "AWS added the legacy exposed-credential policy",
+            ),
+            "HealthRisk": (health_risk_pattern(), "AWS Health reported an AWS_RISK_* event"),
+        }
+        if guardduty_finding_types:
+            patterns["GuardDuty"] = (guardduty_pattern(guardduty_finding_types), "GuardDuty IAM-user finding")
+        target = targets.LambdaFunction(
+            responder,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=4,
+            max_event_age=cdk.Duration.hours(2),
+        )
+        self.rules: dict[str, events.Rule] = {}
+        for name, (pattern, description) in patterns.items():
+            self.rules[name] = events.Rule(
+                self,
+                name,
+                description=f"key-quarantine: {description}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+                ),
+                targets=[target],
+            )
