@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -96,14 +97,16 @@ class KeyQuarantine(Construct):
         self.evidence_bucket = existing_evidence_bucket or self._new_evidence_bucket(
             object_lock=evidence_object_lock
         )
-        self.ledger = dynamodb.TableV2(
+        self.ledger = dynamodb.Table(
             self,
             "Ledger",
             partition_key=dynamodb.Attribute(name="incident_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.encryption_key),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.encryption_key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         regions = list(cloudtrail_regions or [stack.region])
@@ -181,6 +184,8 @@ class KeyQuarantine(Construct):
         access_logs = s3.Bucket(
             self,
             "EvidenceAccessLogs",
+            # ACLs off: log delivery is granted by bucket policy, whatever the app's S3 feature flags say
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
@@ -192,7 +197,7 @@ class KeyQuarantine(Construct):
                 id="AwsSolutions::AwsSolutions-S1", reason="This is the access-log bucket itself."
             )
         )
-        return s3.Bucket(
+        evidence = s3.Bucket(
             self,
             "Evidence",
             encryption=s3.BucketEncryption.S3_MANAGED,
@@ -200,13 +205,11 @@ class KeyQuarantine(Construct):
             enforce_ssl=True,
             versioned=True,
             object_lock_enabled=object_lock or None,
-            object_lock_default_retention=s3.ObjectLockRetention.governance(cdk.Duration.days(365))
-            if object_lock
-            else None,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="evidence/",
+            object_lock_default_retention=_lock_retention() if object_lock else None,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        _log_access(evidence, to=access_logs, prefix="evidence/")
+        return evidence
 
     def _alarms(self) -> list[cloudwatch.Alarm]:
         dead_letters = cloudwatch.Alarm(
@@ -234,6 +237,31 @@ class KeyQuarantine(Construct):
         for alarm in (dead_letters, errors):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
         return [dead_letters, errors]
+
+
+def _lock_retention() -> s3.ObjectLockRetention:
+    return s3.ObjectLockRetention.governance(cdk.Duration.days(365))
+
+
+def _log_access(bucket: s3.Bucket, *, to: s3.Bucket, prefix: str) -> None:
+    """Server access logging granted by bucket policy, not the legacy log-delivery ACL (which CDK would choose
+    unless the app sets @aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy): same result whatever the app's flags."""
+    cfn_bucket = cast("s3.CfnBucket", bucket.node.default_child)
+    cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+        destination_bucket_name=to.bucket_name, log_file_prefix=prefix
+    )
+    to.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="S3ServerAccessLogs",
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[to.arn_for_objects(f"{prefix}*")],
+            conditions={
+                "ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                "StringEquals": {"aws:SourceAccount": cdk.Stack.of(bucket).account},
+            },
+        )
+    )
 
 
 def _check_region(construct: Construct, stack: cdk.Stack) -> None:
