@@ -83,7 +83,8 @@ def test_after_containment_the_leaked_key_is_denied_what_quarantine_allows() -> 
         }
         # When the responder (another principal) contains it
         account = admin.client("sts").get_caller_identity()["Account"]
-        run_playbook(manual_trigger(account, "leaked", leaked["AccessKeyId"]), Settings(), Aws(admin))
+        as_responder = Aws.with_credentials(responder["AccessKeyId"], responder["SecretAccessKey"])
+        run_playbook(manual_trigger(account, "leaked", leaked["AccessKeyId"]), Settings(), as_responder)
         # Then the same key is denied all three, by the explicit deny (moto still authenticates inactive keys)
         results["after"] = {
             action: outcome_of(call) for action, call in attempts(session_for(leaked)).items()

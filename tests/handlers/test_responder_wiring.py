@@ -46,6 +46,8 @@ def test_handler_contains_and_returns_the_contract(wired: MotoAccount) -> None:
     assert result["status"] == "responded"
     assert set(result) >= {"incident_id", "user", "access_key_ids", "steps"}
     assert wired.key_status() == {wired.key: "Inactive", wired.other_key: "Inactive"}
+    (evidence,) = wired.evidence_objects()
+    assert evidence["trigger"]["event"]["detail"]["requestParameters"]["userName"] == wired.user  # verbatim
 
 
 def test_handler_ignores_what_is_not_a_leak_signal(wired: MotoAccount) -> None:

@@ -55,7 +55,7 @@ def run(arguments: argparse.Namespace) -> int:
         if arguments.command == "release":
             return _release(arguments)
         aws = Aws()
-        settings = _settings(arguments)
+        settings = _settings(arguments, aws)
         trigger = _trigger(arguments, aws)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
@@ -69,10 +69,13 @@ def run(arguments: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
-def _settings(arguments: argparse.Namespace) -> Settings:
+def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
     settings = Settings.from_environment()
+    caller = aws.client("sts").get_caller_identity()["Arn"]
+    own_user = caller.rsplit("/", 1)[-1] if ":user/" in caller else None
     return dataclasses.replace(
         settings,
+        responder_role_name=own_user,  # never contain the operator's own user half-way through the run
         topic_arn=arguments.topic_arn or settings.topic_arn,
         evidence_bucket=arguments.evidence_bucket or settings.evidence_bucket,
         ledger_table=arguments.ledger_table or settings.ledger_table,

@@ -248,6 +248,8 @@ def gather_evidence(incident: Incident) -> dict[str, Any]:
             "family": incident.trigger.family.value,
             "reason": incident.trigger.reason,
             "account": incident.trigger.account,
+            "event_id": incident.trigger.event_id,
+            "event": incident.trigger.event,
         },
         "user": iam.get_user(UserName=user)["User"],
         "groups": [g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]],

@@ -20,6 +20,7 @@ from key_quarantine.handlers.triggers import TriggerError, parse_event
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
 SETTINGS = Settings.from_environment()
+AWS = Aws()  # clients live as long as the execution environment; counts are per invocation
 
 
 class IncompleteResponseError(RuntimeError):
@@ -27,7 +28,8 @@ class IncompleteResponseError(RuntimeError):
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    aws = Aws()
+    aws = AWS
+    aws.calls.clear()
     try:
         trigger = parse_event(event)
     except TriggerError as error:

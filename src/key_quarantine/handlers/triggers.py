@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +44,7 @@ class Trigger:
     access_key_id: str | None
     reason: str
     event_id: str | None = None
+    event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # verbatim, for evidence
 
 
 def parse_event(event: Any) -> Trigger:
@@ -55,7 +56,7 @@ def parse_event(event: Any) -> Trigger:
     parser = parsers.get(source) if isinstance(source, str) else None
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
-    return parser(event, event["detail"])
+    return replace(parser(event, event["detail"]), event=event)
 
 
 def manual_trigger(account: str, user_name: str | None, access_key_id: str | None) -> Trigger:

@@ -1,0 +1,157 @@
+"""The responder's CLI end to end: a real HTTP moto server, the installed command, AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.samples import sample_event
+
+COMMAND = str(Path(sys.executable).parent / "key-quarantine")
+
+
+@dataclass(frozen=True)
+class Server:
+    environment: dict[str, str]
+    iam: Any
+    account_id: str
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        moto.stop()
+
+
+@pytest.fixture
+def server(moto_server: str) -> Server:
+    # one server per module; every test starts from an empty account (moto's reset endpoint)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)  # noqa: S310 - loopback
+    host_url = moto_server
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": host_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    environment.pop("AWS_PROFILE", None)
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    iam = session.client("iam", endpoint_url=environment["AWS_ENDPOINT_URL"])
+    sts = session.client("sts", endpoint_url=environment["AWS_ENDPOINT_URL"])
+    return Server(environment, iam, sts.get_caller_identity()["Account"])
+
+
+def run(server: Server, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COMMAND, *arguments],
+        env=server.environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def leaked_user(server: Server, name: str = "ci-deployer") -> str:
+    server.iam.create_user(UserName=name)
+    return str(server.iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"])
+
+
+def statuses(server: Server, user: str) -> dict[str, str]:
+    return {
+        k["AccessKeyId"]: k["Status"] for k in server.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    }
+
+
+def test_contain_then_release(server: Server) -> None:
+    key = leaked_user(server)
+    # When an operator contains the key by its id
+    contained = run(server, "contain", "--access-key-id", key, "--format", "json")
+    assert contained.returncode == 0, contained.stderr
+    document = json.loads(contained.stdout)
+    # Then the output follows the contract and the account shows the containment
+    assert set(document) == {"incident_id", "user", "access_key_ids", "steps"}
+    assert (document["user"], document["access_key_ids"]) == ("ci-deployer", [key])
+    assert {s["name"]: s["status"] for s in document["steps"]}["deactivate-keys"] == "done"
+    assert statuses(server, "ci-deployer") == {key: "Inactive"}
+    assert server.iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == [
+        "KeyQuarantineContainment"
+    ]
+    # When released without --reactivate: our policy goes, the key stays off
+    released = run(server, "release", "--user", "ci-deployer", "--format", "json")
+    assert released.returncode == 0, released.stderr
+    assert server.iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == []
+    assert statuses(server, "ci-deployer") == {key: "Inactive"}
+    # And with --reactivate the key is back
+    assert run(server, "release", "--user", "ci-deployer", "--reactivate").returncode == 0
+    assert statuses(server, "ci-deployer") == {key: "Active"}
+
+
+def test_contain_dry_run_changes_nothing(server: Server) -> None:
+    key = leaked_user(server)
+    result = run(server, "contain", "--user", "ci-deployer", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "dry run: would deactivate" in result.stdout
+    assert statuses(server, "ci-deployer") == {key: "Active"}
+
+
+def test_respond_to_a_saved_event(server: Server, tmp_path: Path) -> None:
+    key = leaked_user(server)
+    event = sample_event("cloudtrail-attach-quarantine.json")
+    event["account"] = event["detail"]["recipientAccountId"] = server.account_id
+    event["detail"]["requestParameters"]["userName"] = "ci-deployer"
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    result = run(server, "respond", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["user"] == "ci-deployer"
+    assert statuses(server, "ci-deployer") == {key: "Inactive"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (["contain", "--user", "nobody"], "IAM user 'nobody' does not exist"),
+        (["contain", "--access-key-id", "AKIA" + "Q" * 16], "is not in this account"),
+        (["contain", "--access-key-id", "not-a-key"], "is not a long-term access key id"),
+        (["release", "--user", "nobody"], "does not exist"),
+        (["respond", "missing-event.json"], "missing-event.json: no such file"),
+    ],
+    ids=["unknown-user", "unknown-key", "malformed-key", "release-unknown", "missing-event"],
+)
+def test_bad_input_exits_2_with_a_clear_message(server: Server, arguments: list[str], problem: str) -> None:
+    result = run(server, *arguments)
+    assert result.returncode == 2
+    assert problem in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_or_foreign_event_exits_2(server: Server, tmp_path: Path) -> None:
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    assert "not a JSON event" in run(server, "respond", str(garbled)).stderr
+    foreign = sample_event("cloudtrail-attach-quarantine.json")  # account 123456789012 is not moto's
+    foreign["account"] = foreign["detail"]["recipientAccountId"] = "999999999999"
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(foreign))
+    result = run(server, "respond", str(path))
+    assert (result.returncode, "the event is for account 999999999999" in result.stderr) == (2, True)
