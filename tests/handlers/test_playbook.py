@@ -183,7 +183,7 @@ def test_dry_run_changes_nothing(account: MotoAccount) -> None:
 
 
 def test_delete_keys_and_remove_console_access_when_asked(account: MotoAccount) -> None:
-    account.iam.create_login_profile(UserName=account.user, Password="Correct-Horse-Battery-9")  # noqa: S106 - a moto test user
+    account.iam.create_login_profile(UserName=account.user, Password="Correct-Horse-Battery-9")
     settings = dataclasses.replace(account.settings, delete_keys=True, remove_console_access=True)
     outcome = run_playbook(
         manual_trigger(account.account_id, account.user, account.key), settings, account.aws()
