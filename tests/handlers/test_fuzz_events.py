@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -144,15 +145,8 @@ def snapshot(account: MotoAccount) -> dict[str, Any]:
     return {user: (account.key_status(user), account.inline_policies(user)) for user in users}
 
 
-def test_playbook_never_touches_a_principal_the_event_does_not_name(
-    monkeypatch: Any,
-) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+@pytest.mark.usefixtures("aws_credentials")
+def test_playbook_never_touches_a_principal_the_event_does_not_name() -> None:
     with mock_aws():
         account = build_account()
         names = (account.user, account.bystander, "ghost")
