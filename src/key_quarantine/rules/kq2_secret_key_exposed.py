@@ -25,6 +25,8 @@ _READERS = {
 def check(context: RuleContext) -> Iterator[Finding]:
     for stack in context.app.stacks:
         for resource in stack.resources.values():
+            if _is_encrypted_parameter(context, resource):
+                continue
             for path in _leaking_paths(context, stack, resource.properties, "Properties"):
                 if (resource.type, path.split("/")[1]) not in SAFE_SINKS:
                     yield RULE.finding(resource, _resource_message(context, resource, path), location=path)
@@ -59,6 +61,13 @@ def _secret_sources(context: RuleContext, stack: Stack, value: Any) -> list[Reso
     )
 
 
+def _is_encrypted_parameter(context: RuleContext, resource: Resource) -> bool:
+    """An SSM SecureString (Terraform can create one; CloudFormation cannot) is encrypted with KMS."""
+    if resource.type != "AWS::SSM::Parameter":
+        return False
+    return bool(context.resolver.resolve(resource.stack, resource.properties.get("Type")) == "SecureString")
+
+
 def _is_intrinsic(value: Mapping[str, Any]) -> bool:
     return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
 
@@ -78,6 +87,11 @@ def _resource_message(context: RuleContext, resource: Resource, path: str) -> st
 
 
 def _output_message(stack: Stack, name: str, output: Mapping[str, Any], sources: list[Resource]) -> str:
+    if stack.kind == "terraform":
+        return (
+            f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}': in plain text in the state "
+            "and to anyone who runs terraform output (sensitive = true only hides it from the console)."
+        )
     exported = " and is exported to every stack of the account" if "Export" in output else ""
     return (
         f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}' of stack {stack.name}{exported}: "

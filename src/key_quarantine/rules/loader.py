@@ -8,12 +8,14 @@ Every problem is an ``InputError`` that names the file and what is wrong with it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from key_quarantine.rules import terraform
 from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
 
 MANIFEST = "manifest.json"
@@ -44,11 +46,24 @@ def load_app(
             raise InputError(path, "no such file or directory")
         if path.is_dir() and (path / MANIFEST).exists():
             stacks.extend(_load_assembly(path))
+        elif path.is_dir() and any(path.glob("*.tf")):
+            stacks.append(_terraform(partial(terraform.load_directory, path, region)))
         elif path.is_dir():
             stacks.extend(_load_template_folder(path, account, region))
+        elif path.suffix == ".tf":
+            stacks.append(_terraform(partial(terraform.load_directory, path.parent, region, only=path)))
+        elif path.suffix == ".json" and terraform.is_plan(document := _read_json(path)):
+            stacks.append(_terraform(partial(terraform.load_plan, path, document, region)))
         else:
             stacks.extend(_with_nested(_plain_stack(path, account, region)))
     return AppModel(stacks)
+
+
+def _terraform(load: Callable[[], Stack]) -> Stack:
+    try:
+        return load()
+    except terraform.TerraformError as error:
+        raise InputError(error.path, error.problem) from None
 
 
 # --- cloud assemblies -------------------------------------------------------------------------------------

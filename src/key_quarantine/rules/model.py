@@ -60,6 +60,7 @@ class Stack:
     account: str | None = None
     region: str | None = None
     parent: Resource | None = None
+    kind: str = "cloudformation"  # or "terraform": what the template was made from
     construct_paths: dict[str, str] = field(default_factory=dict)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)

@@ -1,0 +1,492 @@
+"""Terraform into the same model as CloudFormation, so every KQ rule applies unchanged.
+
+Two inputs: a directory of ``.tf`` files (parsed with python-hcl2; local modules followed) and the JSON of
+``terraform show -json PLAN``. Each supported resource becomes the CloudFormation resource it stands for (its
+logical id is the Terraform address), references become ``Ref``/``Fn::GetAtt``, and ``output`` blocks become
+Outputs. A ``# key-quarantine:acknowledge KQn <reason>`` comment on the line above a resource (or on its first
+line) acknowledges a finding there, as ``Validations.of(...).acknowledge`` does in CDK.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+from key_quarantine.rules.model import Acknowledgement, Stack
+
+SOURCE_METADATA = "key-quarantine:source"
+PLAN_MAJOR_VERSION = "1"
+_REFERENCE = re.compile(
+    r"^(?P<address>(?:module\.[\w-]+\.)*(?:data\.)?[a-z][\w]*\.[\w-]+)(?:\[[^\]]*\])?(?:\.(?P<attr>[\w]+))?"
+)
+_INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
+_JSONENCODE = re.compile(r"^\$\{jsonencode\((?P<body>.*)\)\}$", re.DOTALL)
+_ACKNOWLEDGE = re.compile(
+    r"key-quarantine:acknowledge\s+(?P<rule>(?:KeyQuarantine::)?KQ\d+)\s+(?P<reason>\S.*?)\s*$"
+)
+_HCL_OPTIONS = hcl2.SerializationOptions(
+    with_comments=False, strip_string_quotes=True, explicit_blocks=False, preserve_heredocs=False
+)
+
+#: Terraform type -> (CloudFormation type, {terraform attribute: CloudFormation property}).
+RESOURCE_TYPES: Mapping[str, tuple[str, Mapping[str, str]]] = {
+    "aws_iam_user": (
+        "AWS::IAM::User",
+        {"name": "UserName", "permissions_boundary": "PermissionsBoundary", "tags": "Tags"},
+    ),
+    "aws_iam_access_key": ("AWS::IAM::AccessKey", {"user": "UserName", "status": "Status"}),
+    "aws_iam_user_policy": (
+        "AWS::IAM::UserPolicy",
+        {"user": "UserName", "policy": "PolicyDocument", "name": "PolicyName"},
+    ),
+    "aws_iam_policy": ("AWS::IAM::ManagedPolicy", {"policy": "PolicyDocument", "name": "ManagedPolicyName"}),
+    "aws_iam_group": ("AWS::IAM::Group", {"name": "GroupName"}),
+    "aws_iam_group_policy": (
+        "AWS::IAM::GroupPolicy",
+        {"group": "GroupName", "policy": "PolicyDocument", "name": "PolicyName"},
+    ),
+    "aws_iam_group_membership": ("AWS::IAM::UserToGroupAddition", {"group": "GroupName", "users": "Users"}),
+    "aws_cloudwatch_event_rule": (
+        "AWS::Events::Rule",
+        {
+            "event_pattern": "EventPattern",
+            "event_bus_name": "EventBusName",
+            "state": "State",
+            "schedule_expression": "ScheduleExpression",
+        },
+    ),
+    "aws_ssm_parameter": (
+        "AWS::SSM::Parameter",
+        {"type": "Type", "value": "Value", "insecure_value": "Value", "tags": "Tags"},
+    ),
+    "aws_lambda_function": ("AWS::Lambda::Function", {"environment": "Environment", "tags": "Tags"}),
+    "aws_ecs_task_definition": (
+        "AWS::ECS::TaskDefinition",
+        {"container_definitions": "ContainerDefinitions", "tags": "Tags"},
+    ),
+    "aws_batch_job_definition": (
+        "AWS::Batch::JobDefinition",
+        {"container_properties": "ContainerProperties", "tags": "Tags"},
+    ),
+    "aws_secretsmanager_secret_version": ("AWS::SecretsManager::Secret", {"secret_string": "SecretString"}),
+    "aws_cloudtrail": (
+        "AWS::CloudTrail::Trail",
+        {"enable_logging": "IsLogging", "event_selector": "EventSelectors"},
+    ),
+}
+#: Attributes of a Terraform resource that are its CloudFormation Ref; the others become Fn::GetAtt.
+REF_ATTRIBUTES = {"name", "id"}
+#: Terraform attributes that are an access key's secret (the SMTP password is derived from it).
+SECRET_ATTRIBUTES = {"secret": "SecretAccessKey", "ses_smtp_password_v4": "SecretAccessKey"}
+
+
+class TerraformError(ValueError):
+    """Terraform input that cannot be read; ``path`` and the message say which file and why."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+@dataclass
+class TerraformResource:
+    address: str
+    type: str
+    values: dict[str, Any]
+    file: Path | None = None
+    line: int | None = None
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
+
+
+@dataclass
+class TerraformModule:
+    """What one Terraform configuration holds, ready to become a Stack."""
+
+    name: str
+    path: Path
+    region: str | None = None
+    resources: list[TerraformResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+# --- HCL directories --------------------------------------------------------------------------------------
+
+
+def load_directory(directory: Path, region: str | None = None, *, only: Path | None = None) -> Stack:
+    """A folder of ``.tf`` files (or ``only`` one file of it), with the local modules it calls."""
+    module = TerraformModule(
+        name=f"terraform:{directory.resolve().name}", path=only or directory, region=region
+    )
+    _read_directory(directory, _Scope(), module, seen=set(), only=only)
+    return to_stack(module, account=None)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where a module's blocks live: its address prefix, and what its caller passes for each variable."""
+
+    prefix: str = ""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+    def qualify(self, value: Any) -> Any:
+        """References inside a module, rewritten to the root's address space (``var.x`` to what was passed)."""
+        if isinstance(value, Mapping):
+            return {key: self.qualify(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.qualify(item) for item in value]
+        if not isinstance(value, str) or not self.prefix or "${" not in value:
+            return value
+        whole = _INTERPOLATION.fullmatch(value)
+        if whole and whole.group(1).startswith("var."):
+            return self.variables.get(whole.group(1).removeprefix("var.").split(".")[0], value)
+        return _INTERPOLATION.sub(lambda m: "${" + self._qualified(m.group(1)) + "}", value)
+
+    def _qualified(self, expression: str) -> str:
+        if expression.startswith("var."):
+            passed = self.variables.get(expression.removeprefix("var.").split(".")[0])
+            inner = _INTERPOLATION.fullmatch(passed) if isinstance(passed, str) else None
+            return inner.group(1) if inner else expression
+        return self.prefix + expression if _REFERENCE.match(expression) else expression
+
+
+def _read_directory(
+    directory: Path, scope: _Scope, module: TerraformModule, seen: set[Path], only: Path | None = None
+) -> None:
+    if directory.resolve() in seen:
+        return
+    seen.add(directory.resolve())
+    files = [only] if only else sorted(directory.glob("*.tf"))
+    if not files:
+        raise TerraformError(directory, "no .tf files in this folder")
+    for path in files:
+        document, text = _parse_hcl(path)
+        _read_document(document, text, path, scope=scope, module=module, seen=seen)
+
+
+def _parse_hcl(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TerraformError(path, "not text (UTF-8)") from None
+    try:
+        return hcl2.loads(text, serialization_options=_HCL_OPTIONS), text
+    except Exception as error:  # noqa: BLE001 - lark raises many types; each means "not valid HCL"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TerraformError(path, f"not valid HCL: {first_line}") from None
+
+
+def _read_document(
+    document: Mapping[str, Any],
+    text: str,
+    path: Path,
+    *,
+    scope: _Scope,
+    module: TerraformModule,
+    seen: set[Path],
+) -> None:
+    prefix = scope.prefix
+    for block in document.get("provider", []):
+        region = (block.get("aws") or {}).get("region") if isinstance(block, Mapping) else None
+        if isinstance(region, str) and not region.startswith("${") and prefix == "":
+            module.region = module.region or region
+    for block in document.get("resource", []):
+        for resource_type, named in block.items():
+            for name, values in named.items():
+                address = f"{prefix}{resource_type}.{name}"
+                line = _block_line(text, "resource", resource_type, name)
+                resource = TerraformResource(address, resource_type, scope.qualify(dict(values)), path, line)
+                resource.acknowledgements = _acknowledgements(text, line, address)
+                module.resources.append(resource)
+    for block in document.get("output", []):
+        for name, values in block.items():
+            if prefix == "":
+                module.outputs[name] = values.get("value") if isinstance(values, Mapping) else None
+    for block in document.get("module", []):
+        for name, values in block.items():
+            source = values.get("source") if isinstance(values, Mapping) else None
+            if isinstance(source, str) and source.startswith(("./", "../")):
+                passed = {key: scope.qualify(value) for key, value in values.items() if key != "source"}
+                child = _Scope(prefix=f"{prefix}module.{name}.", variables=passed)
+                _read_directory((path.parent / source).resolve(), child, module, seen)
+
+
+def _block_line(text: str, kind: str, *labels: str) -> int | None:
+    pattern = re.compile(
+        rf"^\s*{kind}\s+" + r"\s+".join(f'"{re.escape(label)}"' for label in labels), re.MULTILINE
+    )
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _acknowledgements(text: str, line: int | None, address: str) -> list[Acknowledgement]:
+    """``# key-quarantine:acknowledge KQn reason`` on the resource's first line or the comment lines above it."""
+    if line is None:
+        return []
+    lines = text.splitlines()
+    candidates = [lines[line - 1]]
+    above = line - 2
+    while above >= 0 and lines[above].strip().startswith(("#", "//")):
+        candidates.append(lines[above])
+        above -= 1
+    found = []
+    for candidate in candidates:
+        match = _ACKNOWLEDGE.search(candidate)
+        if match:
+            found.append(Acknowledgement(match["rule"], match["reason"], logical_id=address))
+    return found
+
+
+# --- plan JSON --------------------------------------------------------------------------------------------
+
+
+def is_plan(document: Any) -> bool:
+    return (
+        isinstance(document, Mapping)
+        and "format_version" in document
+        and ("planned_values" in document or "configuration" in document)
+    )
+
+
+def load_plan(path: Path, document: Mapping[str, Any], region: str | None = None) -> Stack:
+    version = str(document.get("format_version", ""))
+    if version.split(".", maxsplit=1)[0] != PLAN_MAJOR_VERSION:
+        raise TerraformError(
+            path, f"plan format_version {version!r} is not supported (expected {PLAN_MAJOR_VERSION}.x)"
+        )
+    configuration = document.get("configuration") or {}
+    references = dict(_configured_references(configuration.get("root_module") or {}, ""))
+    module = TerraformModule(
+        name=f"terraform-plan:{path.stem}", path=path, region=region or _plan_region(configuration)
+    )
+    for resource in _planned_resources((document.get("planned_values") or {}).get("root_module") or {}):
+        if resource.get("mode", "managed") != "managed":
+            continue
+        address = str(resource["address"])
+        values = dict(resource.get("values") or {})
+        values.update(references.get(address, {}))
+        module.resources.append(TerraformResource(address, str(resource["type"]), values, path, None))
+    for name, output in ((configuration.get("root_module") or {}).get("outputs") or {}).items():
+        refs = (output.get("expression") or {}).get("references") or []
+        module.outputs[name] = _reference_expression(refs)
+    return to_stack(module, account=None)
+
+
+def _planned_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield from module.get("resources") or []
+    for child in module.get("child_modules") or []:
+        yield from _planned_resources(child)
+
+
+def _configured_references(module: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Per resource address, the attributes whose value is a reference (unknown until apply in planned values)."""
+    for resource in module.get("resources") or []:
+        attributes = {
+            name: _reference_expression(expression.get("references") or [])
+            for name, expression in (resource.get("expressions") or {}).items()
+            if isinstance(expression, Mapping) and expression.get("references")
+        }
+        yield f"{prefix}{resource['address']}", attributes
+    for name, call in (module.get("module_calls") or {}).items():
+        yield from _configured_references(call.get("module") or {}, f"{prefix}module.{name}.")
+
+
+def _reference_expression(references: list[str]) -> str | None:
+    """The most specific reference (``aws_iam_user.u.name`` before ``aws_iam_user.u``) as an interpolation."""
+    return f"${{{references[0]}}}" if references else None
+
+
+def _plan_region(configuration: Mapping[str, Any]) -> str | None:
+    aws = (configuration.get("provider_config") or {}).get("aws") or {}
+    value = ((aws.get("expressions") or {}).get("region") or {}).get("constant_value")
+    return value if isinstance(value, str) else None
+
+
+# --- into the model ---------------------------------------------------------------------------------------
+
+
+def to_stack(module: TerraformModule, account: str | None) -> Stack:
+    resources: dict[str, dict[str, Any]] = {}
+    addresses = {resource.address: resource for resource in module.resources}
+    converter = _Converter(addresses)
+    for resource in module.resources:
+        resources.update(converter.resource(resource))
+    converter.attach(resources)
+    template = {
+        "Resources": resources,
+        "Outputs": {
+            name: {"Value": converter.value(value)}
+            for name, value in module.outputs.items()
+            if value is not None
+        },
+    }
+    stack = Stack(
+        name=module.name,
+        template_path=module.path,
+        template=template,
+        account=account,
+        region=module.region,
+        kind="terraform",
+    )
+    stack.acknowledgements.extend(a for resource in module.resources for a in resource.acknowledgements)
+    return stack
+
+
+class _Converter:
+    """Terraform values into CloudFormation properties, references into intrinsics."""
+
+    def __init__(self, addresses: Mapping[str, TerraformResource]) -> None:
+        self._addresses = addresses
+        self._attachments: list[tuple[str, Any, Any]] = []  # (property, owner expression, value)
+        self._targets: list[tuple[Any, Any, str]] = []
+
+    def resource(self, resource: TerraformResource) -> dict[str, dict[str, Any]]:
+        values = resource.values
+        metadata = {
+            SOURCE_METADATA: {"file": str(resource.file) if resource.file else None, "line": resource.line}
+        }
+        if resource.type in ("aws_iam_user_policy_attachment", "aws_iam_group_policy_attachment"):
+            owner = "user" if "user" in values else "group"
+            self._attachments.append((owner, values.get(owner), values.get("policy_arn")))
+            return {}
+        if resource.type == "aws_cloudwatch_event_target":
+            self._targets.append(
+                (values.get("rule"), values.get("arn"), str(values.get("target_id", resource.address)))
+            )
+            return {}
+        if resource.type == "aws_iam_user_group_membership":
+            groups = values.get("groups") or []
+            return {
+                f"{resource.address}[{index}]": {
+                    "Type": "AWS::IAM::UserToGroupAddition",
+                    "Properties": {"GroupName": self.value(group), "Users": [self.value(values.get("user"))]},
+                    "Metadata": metadata,
+                }
+                for index, group in enumerate(groups if isinstance(groups, list) else [])
+            }
+        cfn_type, mapping = RESOURCE_TYPES.get(resource.type, (f"Terraform::{resource.type}", {}))
+        properties = {
+            mapping.get(name, name): self._property(mapping.get(name, name), value)
+            for name, value in values.items()
+        }
+        self._adjust(resource.type, values, properties)
+        return {resource.address: {"Type": cfn_type, "Properties": properties, "Metadata": metadata}}
+
+    def _property(self, name: str, value: Any) -> Any:
+        value = self.value(value)
+        if name in ("EventPattern", "PolicyDocument") and isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        if name in ("Environment", "EventSelectors") and isinstance(value, list):
+            return _block_list(name, value)
+        return value
+
+    @staticmethod
+    def _adjust(resource_type: str, values: Mapping[str, Any], properties: dict[str, Any]) -> None:
+        if resource_type == "aws_cloudwatch_event_rule" and values.get("is_enabled") is False:
+            properties["State"] = "DISABLED"
+        if resource_type == "aws_iam_group_membership" and not isinstance(properties.get("Users"), list):
+            properties["Users"] = [properties.get("Users")]
+
+    def attach(self, resources: dict[str, dict[str, Any]]) -> None:
+        """Policy attachments onto their user or group; event targets onto their rule."""
+        for owner, owner_expression, policy_arn in self._attachments:
+            address = self._address_of(
+                owner_expression, "aws_iam_user" if owner == "user" else "aws_iam_group"
+            )
+            if address in resources:
+                arns = resources[address]["Properties"].setdefault("ManagedPolicyArns", [])
+                arns.append(self.value(policy_arn))
+        for rule_expression, arn, target_id in self._targets:
+            address = self._address_of(rule_expression, "aws_cloudwatch_event_rule")
+            if address in resources:
+                resources[address]["Properties"].setdefault("Targets", []).append(
+                    {"Arn": self.value(arn), "Id": target_id}
+                )
+
+    def _address_of(self, expression: Any, resource_type: str) -> str | None:
+        if isinstance(expression, str):
+            match = _INTERPOLATION.fullmatch(expression)
+            if match:
+                reference = _REFERENCE.match(match.group(1))
+                return reference["address"] if reference else None
+            named = [
+                a
+                for a, r in self._addresses.items()
+                if r.type == resource_type and r.values.get("name") == expression
+            ]
+            return named[0] if named else None
+        return None
+
+    def value(self, value: Any) -> Any:
+        """A Terraform value with references as intrinsics (jsonencode() objects evaluated)."""
+        if isinstance(value, Mapping):
+            return {key: self.value(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        encoded = _JSONENCODE.match(value)
+        if encoded:
+            return self.value(_hcl_expression(encoded["body"]))
+        whole = _INTERPOLATION.fullmatch(value)
+        if whole:
+            return self._reference(whole.group(1))
+        variables: dict[str, Any] = {}
+
+        def placeholder(match: re.Match[str]) -> str:
+            name = f"v{len(variables)}"
+            variables[name] = self._reference(match.group(1))
+            return f"${{{name}}}"
+
+        return {"Fn::Sub": [_INTERPOLATION.sub(placeholder, value), variables]}
+
+    def _reference(self, expression: str) -> Any:
+        match = _REFERENCE.match(expression.strip())
+        if not match or match["address"] not in self._addresses:
+            return _unknown(expression)
+        address, attribute = match["address"], match["attr"]
+        if attribute is None or attribute in REF_ATTRIBUTES:
+            return {"Ref": address}
+        if attribute in SECRET_ATTRIBUTES:
+            return {"Fn::GetAtt": [address, SECRET_ATTRIBUTES[attribute]]}
+        return {"Fn::GetAtt": [address, "Arn" if attribute == "arn" else attribute]}
+
+
+def _unknown(expression: str) -> dict[str, Any]:
+    """A value only known at apply (a variable, a data source, another module's output): resolves to UNKNOWN."""
+    return {"Ref": f"terraform:{expression.strip()}"}
+
+
+def _hcl_expression(body: str) -> Any:
+    try:
+        return hcl2.loads(f"value = {body}\n", serialization_options=_HCL_OPTIONS)["value"]
+    except Exception:  # noqa: BLE001 - an expression we cannot evaluate stays a string
+        return f"${{jsonencode({body})}}"
+
+
+def _block_list(name: str, blocks: list[Any]) -> Any:
+    """Nested blocks (``environment { variables = {...} }``) into CloudFormation's shapes."""
+    if name == "Environment":
+        first = blocks[0] if blocks and isinstance(blocks[0], Mapping) else {}
+        return {"Variables": first.get("variables", {})}
+    return [
+        {
+            "IncludeManagementEvents": b.get("include_management_events", True),
+            "ReadWriteType": _read_write(b.get("read_write_type")),
+        }
+        for b in blocks
+        if isinstance(b, Mapping)
+    ]
+
+
+def _read_write(value: Any) -> str:
+    return {"All": "All", "ReadOnly": "ReadOnly", "WriteOnly": "WriteOnly"}.get(str(value), "All")
