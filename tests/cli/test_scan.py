@@ -84,8 +84,10 @@ def test_errors_fail_unless_fail_on_never(leaky_template: Path) -> None:
 def test_text_report_reads_like_cdk_nag(leaky_template: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["scan", str(leaky_template), "--region", "us-east-1"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("[Error at leaky/U] KQ1: IAM user 'U'")
-    assert lines[1].startswith("[Warning at leaky/U] KQ7:")
+    assert lines[0].startswith("[Error at U (")
+    assert "leaky.json:1)] KQ1: IAM user 'U'" in lines[0]
+    assert lines[1].startswith("[Warning at U (")
+    assert ")] KQ7:" in lines[1]
     assert lines[-1] == "KeyQuarantine: 1 error(s), 1 warning(s), 0 info; 0 acknowledged."
 
 

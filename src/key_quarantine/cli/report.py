@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from key_quarantine.rules import RULES_BY_ID
 from key_quarantine.rules.base import Finding, Level
+from key_quarantine.rules.locations import source_location
 
 
 def summary(findings: Sequence[Finding]) -> dict[str, int]:
@@ -18,7 +20,18 @@ def summary(findings: Sequence[Finding]) -> dict[str, int]:
 
 
 def where(finding: Finding) -> str:
-    return finding.construct_path or f"{finding.stack.name}/{finding.logical_id}"
+    if finding.construct_path:
+        return finding.construct_path
+    location = source_location(finding)
+    line = f":{location.line}" if location.line else ""
+    return f"{finding.logical_id} ({_display(location.file)}{line})"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
@@ -51,6 +64,7 @@ def as_json(findings: Sequence[Finding]) -> str:
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
+    source = source_location(finding)
     return {
         "rule_id": finding.rule_id,
         "level": finding.level.value,
@@ -63,4 +77,6 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
         "acknowledgement_reason": finding.acknowledgement.reason if finding.acknowledgement else None,
         "template_path": str(finding.stack.template_path),
         "location": finding.location,
+        "source_file": str(source.file),
+        "source_line": source.line,
     }

@@ -114,6 +114,7 @@ class TerraformModule:
     region: str | None = None
     resources: list[TerraformResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    output_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # --- HCL directories --------------------------------------------------------------------------------------
@@ -208,6 +209,7 @@ def _read_document(
         for name, values in block.items():
             if prefix == "":
                 module.outputs[name] = values.get("value") if isinstance(values, Mapping) else None
+                module.output_sources[name] = {"file": str(path), "line": _block_line(text, "output", name)}
     for block in document.get("module", []):
         for name, values in block.items():
             source = values.get("source") if isinstance(values, Mapping) else None
@@ -219,7 +221,7 @@ def _read_document(
 
 def _block_line(text: str, kind: str, *labels: str) -> int | None:
     pattern = re.compile(
-        rf"^\s*{kind}\s+" + r"\s+".join(f'"{re.escape(label)}"' for label in labels), re.MULTILINE
+        rf"^[ \t]*{kind}\s+" + r"\s+".join(f'"{re.escape(label)}"' for label in labels), re.MULTILINE
     )
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
@@ -321,7 +323,10 @@ def to_stack(module: TerraformModule, account: str | None) -> Stack:
     template = {
         "Resources": resources,
         "Outputs": {
-            name: {"Value": converter.value(value)}
+            name: {
+                "Value": converter.value(value),
+                "Metadata": {SOURCE_METADATA: module.output_sources.get(name, {})},
+            }
             for name, value in module.outputs.items()
             if value is not None
         },

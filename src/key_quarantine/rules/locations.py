@@ -1,0 +1,52 @@
+"""Where a finding is in the source: file and line, for text, JSON and SARIF reports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from key_quarantine.rules.base import Finding
+from key_quarantine.rules.terraform import SOURCE_METADATA
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    file: Path
+    line: int | None
+
+
+def source_location(finding: Finding) -> SourceLocation:
+    """The Terraform block's file and line, or the template and the line where the resource or output starts."""
+    recorded = _recorded(finding)
+    if recorded is not None:
+        return recorded
+    path = finding.stack.template_path
+    return SourceLocation(path, _line_of_key(path, finding.logical_id) if path.is_file() else None)
+
+
+def _recorded(finding: Finding) -> SourceLocation | None:
+    holder: Any = finding.stack.resources.get(finding.logical_id)
+    metadata = (
+        holder.metadata
+        if holder is not None
+        else (finding.stack.outputs.get(finding.logical_id) or {}).get("Metadata", {})
+    )
+    source = metadata.get(SOURCE_METADATA) if isinstance(metadata, dict) else None
+    if isinstance(source, dict) and source.get("file"):
+        return SourceLocation(Path(source["file"]), source.get("line"))
+    return None
+
+
+@lru_cache(maxsize=256)
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _line_of_key(path: Path, key: str) -> int | None:
+    text = _text(path)
+    pattern = rf'"{re.escape(key)}"\s*:' if path.suffix == ".json" else rf"^[ \t]*{re.escape(key)}[ \t]*:"
+    match = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
