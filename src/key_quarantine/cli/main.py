@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from key_quarantine.cli import report, respond
+from key_quarantine.cli import report, respond, sarif
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.loader import InputError
 from key_quarantine.rules.runner import scan_paths
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit 1 when an unacknowledged finding is at or above --fail-on, 2 on bad input, else 0.",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="cdk.out directory, template file or folder")
-    scan.add_argument("--format", choices=("text", "json"), default="text")
+    scan.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     scan.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     scan.add_argument("--fail-on", choices=tuple(FAIL_ON_LEVELS), default="error")
     scan.add_argument("--account", help="account of plain templates (a cloud assembly records its own)")
@@ -48,17 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_scan(arguments: argparse.Namespace) -> int:
     findings = scan_paths(arguments.paths, account=arguments.account, region=arguments.region)
-    rendered = (
-        report.as_json(findings)
-        if arguments.format == "json"
-        else report.as_text(findings, verbose=arguments.verbose)
-    )
+    rendered = _render(findings, arguments.format, verbose=arguments.verbose)
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))
     else:
         sys.stdout.write(rendered)
     return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
+
+
+def _render(findings: Sequence[Finding], output_format: str, *, verbose: bool) -> str:
+    if output_format == "json":
+        return report.as_json(findings)
+    if output_format == "sarif":
+        return sarif.as_sarif(findings)
+    return report.as_text(findings, verbose=verbose)
 
 
 def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
