@@ -30,18 +30,19 @@ def _message(context: RuleContext, holder: KeyHolder) -> str:
         "account fires when AWS attaches an AWSCompromisedKeyQuarantine* policy or reports AWS_RISK_* for it."
     )
     stack = holder.anchor.stack
-    near_misses = [_near_miss(rule) for rule in context.monitoring.event_rules if _is_near_miss(rule, stack)]
+    monitors = context.monitoring.quarantine_monitors_for(stack)
+    near_misses = [
+        _near_miss(rule)
+        for rule in context.monitoring.event_rules
+        if _is_near_miss(rule, stack) and rule not in monitors
+    ]
     return " ".join([message, *near_misses])
 
 
 def _is_near_miss(rule: EventRuleView, stack: Stack) -> bool:
     """A rule of the same account that matches some quarantine signal but does not count as monitoring."""
     families = (SignalFamily.QUARANTINE_ATTACH, SignalFamily.HEALTH_RISK)
-    return (
-        same_account(rule.stack, stack)
-        and bool(rule.matched_in(*families))
-        and not rule.is_quarantine_monitoring
-    )
+    return same_account(rule.stack, stack) and bool(rule.matched_in(*families))
 
 
 def _near_miss(rule: EventRuleView) -> str:
@@ -53,6 +54,10 @@ def _near_miss(rule: EventRuleView) -> str:
         return f"{name} has no target."
     if not rule.on_default_bus:
         return f"{name} listens on event bus '{rule.bus_name}', where AWS does not deliver its events."
+    if rule.is_quarantine_monitoring:
+        return (
+            f"{name} is in {rule.stack.root.region}, where IAM and AWS Health events never arrive (see KQ3)."
+        )
     attach = rule.matched_in(SignalFamily.QUARANTINE_ATTACH)
     missed = [s.name.split(":", 1)[1] for s in rule.signals if s.family is SignalFamily.QUARANTINE_ATTACH]
     missed = [n for n in missed if f"attach:{n}" not in rule.matched]

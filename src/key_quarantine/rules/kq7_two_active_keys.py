@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
+from key_quarantine.rules.terraform import CONDITIONAL_METADATA
 
 
 def check(context: RuleContext) -> Iterator[Finding]:
     for holder in context.keys.holders_with_active_keys():
-        if len(holder.active_keys) > 1:
+        # Terraform keys behind count/for_each may be alternatives (one with a PGP key, one without)
+        certain = [key for key in holder.active_keys if not key.metadata.get(CONDITIONAL_METADATA)]
+        if len(certain) > 1:
             keys = ", ".join(f"'{key.logical_id}' (stack {key.stack.name})" for key in holder.active_keys)
             message = (
                 f"{holder.describe()} holds {len(holder.active_keys)} active access keys: {keys}. Containing a "

@@ -92,8 +92,25 @@ class MonitoringAnalysis:
         ]
 
     def quarantine_monitors_for(self, stack: Stack) -> list[EventRuleView]:
-        """Rules that monitor quarantine signals for the account ``stack`` deploys to."""
-        return [r for r in self.event_rules if r.is_quarantine_monitoring and same_account(r.stack, stack)]
+        """Rules that monitor quarantine signals for the account ``stack`` deploys to and can fire where they are."""
+        return [
+            rule
+            for rule in self.event_rules
+            if rule.is_quarantine_monitoring
+            and same_account(rule.stack, stack)
+            and self.receives_global_events(rule)
+        ]
+
+    def receives_global_events(self, rule: EventRuleView) -> bool:
+        """In us-east-1 (or a region not known yet: KQ3 warns), or forwarded to from there."""
+        region = rule.stack.root.region
+        if region in (None, GLOBAL_EVENTS_REGION):
+            return True
+        return any(
+            self.forwards_to(rule, signal)
+            for signal in rule.signals
+            if signal.name in rule.matched and signal.is_global
+        )
 
     def declaration_for(self, stack: Stack, kind: str) -> Declaration | None:
         """An explicit declaration (external monitoring, existing trail) valid for ``stack``'s account."""

@@ -21,6 +21,8 @@ import hcl2
 from key_quarantine.rules.model import Acknowledgement, Stack
 
 SOURCE_METADATA = "key-quarantine:source"
+#: Set on resources whose count/for_each is not a literal: they may or may not exist.
+CONDITIONAL_METADATA = "key-quarantine:conditional"
 PLAN_MAJOR_VERSION = "1"
 _REFERENCE = re.compile(
     r"^(?P<address>(?:module\.[\w-]+\.)*(?:data\.)?[a-z][\w]*\.[\w-]+)(?:\[[^\]]*\])?(?:\.(?P<attr>[\w]+))?"
@@ -115,6 +117,7 @@ class TerraformModule:
     resources: list[TerraformResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     output_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    module_outputs: dict[str, Any] = field(default_factory=dict)  # "module.x.name" -> qualified value
 
 
 # --- HCL directories --------------------------------------------------------------------------------------
@@ -207,8 +210,11 @@ def _read_document(
                 module.resources.append(resource)
     for block in document.get("output", []):
         for name, values in block.items():
-            if prefix == "":
-                module.outputs[name] = values.get("value") if isinstance(values, Mapping) else None
+            value = values.get("value") if isinstance(values, Mapping) else None
+            if prefix:
+                module.module_outputs[f"{prefix}{name}".removesuffix(".")] = scope.qualify(value)
+            else:
+                module.outputs[name] = value
                 module.output_sources[name] = {"file": str(path), "line": _block_line(text, "output", name)}
     for block in document.get("module", []):
         for name, values in block.items():
@@ -316,7 +322,7 @@ def _plan_region(configuration: Mapping[str, Any]) -> str | None:
 def to_stack(module: TerraformModule, account: str | None) -> Stack:
     resources: dict[str, dict[str, Any]] = {}
     addresses = {resource.address: resource for resource in module.resources}
-    converter = _Converter(addresses)
+    converter = _Converter(addresses, module.module_outputs)
     for resource in module.resources:
         resources.update(converter.resource(resource))
     converter.attach(resources)
@@ -346,16 +352,22 @@ def to_stack(module: TerraformModule, account: str | None) -> Stack:
 class _Converter:
     """Terraform values into CloudFormation properties, references into intrinsics."""
 
-    def __init__(self, addresses: Mapping[str, TerraformResource]) -> None:
+    def __init__(self, addresses: Mapping[str, TerraformResource], module_outputs: Mapping[str, Any]) -> None:
         self._addresses = addresses
+        self._module_outputs = module_outputs
         self._attachments: list[tuple[str, Any, Any]] = []  # (property, owner expression, value)
         self._targets: list[tuple[Any, Any, str]] = []
 
     def resource(self, resource: TerraformResource) -> dict[str, dict[str, Any]]:
         values = resource.values
-        metadata = {
+        metadata: dict[str, Any] = {
             SOURCE_METADATA: {"file": str(resource.file) if resource.file else None, "line": resource.line}
         }
+        count = values.get("count", values.get("for_each"))
+        if count is not None and not (isinstance(count, int) and count >= 1):
+            if count == 0:
+                return {}
+            metadata[CONDITIONAL_METADATA] = True
         if resource.type in ("aws_iam_user_policy_attachment", "aws_iam_group_policy_attachment"):
             owner = "user" if "user" in values else "group"
             self._attachments.append((owner, values.get(owner), values.get("policy_arn")))
@@ -455,6 +467,8 @@ class _Converter:
         return {"Fn::Sub": [_INTERPOLATION.sub(placeholder, value), variables]}
 
     def _reference(self, expression: str) -> Any:
+        if expression.strip() in self._module_outputs:  # a module's output, seen from its caller
+            return self.value(self._module_outputs[expression.strip()])
         match = _REFERENCE.match(expression.strip())
         if not match or match["address"] not in self._addresses:
             return _unknown(expression)
