@@ -295,8 +295,9 @@ def _planned_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]
 def _configured_references(module: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Per resource address, the attributes whose value is a reference (unknown until apply in planned values)."""
     for resource in module.get("resources") or []:
+        scope = _Scope(prefix=prefix)
         attributes = {
-            name: _reference_expression(expression.get("references") or [])
+            name: scope.qualify(_reference_expression(expression.get("references") or []))
             for name, expression in (resource.get("expressions") or {}).items()
             if isinstance(expression, Mapping) and expression.get("references")
         }
