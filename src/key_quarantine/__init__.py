@@ -11,9 +11,11 @@ if TYPE_CHECKING:
     from key_quarantine.checks import KeyQuarantineChecks
     from key_quarantine.constructs.declarations import declare_existing_trail, declare_external_monitoring
     from key_quarantine.constructs.key_quarantine import KeyQuarantine
+    from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES
     from key_quarantine.handlers.settings import Containment, ResponseMode
 
 __all__ = [
+    "DEFAULT_GUARDDUTY_FINDING_TYPES",
     "Containment",
     "KeyQuarantine",
     "KeyQuarantineChecks",
@@ -23,6 +25,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DEFAULT_GUARDDUTY_FINDING_TYPES": "key_quarantine.constructs.trigger_rules",
     "Containment": "key_quarantine.handlers.settings",
     "KeyQuarantine": "key_quarantine.constructs.key_quarantine",
     "KeyQuarantineChecks": "key_quarantine.checks",

@@ -155,3 +155,60 @@ def test_unreadable_or_foreign_event_exits_2(server: Server, tmp_path: Path) -> 
     path.write_text(json.dumps(foreign))
     result = run(server, "respond", str(path))
     assert (result.returncode, "the event is for account 999999999999" in result.stderr) == (2, True)
+
+
+def test_the_operator_cannot_contain_their_own_user(server: Server) -> None:
+    # Given credentials of an IAM user (the operator), who asks to contain themself
+    leaked_user(server, "operator")
+    key = server.iam.create_access_key(UserName="operator")["AccessKey"]
+    environment = {
+        **server.environment,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+    result = subprocess.run(
+        [COMMAND, "contain", "--user", "operator"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then it is refused before any change
+    assert result.returncode == 2
+    assert "it is the principal running this response" in result.stderr
+    assert set(statuses(server, "operator").values()) == {"Active"}
+
+
+def test_missing_event_file_is_named_before_anything_else(tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    environment["AWS_CONFIG_FILE"] = str(tmp_path / "none")
+    result = subprocess.run(
+        [COMMAND, "respond", str(tmp_path / "missing.json")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, "missing.json: no such file" in result.stderr) == (2, True)
+
+
+def test_unreachable_endpoint_says_so(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    result = subprocess.run(
+        [COMMAND, "contain", "--user", "someone"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot reach AWS" in result.stderr

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="key-quarantine",
         description="Find long-lived IAM access keys without quarantine monitoring, leaked secret keys and "
-        "monitoring that can never fire.",
+        "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser(

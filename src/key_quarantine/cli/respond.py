@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
@@ -25,24 +25,39 @@ class CommandError(Exception):
 
 
 def add_commands(commands: Any) -> None:
-    contain = commands.add_parser("contain", help="contain a leaked key now: deactivate it and deny its user")
+    exits = "Exit 0 when every step succeeded, 1 when one failed (containment is attempted regardless), 2 on bad input."
+    contain = commands.add_parser(
+        "contain",
+        help="contain a leaked key now: deactivate it and deny its user",
+        description="Deactivate the key (or every key of the user), put the KeyQuarantineContainment deny policy on "
+        f"the user, then record evidence, tag and notify as configured. {exits}",
+    )
     target = contain.add_mutually_exclusive_group(required=True)
     target.add_argument("--access-key-id", metavar="ID", help="the leaked key (its user is looked up)")
     target.add_argument("--user", metavar="NAME", help="contain every key of this user")
     contain.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     _add_common(contain)
-    release = commands.add_parser("release", help="remove our containment from a user (keys stay inactive)")
-    release.add_argument("--user", metavar="NAME", required=True)
+    release = commands.add_parser(
+        "release",
+        help="remove our containment from a user (keys stay inactive)",
+        description=f"Remove the KeyQuarantineContainment policy and our tags from the user. {exits}",
+    )
+    release.add_argument("--user", metavar="NAME", required=True, help="the IAM user to release")
     release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
-    release.add_argument("--format", choices=("text", "json"), default="text")
-    respond = commands.add_parser("respond", help="run the responder on a saved EventBridge event")
-    respond.add_argument("event_file", metavar="EVENT_FILE")
-    respond.add_argument("--dry-run", action="store_true")
+    release.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+    respond = commands.add_parser(
+        "respond",
+        help="run the responder on a saved EventBridge event",
+        description="Run the responder's playbook on an EventBridge event saved as JSON (a quarantine attach, an "
+        f"AWS Health AWS_RISK_* event, a GuardDuty finding). The event's account must be the caller's. {exits}",
+    )
+    respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
+    respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     _add_common(respond)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     parser.add_argument(
         "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"
     )
@@ -54,15 +69,18 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         if arguments.command == "release":
             return _release(arguments)
+        event = _read_event(Path(arguments.event_file)) if arguments.command == "respond" else None
         aws = Aws()
         settings = _settings(arguments, aws)
-        trigger = _trigger(arguments, aws)
+        trigger = _trigger(arguments, aws, event)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
     except (PlaybookError, TriggerError, SettingsError) as error:
         raise CommandError(str(error)) from None
     except NoCredentialsError:
         raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    except EndpointConnectionError as error:
+        raise CommandError(f"cannot reach AWS: {error}") from None
     except (ClientError, BotoCoreError) as error:
         raise CommandError(f"AWS refused: {error}") from None
     _print(arguments.format, outcome.as_json(), _outcome_text(outcome))
@@ -82,11 +100,11 @@ def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
     ).with_dry_run(arguments.dry_run)
 
 
-def _trigger(arguments: argparse.Namespace, aws: Aws) -> Trigger:
+def _trigger(arguments: argparse.Namespace, aws: Aws, event: Any) -> Trigger:
     account = aws.client("sts").get_caller_identity()["Account"]
     if arguments.command == "contain":
         return manual_trigger(account, arguments.user, arguments.access_key_id)
-    trigger = parse_event(_read_event(Path(arguments.event_file)))
+    trigger = parse_event(event)
     if trigger.account != account:
         raise CommandError(f"the event is for account {trigger.account}; these credentials are for {account}")
     return trigger

@@ -142,7 +142,10 @@ def resolve(incident: Incident) -> None:
     else:
         incident.user_name = trigger.user_name
     if incident.settings.responder_role_name and incident.user_name == incident.settings.responder_role_name:
-        raise PlaybookError("refusing to act on the responder's own principal")
+        raise PlaybookError(
+            f"refusing to act on IAM user {incident.user_name!r}: it is the principal running this response, which "
+            "would lock itself out half-way"
+        )
 
 
 def survey(incident: Incident) -> None:

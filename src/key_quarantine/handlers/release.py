@@ -8,7 +8,13 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.playbook import PlaybookError, Status, StepResult
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
 
-RELEASE_ACTIONS = ("iam:DeleteUserPolicy", "iam:UntagUser", "iam:UpdateAccessKey", "iam:ListAccessKeys")
+RELEASE_ACTIONS = (
+    "iam:DeleteUserPolicy",
+    "iam:UntagUser",
+    "iam:ListUserTags",
+    "iam:UpdateAccessKey",
+    "iam:ListAccessKeys",
+)
 
 
 def release_user(aws: Aws, user_name: str, *, reactivate: bool = False) -> list[StepResult]:
@@ -40,8 +46,14 @@ def _remove_policy(aws: Aws, user_name: str) -> StepResult:
 
 
 def _untag(aws: Aws, user_name: str) -> StepResult:
+    ours = [INCIDENT_TAG, CONTAINED_AT_TAG]
     try:
-        aws.iam.untag_user(UserName=user_name, TagKeys=[INCIDENT_TAG, CONTAINED_AT_TAG])
+        present = [
+            tag["Key"] for tag in aws.iam.list_user_tags(UserName=user_name)["Tags"] if tag["Key"] in ours
+        ]
+        if not present:
+            return StepResult("untag-user", Status.SKIPPED, "no key-quarantine tags on the user")
+        aws.iam.untag_user(UserName=user_name, TagKeys=present)
     except ClientError as error:
         return StepResult("untag-user", Status.FAILED, str(error))
     return StepResult("untag-user", Status.DONE, f"removed tags {INCIDENT_TAG}, {CONTAINED_AT_TAG}")

@@ -40,13 +40,20 @@ def _recorded(finding: Finding) -> SourceLocation | None:
     return None
 
 
-@lru_cache(maxsize=256)
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
+_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+_YAML_KEY = re.compile(r"^[ \t]*([^\s:#][^:#]*?)[ \t]*:(?:\s|$)")
 
 
 def _line_of_key(path: Path, key: str) -> int | None:
-    text = _text(path)
-    pattern = rf'"{re.escape(key)}"\s*:' if path.suffix == ".json" else rf"^[ \t]*{re.escape(key)}[ \t]*:"
-    match = re.search(pattern, text, re.MULTILINE)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    return _key_lines(path).get(key)
+
+
+@lru_cache(maxsize=64)
+def _key_lines(path: Path) -> dict[str, int]:
+    """Each key's first line in the file, read once (one lookup a finding, whatever the template's size)."""
+    pattern = _JSON_KEY if path.suffix == ".json" else _YAML_KEY
+    lines: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        for match in pattern.finditer(line):
+            lines.setdefault(match.group(1), number)
+    return lines

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -486,7 +487,9 @@ def _unknown(expression: str) -> dict[str, Any]:
     return {"Ref": f"terraform:{expression.strip()}"}
 
 
+@lru_cache(maxsize=1024)
 def _hcl_expression(body: str) -> Any:
+    """A jsonencode() argument, parsed as HCL (cached: configurations repeat the same policies and patterns)."""
     try:
         return hcl2.loads(f"value = {body}\n", serialization_options=_HCL_OPTIONS)["value"]
     except Exception:  # noqa: BLE001 - an expression we cannot evaluate stays a string
