@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--region", help="region of plain templates (a cloud assembly records its own)")
     scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
     respond.add_commands(commands)
+    respond.add_audit(commands)
     return parser
 
 
@@ -95,7 +96,11 @@ def _umask() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
-        return run_scan(arguments) if arguments.command == "scan" else respond.run(arguments)
+        if arguments.command == "scan":
+            return run_scan(arguments)
+        if arguments.command == "audit":
+            return respond.run_audit_command(arguments)
+        return respond.run(arguments)
     except (InputError, UsageError, respond.CommandError) as error:
         print(f"key-quarantine: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -17,6 +17,7 @@ from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigger, parse_event
 
 
@@ -54,6 +55,49 @@ def add_commands(commands: Any) -> None:
     respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
     respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     _add_common(respond)
+
+
+def add_audit(commands: Any) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="find what events missed: quarantined users with active keys, root keys, old or unused keys",
+        description="Read-only. One credential report and one listing a quarantine policy, whatever the number of "
+        "users. Exit 1 when a critical problem is found (a quarantined user's key still active, a root key), "
+        "2 on bad input or when AWS cannot be reached, else 0.",
+    )
+    audit.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+    audit.add_argument("--max-key-age-days", type=int, default=90, help="older active keys are reported (90)")
+    audit.add_argument(
+        "--max-unused-days", type=int, default=30, help="active keys unused this long are reported (30)"
+    )
+
+
+def run_audit_command(arguments: argparse.Namespace) -> int:
+    limits = AuditLimits(arguments.max_key_age_days, arguments.max_unused_days)
+    try:
+        audit = run_audit(Aws(), limits)
+    except NoCredentialsError:
+        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    except EndpointConnectionError as error:
+        raise CommandError(f"cannot reach AWS: {error}") from None
+    except (ClientError, BotoCoreError, TimeoutError) as error:
+        raise CommandError(f"AWS refused: {error}") from None
+    _print(arguments.format, audit.as_json(), _audit_text(audit))
+    return 1 if any(f.severity == "critical" for f in audit.findings) else 0
+
+
+def _audit_text(audit: Audit) -> str:
+    rows = [("SEVERITY", "PROBLEM", "USER", "KEY", "DETAIL")]
+    rows += [(f.severity, f.problem.value, f.user, str(f.key_slot or "-"), f.detail) for f in audit.findings]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
+    lines.append(
+        f"{len(audit.findings)} finding(s) over {audit.users} user(s), {sum(audit.calls.values())} API calls."
+    )
+    return "\n".join(lines)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
