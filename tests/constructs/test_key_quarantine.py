@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match, Template
 
 from key_quarantine import Containment, KeyQuarantine, ResponseMode
 from key_quarantine.handlers.playbook import required_actions
+from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 from key_quarantine.rules.event_pattern import parse_pattern
 from key_quarantine.rules.runner import scan_paths
 from tests.cdk_apps import synth
@@ -48,9 +49,9 @@ def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[st
 
 
 def rule_patterns(template: dict[str, Any]) -> dict[str, Any]:
+    rules = resources(template, "AWS::Events::Rule").items()
     return {
-        lid: body["Properties"]["EventPattern"]
-        for lid, body in resources(template, "AWS::Events::Rule").items()
+        lid: body["Properties"]["EventPattern"] for lid, body in rules if "EventPattern" in body["Properties"]
     }
 
 
@@ -142,7 +143,11 @@ def test_no_rule_fires_on_lookalike_events(
 
 
 def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict[str, Any]) -> None:
-    rules = resources(template, "AWS::Events::Rule")
+    rules = {
+        lid: r
+        for lid, r in resources(template, "AWS::Events::Rule").items()
+        if "EventPattern" in r["Properties"]
+    }
     assert len(rules) == 4
     for body in rules.values():
         (target,) = body["Properties"]["Targets"]
@@ -151,12 +156,45 @@ def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict
         assert body["Properties"].get("State", "ENABLED") == "ENABLED"
 
 
-def test_role_grants_exactly_the_playbooks_declared_actions(template: dict[str, Any]) -> None:
-    statements = [
+def role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    return [
         statement
         for policy in resources(template, "AWS::IAM::Policy").values()
+        if any(role["Ref"].startswith(role_prefix) for role in policy["Properties"]["Roles"])
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if str(statement.get("Sid", "")).startswith("Playbook")
+    ]
+
+
+def actions_of(statements: list[dict[str, Any]]) -> list[str]:
+    return sorted(
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+
+
+def test_daily_sweep_runs_once_a_day_with_the_audit_reads(template: dict[str, Any]) -> None:
+    schedules = [
+        r
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert [s["Properties"]["ScheduleExpression"] for s in schedules] == ["rate(1 day)"]
+    functions = resources(template, "AWS::Lambda::Function").values()
+    (sweep,) = [f for f in functions if f["Properties"]["Handler"].endswith("daily_sweep.lambda_handler")]
+    assert sweep["Properties"]["Environment"]["Variables"]["KQ_MAX_KEY_AGE_DAYS"] == "90"
+    statements = role_statements(template, "KeyQuarantineDailySweepRole")
+    (reads,) = [s for s in statements if s.get("Sid") == "AccountWideReads"]
+    assert actions_of([reads]) == sorted(AUDIT_ACTIONS)
+    # it contains missed quarantines with the same playbook, so it has the same playbook actions
+    assert actions_of([s for s in statements if s.get("Sid", "").startswith("Playbook")]) == sorted(
+        required_actions()
+    )
+
+
+def test_role_grants_exactly_the_playbooks_declared_actions(template: dict[str, Any]) -> None:
+    statements = [
+        s
+        for s in role_statements(template, "KeyQuarantineResponderRole")
+        if s.get("Sid", "").startswith("Playbook")
     ]
     granted = sorted(
         action
@@ -172,7 +210,9 @@ def test_role_grants_exactly_the_playbooks_declared_actions(template: dict[str, 
 
 def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> None:
     (function,) = [
-        f for f in resources(template, "AWS::Lambda::Function").values() if "Responder" in json.dumps(f)
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler", "").endswith("responder.lambda_handler")
     ]
     properties = function["Properties"]
     assert (properties["Runtime"], properties["Architectures"], properties["Handler"]) == (
@@ -188,7 +228,10 @@ def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> N
         "false",
     )
     configs = resources(template, "AWS::Lambda::EventInvokeConfig")
-    assert [c["Properties"]["MaximumRetryAttempts"] for c in configs.values()] == [2]
+    assert [c["Properties"]["MaximumRetryAttempts"] for c in configs.values()] == [
+        2,
+        2,
+    ]  # responder and sweep
 
 
 def test_alarms_on_dead_letters_and_errors_notify_the_topic(template: dict[str, Any]) -> None:
@@ -312,10 +355,12 @@ def test_object_lock_and_options_reach_the_template() -> None:
         mode=ResponseMode.NOTIFY,
         containment=Containment.REVOKE_OLDER_SESSIONS,
         guardduty_finding_types=(),
+        daily_sweep=False,
     )
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::S3::Bucket", {"ObjectLockEnabled": True})
-    template.resource_count_is("AWS::Events::Rule", 3)
+    template.resource_count_is("AWS::Events::Rule", 3)  # no GuardDuty rule, no sweep schedule
+    assert construct.sweep is None
     variables = template.find_resources("AWS::Lambda::Function")
     assert any(
         v["Properties"]["Environment"]["Variables"].get("KQ_CONTAINMENT") == "revoke-older-sessions"

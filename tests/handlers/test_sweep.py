@@ -16,6 +16,7 @@ from moto.iam.models import AWSManagedPolicy, iam_backends
 from key_quarantine import data
 from key_quarantine.cli.main import main
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.daily_sweep import sweep
 from key_quarantine.handlers.sweep import AuditLimits, Problem, run_audit
 
 REGION = "us-east-1"
@@ -129,3 +130,23 @@ def test_audit_command_exits_1_on_critical_problems(iam: Any, capsys: pytest.Cap
     table = capsys.readouterr().out
     assert "critical" in table
     assert "user-0" in table
+
+
+def test_daily_sweep_contains_a_missed_quarantine_and_sends_one_summary(account: Any) -> None:
+    # Given AWS quarantined the leaked user but no event reached the responder
+    arn = install_quarantine_policy()
+    iam = boto3.client("iam", region_name=REGION)
+    iam.attach_user_policy(UserName=account.user, PolicyArn=arn)
+    # When the daily sweep runs
+    summary = sweep(account.settings, Aws(region=REGION), account=account.account_id)
+    # Then it contains that user (same playbook), leaves the others, and sends one summary
+    assert [response["user"] for response in summary["responses"]] == [account.user]
+    assert set(account.key_status().values()) == {"Inactive"}
+    assert account.key_status(account.bystander) == {account.bystander_key: "Active"}
+    messages = account.notifications()
+    subjects = [m["Subject"] for m in messages]
+    assert sum(subject.startswith("key-quarantine daily sweep") for subject in subjects) == 1
+    (report,) = [m["Message"] for m in messages if m["Subject"].startswith("key-quarantine daily sweep")]
+    assert "quarantined-key-still-active" in report
+    # And a second sweep finds nothing left to contain
+    assert sweep(account.settings, Aws(region=REGION), account=account.account_id)["responses"] == []

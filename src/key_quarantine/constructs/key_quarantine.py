@@ -9,6 +9,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -19,8 +21,10 @@ from constructs import Construct
 from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
 GLOBAL_EVENTS_REGION = "us-east-1"
+SWEEP_HANDLER = "key_quarantine.handlers.daily_sweep.lambda_handler"
 
 
 class KeyQuarantine(Construct):
@@ -47,6 +51,10 @@ class KeyQuarantine(Construct):
     :param guardduty_finding_types: GuardDuty finding types that trigger a response (default
         ``DEFAULT_GUARDDUTY_FINDING_TYPES``; empty turns the GuardDuty rule off).
     :param security_hub: also import a finding in AWS Security Hub (ASFF) (default False).
+    :param daily_sweep: once a day, audit the account from the credential report, respond to users AWS
+        quarantined whose keys are still active (a missed event) and send one summary (default True).
+    :param max_key_age_days: the sweep reports active keys older than this (default 90).
+    :param max_unused_key_days: the sweep reports active keys unused this long (default 30).
 
     :ivar topic: the notification topic.
     :ivar evidence_bucket: where evidence is written.
@@ -54,6 +62,7 @@ class KeyQuarantine(Construct):
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar alarms: the alarms on dead letters and responder errors.
+    :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
     """
 
     def __init__(
@@ -75,6 +84,9 @@ class KeyQuarantine(Construct):
         cloudtrail_regions: Sequence[str] | None = None,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
         security_hub: bool = False,
+        daily_sweep: bool = True,
+        max_key_age_days: int = 90,
+        max_unused_key_days: int = 30,
     ) -> None:
         if existing_evidence_bucket is not None and evidence_object_lock:
             raise ValueError(
@@ -110,36 +122,42 @@ class KeyQuarantine(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         regions = list(cloudtrail_regions or [stack.region])
+        environment = {
+            "KQ_MODE": mode.value,
+            "KQ_CONTAINMENT": containment.value,
+            "KQ_DELETE_KEYS": str(delete_keys).lower(),
+            "KQ_REMOVE_CONSOLE_ACCESS": str(remove_console_access).lower(),
+            "KQ_EXEMPT_TAG": exempt_tag,
+            "KQ_DRY_RUN": str(dry_run).lower(),
+            "KQ_TOPIC_ARN": self.topic.topic_arn,
+            "KQ_EVIDENCE_BUCKET": self.evidence_bucket.bucket_name,
+            "KQ_LEDGER_TABLE": self.ledger.table_name,
+            "KQ_LOOKBACK_HOURS": str(cloudtrail_lookback_hours),
+            "KQ_REGIONS": ",".join(regions),
+            "KQ_SECURITY_HUB": str(security_hub).lower(),
+            "KQ_MAX_KEY_AGE_DAYS": str(max_key_age_days),
+            "KQ_MAX_UNUSED_KEY_DAYS": str(max_unused_key_days),
+        }
+        resources_by_service = {
+            "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
+            "sns": [self.topic.topic_arn],
+            "dynamodb": [self.ledger.table_arn],
+            "securityhub": [
+                stack.format_arn(
+                    service="securityhub", resource="product", resource_name=f"{stack.account}/default"
+                )
+            ],
+        }
         self.responder = ResponderFunction(
             self,
             "Responder",
             encryption_key=self.encryption_key,
-            environment={
-                "KQ_MODE": mode.value,
-                "KQ_CONTAINMENT": containment.value,
-                "KQ_DELETE_KEYS": str(delete_keys).lower(),
-                "KQ_REMOVE_CONSOLE_ACCESS": str(remove_console_access).lower(),
-                "KQ_EXEMPT_TAG": exempt_tag,
-                "KQ_DRY_RUN": str(dry_run).lower(),
-                "KQ_TOPIC_ARN": self.topic.topic_arn,
-                "KQ_EVIDENCE_BUCKET": self.evidence_bucket.bucket_name,
-                "KQ_LEDGER_TABLE": self.ledger.table_name,
-                "KQ_LOOKBACK_HOURS": str(cloudtrail_lookback_hours),
-                "KQ_REGIONS": ",".join(regions),
-                "KQ_SECURITY_HUB": str(security_hub).lower(),
-            },
-            resources_by_service={
-                "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
-                "sns": [self.topic.topic_arn],
-                "dynamodb": [self.ledger.table_arn],
-                "securityhub": [
-                    stack.format_arn(
-                        service="securityhub", resource="product", resource_name=f"{stack.account}/default"
-                    )
-                ],
-            },
+            environment=environment,
+            resources_by_service=resources_by_service,
         )
-        self.encryption_key.grant_encrypt_decrypt(self.responder.role)
+        self.sweep = self._daily_sweep(environment, resources_by_service) if daily_sweep else None
+        for function in (self.responder, *([self.sweep] if self.sweep else [])):
+            self.encryption_key.grant_encrypt_decrypt(function.role)
         if existing_topic is None:
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
@@ -152,6 +170,28 @@ class KeyQuarantine(Construct):
         )
         self.alarms = self._alarms()
         self._explain_wildcards(stack)
+
+    def _daily_sweep(
+        self, environment: dict[str, str], resources_by_service: dict[str, list[str]]
+    ) -> ResponderFunction:
+        sweep = ResponderFunction(
+            self,
+            "DailySweep",
+            encryption_key=self.encryption_key,
+            environment=environment,
+            resources_by_service=resources_by_service,
+            handler=SWEEP_HANDLER,
+            account_wide_actions=AUDIT_ACTIONS,
+            description="key-quarantine daily sweep: finds what events missed and sends one summary",
+        )
+        events.Rule(
+            self,
+            "DailySweepSchedule",
+            description="key-quarantine: the daily sweep",
+            schedule=events.Schedule.rate(cdk.Duration.days(1)),
+            targets=[targets.LambdaFunction(sweep.function, retry_attempts=2)],
+        )
+        return sweep
 
     def _explain_wildcards(self, stack: cdk.Stack) -> None:
         """The responder role's wildcards, each acknowledged for cdk-nag with the reason it cannot be narrower."""
@@ -166,10 +206,14 @@ class KeyQuarantine(Construct):
         if isinstance(self.evidence_bucket, s3.Bucket):
             bucket_id = stack.resolve(stack.get_logical_id(self.evidence_bucket.node.default_child))  # type: ignore[arg-type]
             reasons[f"Resource::<{bucket_id}.Arn>/incidents/*"] = "Evidence objects, one folder an incident."
-        for evidence, reason in reasons.items():
-            cdk.Validations.of(self.responder.role).acknowledge(
-                cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{evidence}]", reason=reason)
-            )
+        reasons["Resource::*"] = (
+            "cloudtrail:LookupEvents and the credential report support no resource-level permissions."
+        )
+        for function in (self.responder, *([self.sweep] if self.sweep else [])):
+            for evidence, reason in reasons.items():
+                cdk.Validations.of(function.role).acknowledge(
+                    cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{evidence}]", reason=reason)
+                )
 
     def _new_topic(self) -> sns.Topic:
         return sns.Topic(

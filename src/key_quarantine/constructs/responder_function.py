@@ -46,7 +46,11 @@ class ResponderFunction(Construct):
         environment: Mapping[str, str],
         resources_by_service: Mapping[str, Sequence[str]],
         encryption_key: kms.IKey,
+        handler: str = HANDLER,
+        account_wide_actions: Sequence[str] = (),
+        description: str = "key-quarantine responder: contains leaked IAM access keys and keeps evidence",
     ) -> None:
+        """``account_wide_actions`` are IAM actions with no resource-level permissions (the credential report)."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.dead_letter_queue = sqs.Queue(
@@ -68,13 +72,19 @@ class ResponderFunction(Construct):
         )
         for statement in playbook_statements(resources_by_service, stack):
             self.role.add_to_policy(statement)
+        if account_wide_actions:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AccountWideReads", actions=list(account_wide_actions), resources=["*"]
+                )
+            )
         log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLER,
+            handler=handler,
             code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
             role=self.role,
             log_group=log_group,
@@ -83,7 +93,7 @@ class ResponderFunction(Construct):
             environment=dict(environment),
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=2,
-            description="key-quarantine responder: contains leaked IAM access keys and keeps evidence",
+            description=description,
         )
         self.dead_letter_queue.grant_send_messages(self.role)
 

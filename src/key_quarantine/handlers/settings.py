@@ -48,6 +48,8 @@ class Settings:
     security_hub: bool = False
     responder_role_name: str | None = None
     guardduty_finding_types: tuple[str, ...] = field(default_factory=tuple)
+    max_key_age_days: int = 90
+    max_unused_key_days: int = 30
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +71,8 @@ class Settings:
                 security_hub=_flag(env, "KQ_SECURITY_HUB"),
                 responder_role_name=env.get("KQ_RESPONDER_ROLE_NAME") or None,
                 guardduty_finding_types=tuple(t for t in env.get("KQ_GUARDDUTY_TYPES", "").split(",") if t),
+                max_key_age_days=_positive_int(env, "KQ_MAX_KEY_AGE_DAYS", 90),
+                max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None

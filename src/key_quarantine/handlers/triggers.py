@@ -28,6 +28,7 @@ class TriggerFamily(StrEnum):
     HEALTH_RISK = "health-risk"
     GUARDDUTY = "guardduty"
     MANUAL = "manual"
+    SWEEP = "sweep"
 
 
 class TriggerError(ValueError):
