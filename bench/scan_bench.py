@@ -93,6 +93,22 @@ def ensure_checkov() -> Path:
 OFFLINE = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
 
 
+def checkov_command(checkov: str, target_flag: str, target: Path, framework: str) -> list[str]:
+    """checkov on one file (-f) or folder (-d), JSON out, nothing downloaded."""
+    return [
+        checkov,
+        target_flag,
+        str(target),
+        "--framework",
+        framework,
+        "--quiet",
+        "--compact",
+        "-o",
+        "json",
+        "--skip-download",
+    ]
+
+
 def median_seconds(command: list[str], repeats: int) -> tuple[float, int]:
     times, code = [], 0
     for _ in range(repeats):
@@ -122,47 +138,22 @@ def main() -> None:
         template.write_text(json.dumps(cloudformation_template(arguments.cloudformation_resources), indent=1))
         folder = Path(scratch) / "terraform"
         terraform_folder(folder, arguments.terraform_resources)
+        repeats = arguments.repeats
         runs = {
             "cloudformation": {
                 "key-quarantine scan": median_seconds(
-                    [ours, "scan", str(template), "--format", "json"], arguments.repeats
+                    [ours, "scan", str(template), "--format", "json"], repeats
                 ),
                 "checkov": median_seconds(
-                    [
-                        checkov,
-                        "-f",
-                        str(template),
-                        "--framework",
-                        "cloudformation",
-                        "--quiet",
-                        "--compact",
-                        "-o",
-                        "json",
-                        "--skip-download",
-                    ],
-                    arguments.repeats,
+                    checkov_command(checkov, "-f", template, "cloudformation"), repeats
                 ),
-                "cfn-lint": median_seconds([cfn_lint, str(template)], arguments.repeats),
+                "cfn-lint": median_seconds([cfn_lint, str(template)], repeats),
             },
             "terraform": {
                 "key-quarantine scan": median_seconds(
-                    [ours, "scan", str(folder), "--format", "json"], arguments.repeats
+                    [ours, "scan", str(folder), "--format", "json"], repeats
                 ),
-                "checkov": median_seconds(
-                    [
-                        checkov,
-                        "-d",
-                        str(folder),
-                        "--framework",
-                        "terraform",
-                        "--quiet",
-                        "--compact",
-                        "-o",
-                        "json",
-                        "--skip-download",
-                    ],
-                    arguments.repeats,
-                ),
+                "checkov": median_seconds(checkov_command(checkov, "-d", folder, "terraform"), repeats),
             },
         }
     results = {
