@@ -1,1 +1,2 @@
-"""The responder's Lambda asset: stdlib and boto3 only, never aws_cdk (the playbook lives here)."""
+"""The Lambda asset (responder, daily sweep): stdlib and botocore only, never aws_cdk. The CLI imports the same
+playbook, so the response is one piece of code wherever it runs."""
