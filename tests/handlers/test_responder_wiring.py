@@ -86,7 +86,9 @@ def construct_rules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assembly = synth(tmp_path_factory.mktemp("wiring") / "cdk.out", build)
     template = json.loads((assembly / "Security.template.json").read_text())
     return {
-        lid: r["Properties"] for lid, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule"
+        lid: r["Properties"]
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]  # not the sweep's schedule
     }
 
 
