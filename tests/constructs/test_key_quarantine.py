@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match, Template
 
 from key_quarantine import Containment, KeyQuarantine, ResponseMode
 from key_quarantine.handlers.playbook import required_actions
+from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 from key_quarantine.rules.event_pattern import parse_pattern
 from key_quarantine.rules.runner import scan_paths
@@ -183,7 +184,7 @@ def test_daily_sweep_runs_once_a_day_with_the_audit_reads(template: dict[str, An
     assert sweep["Properties"]["Environment"]["Variables"]["KQ_MAX_KEY_AGE_DAYS"] == "90"
     statements = role_statements(template, "KeyQuarantineDailySweepRole")
     (reads,) = [s for s in statements if s.get("Sid") == "AccountWideReads"]
-    assert actions_of([reads]) == sorted(AUDIT_ACTIONS)
+    assert actions_of([reads]) == sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS})
     # it contains missed quarantines with the same playbook, so it has the same playbook actions
     assert actions_of([s for s in statements if s.get("Sid", "").startswith("Playbook")]) == sorted(
         required_actions()

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
     respond.add_commands(commands)
     respond.add_audit(commands)
+    respond.add_policies(commands)
     return parser
 
 
@@ -100,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_scan(arguments)
         if arguments.command == "audit":
             return respond.run_audit_command(arguments)
+        if arguments.command == "policies":
+            return respond.run_policies_command(arguments)
         return respond.run(arguments)
     except (InputError, UsageError, respond.CommandError) as error:
         print(f"key-quarantine: error: {error}", file=sys.stderr)

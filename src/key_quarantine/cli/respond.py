@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
@@ -70,6 +71,46 @@ def add_audit(commands: Any) -> None:
     audit.add_argument(
         "--max-unused-days", type=int, default=30, help="active keys unused this long are reported (30)"
     )
+
+
+def add_policies(commands: Any) -> None:
+    policies = commands.add_parser(
+        "policies",
+        help="show AWS's quarantine policy family as this account sees it, and what changed since this package",
+        description="Lists every AWSCompromisedKeyQuarantine* policy at its default version and compares it with the "
+        "documents this package ships. --refresh saves the current documents. Exit 1 when something changed.",
+    )
+    policies.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+    policies.add_argument(
+        "--refresh", metavar="FOLDER", help="write the current documents here (get-policy-version format)"
+    )
+
+
+def run_policies_command(arguments: argparse.Namespace) -> int:
+    try:
+        current, changes = policy_watch.watch(Aws())
+    except NoCredentialsError:
+        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    except EndpointConnectionError as error:
+        raise CommandError(f"cannot reach AWS: {error}") from None
+    except (ClientError, BotoCoreError) as error:
+        raise CommandError(f"AWS refused: {error}") from None
+    written = policy_watch.save(current, Path(arguments.refresh)) if arguments.refresh else []
+    document = {
+        "policies": [
+            {"policy": v.name, "version": v.version_id, "denied_actions": len(v.actions)}
+            for v in current.values()
+        ],
+        "changes": [change.as_json() for change in changes],
+        "written": [str(path) for path in written],
+    }
+    lines = [f"{v.name:40} {v.version_id:5} denies {len(v.actions)} actions" for v in current.values()]
+    lines += [f"changed: {change.describe()}" for change in changes] or [
+        "no change since this package's documents"
+    ]
+    lines += [f"wrote {path}" for path in written]
+    _print(arguments.format, document, "\n".join(lines))
+    return 1 if changes else 0
 
 
 def run_audit_command(arguments: argparse.Namespace) -> int:

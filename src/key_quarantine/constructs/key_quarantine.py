@@ -20,6 +20,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
@@ -181,7 +182,7 @@ class KeyQuarantine(Construct):
             environment=environment,
             resources_by_service=resources_by_service,
             handler=SWEEP_HANDLER,
-            account_wide_actions=AUDIT_ACTIONS,
+            account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS}),
             description="key-quarantine daily sweep: finds what events missed and sends one summary",
         )
         events.Rule(

@@ -90,6 +90,11 @@ def _document_and_version(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return raw["Document"], raw["DefaultVersionId"]
 
 
+def denied_actions(document: dict[str, Any]) -> tuple[str, ...]:
+    """The actions a quarantine policy document denies, in its order."""
+    return _denied_actions(document)
+
+
 def _denied_actions(document: dict[str, Any]) -> tuple[str, ...]:
     actions: list[str] = []
     for statement in document["Statement"]:

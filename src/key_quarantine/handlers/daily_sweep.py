@@ -6,9 +6,11 @@ import json
 import logging
 from typing import Any
 
+from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
@@ -31,8 +33,14 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
     responses = [
         _respond(user, settings, aws, ledger, account) for user in audit.quarantined_users_with_active_keys
     ]
-    summary = {"status": "swept", **audit.as_json(), "responses": responses}
-    _notify(settings, aws, audit, responses)
+    _, changes = policy_watch.watch(aws)
+    summary = {
+        "status": "swept",
+        **audit.as_json(),
+        "responses": responses,
+        "quarantine_policy_changes": [change.as_json() for change in changes],
+    }
+    _notify(settings, aws, audit, responses, changes)
     LOG.info(json.dumps({key: value for key, value in summary.items() if key != "findings"}, default=str))
     return summary
 
@@ -45,8 +53,10 @@ def _respond(user: str, settings: Settings, aws: Aws, ledger: Ledger | None, acc
         return {"user": user, "refused": str(error)}
 
 
-def _notify(settings: Settings, aws: Aws, audit: Audit, responses: list[dict[str, Any]]) -> None:
-    if not settings.topic_arn or not audit.findings:
+def _notify(
+    settings: Settings, aws: Aws, audit: Audit, responses: list[dict[str, Any]], changes: list[PolicyChange]
+) -> None:
+    if not settings.topic_arn or not (audit.findings or changes):
         return
     counts = audit.as_json()["summary"]
     lines = [f"{problem}: {count}" for problem, count in sorted(counts.items())]
@@ -65,5 +75,8 @@ def _notify(settings: Settings, aws: Aws, audit: Audit, responses: list[dict[str
             f"Responded to {len(responses)} missed quarantine(s): "
             + ", ".join(str(r.get("user")) for r in responses),
         ]
+    if changes:
+        lines += ["", "AWS changed its quarantine policies (refresh with key-quarantine policies --refresh):"]
+        lines += [f"- {change.describe()}" for change in changes]
     subject = f"key-quarantine daily sweep: {len(audit.findings)} finding(s) in {audit.users} user(s)"
     aws.client("sns").publish(TopicArn=settings.topic_arn, Subject=subject[:100], Message="\n".join(lines))
