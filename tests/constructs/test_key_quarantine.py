@@ -56,10 +56,12 @@ def rule_patterns(template: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def matching_rules(template: dict[str, Any], event: dict[str, Any]) -> list[str]:
-    return sorted(
-        lid for lid, pattern in rule_patterns(template).items() if parse_pattern(pattern).matches(event)
-    )
+def matching_rules(
+    template: dict[str, Any], event: dict[str, Any], prefix: str = "KeyQuarantineTriggers"
+) -> list[str]:
+    """The rules (trigger rules unless ``prefix`` says otherwise) whose pattern matches the event."""
+    patterns = rule_patterns(template).items()
+    return sorted(lid for lid, p in patterns if lid.startswith(prefix) and parse_pattern(p).matches(event))
 
 
 # --- trigger patterns against positive and negative events ------------------------------------------------
@@ -149,12 +151,16 @@ def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict
         for lid, r in resources(template, "AWS::Events::Rule").items()
         if "EventPattern" in r["Properties"]
     }
-    assert len(rules) == 4
+    assert len([lid for lid in rules if lid.startswith("KeyQuarantineTriggers")]) == 4
+    assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == 6
     for body in rules.values():
         (target,) = body["Properties"]["Targets"]
         assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 4}
         assert "DeadLetterConfig" in target
-        assert body["Properties"].get("State", "ENABLED") == "ENABLED"
+        assert body["Properties"].get("State", "ENABLED") in (
+            "ENABLED",
+            "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+        )
 
 
 def role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
@@ -357,10 +363,11 @@ def test_object_lock_and_options_reach_the_template() -> None:
         containment=Containment.REVOKE_OLDER_SESSIONS,
         guardduty_finding_types=(),
         daily_sweep=False,
+        detections=(),
     )
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::S3::Bucket", {"ObjectLockEnabled": True})
-    template.resource_count_is("AWS::Events::Rule", 3)  # no GuardDuty rule, no sweep schedule
+    template.resource_count_is("AWS::Events::Rule", 3)  # no GuardDuty rule, no sweep schedule, no detections
     assert construct.sweep is None
     variables = template.find_resources("AWS::Lambda::Function")
     assert any(

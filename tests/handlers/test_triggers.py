@@ -123,12 +123,8 @@ def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
             "failed (AccessDenied)",
         ),
         (
-            mutate(
-                "cloudtrail-attach-quarantine.json",
-                ["detail", "requestParameters", "policyArn"],
-                "arn:aws:iam::aws:policy/ReadOnlyAccess",
-            ),
-            "is not AWS quarantining a key",
+            mutate("cloudtrail-attach-quarantine.json", ["detail", "eventName"], "GetUser"),
+            "iam.amazonaws.com GetUser is not a leak signal",
         ),
         (
             mutate("cloudtrail-attach-quarantine.json", ["detail", "requestParameters", "userName"], "a/b"),
@@ -173,6 +169,30 @@ def test_events_that_are_not_leak_signals_are_refused(event: dict[str, Any], pro
     with pytest.raises(
         TriggerError, match=problem.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
     ):
+        parse_event(event)
+
+
+def test_other_policy_attached_with_a_long_lived_key_is_a_persistence_signal() -> None:
+    # Given a user's own key attaching ReadOnlyAccess (not AWS quarantining it)
+    event = mutate(
+        "cloudtrail-attach-quarantine.json",
+        ["detail", "requestParameters", "policyArn"],
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    )
+    trigger = parse_event(event)
+    # Then it is the persistence detection, about that user and key
+    assert (trigger.family, trigger.category, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.ABUSE,
+        "persistence",
+        "leaked-user",
+        "AKIAIOSFODNN7EXAMPLE",
+    )
+
+
+def test_abuse_call_by_a_role_is_not_a_signal() -> None:
+    event = mutate("cloudtrail-attach-quarantine.json", ["detail", "userIdentity", "type"], "AssumedRole")
+    event["detail"]["requestParameters"]["policyArn"] = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    with pytest.raises(TriggerError, match="called by a AssumedRole"):
         parse_event(event)
 
 

@@ -18,8 +18,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
+from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.responder_function import ResponderFunction
-from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.constructs.trigger_rules import (
+    DEFAULT_GUARDDUTY_FINDING_TYPES,
+    TriggerRules,
+    responder_target,
+)
+from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -56,12 +62,19 @@ class KeyQuarantine(Construct):
         quarantined whose keys are still active (a missed event) and send one summary (default True).
     :param max_key_age_days: the sweep reports active keys older than this (default 90).
     :param max_unused_key_days: the sweep reports active keys unused this long (default 30).
+    :param detections: abuse categories to watch for calls made with long-lived user keys (default all:
+        ``key_quarantine.data.detections.categories()`` — llmjacking, spam, ecs-mining, ambersquid, persistence,
+        secrets-harvesting); empty turns detections off. Calls by roles and AWS services never match.
+    :param contain_on_detection: categories whose detection contains the key (default none: notify with evidence).
+    :param detection_allow_list: user names or access key ids expected to make those calls (e.g. an application
+        user that calls Bedrock): never acted on (default none).
 
     :ivar topic: the notification topic.
     :ivar evidence_bucket: where evidence is written.
     :ivar ledger: the incident ledger table.
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
+    :ivar detections: the abuse detection rules (``detections.rules``, by category).
     :ivar alarms: the alarms on dead letters and responder errors.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
     """
@@ -88,7 +101,16 @@ class KeyQuarantine(Construct):
         daily_sweep: bool = True,
         max_key_age_days: int = 90,
         max_unused_key_days: int = 30,
+        detections: Sequence[str] | None = None,
+        contain_on_detection: Sequence[str] = (),
+        detection_allow_list: Sequence[str] = (),
     ) -> None:
+        chosen = list(detection_categories() if detections is None else detections)
+        unknown = sorted({*chosen, *contain_on_detection} - set(detection_categories()))
+        if unknown:
+            raise ValueError(
+                f"unknown detection categories {unknown}; known: {', '.join(detection_categories())}"
+            )
         if existing_evidence_bucket is not None and evidence_object_lock:
             raise ValueError(
                 "evidence_object_lock applies to the bucket KeyQuarantine creates: set it on your own bucket"
@@ -138,6 +160,8 @@ class KeyQuarantine(Construct):
             "KQ_SECURITY_HUB": str(security_hub).lower(),
             "KQ_MAX_KEY_AGE_DAYS": str(max_key_age_days),
             "KQ_MAX_UNUSED_KEY_DAYS": str(max_unused_key_days),
+            "KQ_CONTAIN_CATEGORIES": ",".join(contain_on_detection),
+            "KQ_ALLOW_LIST": ",".join(detection_allow_list),
         }
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
@@ -168,6 +192,12 @@ class KeyQuarantine(Construct):
             responder=self.responder.function,
             dead_letter_queue=self.responder.dead_letter_queue,
             guardduty_finding_types=guardduty_finding_types,
+        )
+        self.detections = DetectionRules(
+            self,
+            "Detections",
+            categories=chosen,
+            target=responder_target(self.responder.function, self.responder.dead_letter_queue),
         )
         self.alarms = self._alarms()
         self._explain_wildcards(stack)

@@ -76,6 +76,13 @@ def guardduty_pattern(finding_types: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def responder_target(responder: lambda_.IFunction, dead_letter_queue: sqs.IQueue) -> targets.LambdaFunction:
+    """Delivery to the responder: retried for two hours, then dead-lettered."""
+    return targets.LambdaFunction(
+        responder, dead_letter_queue=dead_letter_queue, retry_attempts=4, max_event_age=cdk.Duration.hours(2)
+    )
+
+
 class TriggerRules(Construct):
     """One rule a signal, each delivering to the responder with retries and a dead-letter queue.
 
@@ -105,12 +112,7 @@ class TriggerRules(Construct):
         }
         if guardduty_finding_types:
             patterns["GuardDuty"] = (guardduty_pattern(guardduty_finding_types), "GuardDuty IAM-user finding")
-        target = targets.LambdaFunction(
-            responder,
-            dead_letter_queue=dead_letter_queue,
-            retry_attempts=4,
-            max_event_age=cdk.Duration.hours(2),
-        )
+        target = responder_target(responder, dead_letter_queue)
         self.rules: dict[str, events.Rule] = {}
         for name, (pattern, description) in patterns.items():
             self.rules[name] = events.Rule(

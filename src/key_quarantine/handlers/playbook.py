@@ -29,7 +29,7 @@ from key_quarantine.handlers.settings import (
     ResponseMode,
     Settings,
 )
-from key_quarantine.handlers.triggers import Trigger
+from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 
 
 class Phase(StrEnum):
@@ -74,6 +74,11 @@ class Incident:
 
     @property
     def contains(self) -> bool:
+        if (
+            self.trigger.family is TriggerFamily.ABUSE
+            and self.trigger.category not in self.settings.contain_categories
+        ):
+            return False  # abuse AWS did not flag: notify with evidence unless the category opted in
         return self.settings.mode is ResponseMode.CONTAIN and not self.exempt
 
     @property
@@ -141,6 +146,9 @@ def resolve(incident: Incident) -> None:
             raise PlaybookError(f"access key {trigger.access_key_id} belongs to no IAM user (a root key?)")
     else:
         incident.user_name = trigger.user_name
+    allowed = incident.settings.allow_list & {incident.user_name, trigger.access_key_id or ""}
+    if trigger.family is TriggerFamily.ABUSE and allowed:
+        raise PlaybookError(f"{', '.join(sorted(allowed))} is allow-listed for these calls")
     if incident.settings.responder_role_name and incident.user_name == incident.settings.responder_role_name:
         raise PlaybookError(
             f"refusing to act on IAM user {incident.user_name!r}: it is the principal running this response, which "
@@ -422,6 +430,11 @@ def delete_keys(incident: Incident) -> str:
 
 
 def _why_not_containing(incident: Incident) -> str:
+    if (
+        incident.trigger.family is TriggerFamily.ABUSE
+        and incident.trigger.category not in incident.settings.contain_categories
+    ):
+        return f"{incident.trigger.category} detections notify only (not in contain_categories)"
     if incident.exempt:
         return f"the user is tagged {incident.settings.exempt_tag}: notify only"
     return "response mode is notify"

@@ -50,6 +50,8 @@ class Settings:
     guardduty_finding_types: tuple[str, ...] = field(default_factory=tuple)
     max_key_age_days: int = 90
     max_unused_key_days: int = 30
+    contain_categories: frozenset[str] = frozenset()  # abuse categories that contain; the others notify
+    allow_list: frozenset[str] = frozenset()  # users or key ids expected to make those calls
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +75,8 @@ class Settings:
                 guardduty_finding_types=tuple(t for t in env.get("KQ_GUARDDUTY_TYPES", "").split(",") if t),
                 max_key_age_days=_positive_int(env, "KQ_MAX_KEY_AGE_DAYS", 90),
                 max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),
+                contain_categories=_names(env.get("KQ_CONTAIN_CATEGORIES", "")),
+                allow_list=_names(env.get("KQ_ALLOW_LIST", "")),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None
@@ -95,6 +99,10 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
+
+
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 
 def _regions(raw: str) -> tuple[str, ...]:

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
+from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX, abuse_events
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 GUARDDUTY_IAM_USER = "IAMUser"
+
+
+_ABUSE_CATEGORIES = {(event.event_source, event.event_name): event.category for event in abuse_events()}
 
 
 class TriggerFamily(StrEnum):
@@ -29,6 +32,7 @@ class TriggerFamily(StrEnum):
     GUARDDUTY = "guardduty"
     MANUAL = "manual"
     SWEEP = "sweep"
+    ABUSE = "abuse"
 
 
 class TriggerError(ValueError):
@@ -45,6 +49,7 @@ class Trigger:
     access_key_id: str | None
     reason: str
     event_id: str | None = None
+    category: str | None = None  # the abuse category, for ABUSE triggers
     event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # verbatim, for evidence
 
 
@@ -55,6 +60,8 @@ def parse_event(event: Any) -> Trigger:
     source = event.get("source")
     parsers = {"aws.iam": _cloudtrail_iam, "aws.health": _health, "aws.guardduty": _guardduty}
     parser = parsers.get(source) if isinstance(source, str) else None
+    if parser is None and event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE:
+        parser = _abuse
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
     return replace(parser(event, event["detail"]), event=event)
@@ -87,12 +94,44 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
     elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
         family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
     else:
-        raise TriggerError(f"{name} of {arn or policy!r} is not AWS quarantining a key")
+        return _abuse(event, detail)
     account = _account(event.get("account"))
     recipient = detail.get("recipientAccountId", account)
     if recipient != account:
         raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
     return Trigger(family, account, _user_name(parameters.get("userName")), None, reason, _event_id(detail))
+
+
+def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    """A call from the abuse catalogue made with a long-lived user key (or a session minted from one)."""
+    source, name = str(detail.get("eventSource")), str(detail.get("eventName"))  # lists and None never match
+    category = _ABUSE_CATEGORIES.get((source, name))
+    if category is None:
+        raise TriggerError(f"{source} {name} is not a leak signal")
+    if event.get("source") != "aws." + source.split(".", maxsplit=1)[0]:
+        raise TriggerError(
+            f"events from source {event.get('source')!r} are not leak signals (eventSource {source})"
+        )
+    identity = _object(detail, "userIdentity")
+    if identity.get("type") != "IAMUser":
+        raise TriggerError(
+            f"{detail.get('eventName')} was called by a {identity.get('type')}, not an IAM user's key"
+        )
+    key = identity.get("accessKeyId")
+    account = _account(event.get("account"))
+    recipient = detail.get("recipientAccountId", account)
+    if recipient != account:
+        raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    failed = f" (failed: {detail['errorCode']})" if detail.get("errorCode") else ""
+    return Trigger(
+        TriggerFamily.ABUSE,
+        account,
+        _user_name(identity.get("userName")),
+        key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
+        f"{category}: {detail.get('eventName')} called with a long-lived key{failed}",
+        _event_id(detail),
+        category,
+    )
 
 
 def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:

@@ -1,0 +1,48 @@
+"""EventBridge rules for abuse AWS does not quarantine: one rule a category of the abuse catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+
+from constructs import Construct
+from key_quarantine.data.detections import detection_pattern, events_of, needs_all_management_events
+
+ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+
+
+class DetectionRules(Construct):
+    """Delivers each category's calls made with a long-lived user key to the responder (through ``target``).
+
+    :ivar rules: the rules by category.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        categories: Sequence[str],
+        target: targets.LambdaFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rules: dict[str, events.Rule] = {}
+        for category in categories:
+            pattern = detection_pattern(category)
+            names = sorted({event.event_name for event in events_of(category)})
+            rule = events.Rule(
+                self,
+                "".join(part.capitalize() for part in category.split("-")),
+                description=f"key-quarantine detection {category}: {', '.join(names)[:400]}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+                ),
+                targets=[target],
+            )
+            if needs_all_management_events(category):
+                cfn_rule = rule.node.default_child
+                if isinstance(cfn_rule, events.CfnRule):
+                    cfn_rule.state = ALL_MANAGEMENT_EVENTS  # read-only calls reach no other rule (KQ4)
+            self.rules[category] = rule

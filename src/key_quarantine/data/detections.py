@@ -1,0 +1,51 @@
+"""EventBridge patterns for abuse AWS does not quarantine, built from the abuse event catalogue (data only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from key_quarantine.data import AbuseEvent, abuse_events
+
+CLOUDTRAIL = "AWS API Call via CloudTrail"
+#: Calls made with a long-lived user key, or a session minted from one (GetSessionToken): userIdentity.type is
+#: IAMUser for both. Roles (AssumedRole) and AWS services (AWSService) never match.
+LONG_LIVED_USER = "IAMUser"
+
+
+def categories() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(event.category for event in abuse_events()))
+
+
+def events_of(category: str) -> list[AbuseEvent]:
+    found = [event for event in abuse_events() if event.category == category]
+    if not found:
+        raise ValueError(f"unknown detection category {category!r}; known: {', '.join(categories())}")
+    return found
+
+
+def detection_pattern(category: str) -> dict[str, Any]:
+    """The category's calls by a long-lived user key. Failed calls match too: a denied probe is still a probe."""
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for event in events_of(category):
+        by_source[event.event_source].append(event.event_name)
+    calls = [
+        {"eventSource": [source], "eventName": sorted(names)} for source, names in sorted(by_source.items())
+    ]
+    detail: dict[str, Any] = {"userIdentity": {"type": [LONG_LIVED_USER]}}
+    if len(calls) == 1:
+        detail.update(calls[0])
+    else:
+        detail["$or"] = (
+            calls  # an event name only counts with its own service (ses GetAccount, not another's)
+        )
+    return {
+        "detail-type": [CLOUDTRAIL],
+        "source": sorted({"aws." + source.split(".")[0] for source in by_source}),
+        "detail": detail,
+    }
+
+
+def needs_all_management_events(category: str) -> bool:
+    """Read-only calls reach a rule only with State ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS."""
+    return any(event.read_only for event in events_of(category))
