@@ -27,12 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="key-quarantine",
         description="Find long-lived IAM access keys without quarantine monitoring, leaked secret keys and "
-        "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond).",
+        "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond); find "
+        "what events missed and what AWS changed (audit, policies).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser(
         "scan",
-        help="run the KeyQuarantine rules on a cloud assembly (cdk.out) or CloudFormation templates",
+        help="run the KeyQuarantine rules on a cloud assembly (cdk.out), CloudFormation templates or Terraform",
         description="Exit 1 when an unacknowledged finding is at or above --fail-on, 2 on bad input, else 0.",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="cdk.out directory, template file or folder")
