@@ -26,6 +26,7 @@ from key_quarantine.constructs.trigger_rules import (
     responder_target,
 )
 from key_quarantine.data.detections import categories as detection_categories
+from key_quarantine.handlers.correlation import CORRELATIONS
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -65,13 +66,15 @@ class KeyQuarantine(Construct):
     :param detections: abuse categories to watch for calls made with long-lived user keys (default all:
         ``key_quarantine.data.detections.categories()`` — llmjacking, spam, ecs-mining, ambersquid, persistence,
         secrets-harvesting); empty turns detections off. Calls by roles and AWS services never match.
-    :param contain_on_detection: categories whose detection contains the key (default none: notify with evidence).
+    :param contain_on_detection: detection categories, or correlations (``ecs-multi-region``,
+        ``llmjacking-sequence``, ``ses-recon-burst``), that contain the key (default none: notify with evidence).
     :param detection_allow_list: user names or access key ids expected to make those calls (e.g. an application
         user that calls Bedrock): never acted on (default none).
 
     :ivar topic: the notification topic.
     :ivar evidence_bucket: where evidence is written.
     :ivar ledger: the incident ledger table.
+    :ivar signals: recent abuse calls per key (TTL), for correlation.
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
@@ -106,11 +109,10 @@ class KeyQuarantine(Construct):
         detection_allow_list: Sequence[str] = (),
     ) -> None:
         chosen = list(detection_categories() if detections is None else detections)
-        unknown = sorted({*chosen, *contain_on_detection} - set(detection_categories()))
+        known = {*detection_categories(), *CORRELATIONS}
+        unknown = sorted({*chosen, *contain_on_detection} - known)
         if unknown:
-            raise ValueError(
-                f"unknown detection categories {unknown}; known: {', '.join(detection_categories())}"
-            )
+            raise ValueError(f"unknown detection categories {unknown}; known: {', '.join(sorted(known))}")
         if existing_evidence_bucket is not None and evidence_object_lock:
             raise ValueError(
                 "evidence_object_lock applies to the bucket KeyQuarantine creates: set it on your own bucket"
@@ -144,6 +146,19 @@ class KeyQuarantine(Construct):
             encryption_key=self.encryption_key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        self.signals = dynamodb.Table(
+            self,
+            "Signals",
+            partition_key=dynamodb.Attribute(name="identity", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="at", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expires",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.encryption_key,
+        )
         regions = list(cloudtrail_regions or [stack.region])
         environment = {
             "KQ_MODE": mode.value,
@@ -155,6 +170,7 @@ class KeyQuarantine(Construct):
             "KQ_TOPIC_ARN": self.topic.topic_arn,
             "KQ_EVIDENCE_BUCKET": self.evidence_bucket.bucket_name,
             "KQ_LEDGER_TABLE": self.ledger.table_name,
+            "KQ_SIGNALS_TABLE": self.signals.table_name,
             "KQ_LOOKBACK_HOURS": str(cloudtrail_lookback_hours),
             "KQ_REGIONS": ",".join(regions),
             "KQ_SECURITY_HUB": str(security_hub).lower(),
@@ -166,7 +182,7 @@ class KeyQuarantine(Construct):
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
             "sns": [self.topic.topic_arn],
-            "dynamodb": [self.ledger.table_arn],
+            "dynamodb": [self.ledger.table_arn, self.signals.table_arn],
             "securityhub": [
                 stack.format_arn(
                     service="securityhub", resource="product", resource_name=f"{stack.account}/default"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.correlation import record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.triggers import TriggerError, parse_event
+from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
 
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
@@ -40,16 +42,31 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if trigger.account != own_account:
         return _log("refused", reason=f"event for account {trigger.account}, responder runs in {own_account}")
     ledger = Ledger(aws, SETTINGS.ledger_table) if SETTINGS.ledger_table else None
+    triggers = [trigger, *_correlations(trigger, event, aws)]
+    results = [_respond(each, aws, ledger) for each in triggers]
+    if any(result.pop("failed", False) for result in results):
+        raise IncompleteResponseError("a step failed; see the log lines above")
+    return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
+
+
+def _respond(trigger: Trigger, aws: Aws, ledger: Ledger | None) -> dict[str, Any]:
     try:
         outcome = run_playbook(trigger, SETTINGS, aws, ledger)
     except PlaybookError as error:
         return _log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error))
-    result = _log_outcome(outcome)
-    if outcome.failed:
-        raise IncompleteResponseError(
-            f"incident {outcome.incident_id}: a step failed; see the log line above"
-        )
-    return result
+    return {**_log_outcome(outcome), "failed": outcome.failed}
+
+
+def _correlations(trigger: Trigger, event: dict[str, Any], aws: Aws) -> list[Trigger]:
+    """Patterns this abuse call completes, each an incident of its own. Never blocks the response."""
+    if trigger.family is not TriggerFamily.ABUSE or not SETTINGS.signals_table:
+        return []
+    try:
+        matched = record_and_correlate(aws, SETTINGS.signals_table, trigger, event["detail"])
+    except Exception as error:  # noqa: BLE001 - correlation is extra: the call itself is still answered
+        _log("correlation-failed", user=trigger.user_name, reason=str(error))
+        return []
+    return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched]
 
 
 def _log_outcome(outcome: Outcome) -> dict[str, Any]:

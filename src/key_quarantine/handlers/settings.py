@@ -42,6 +42,7 @@ class Settings:
     topic_arn: str | None = None
     evidence_bucket: str | None = None
     ledger_table: str | None = None
+    signals_table: str | None = None  # recent abuse calls per key, for correlation
     lookback_hours: int = 24
     regions: tuple[str, ...] = ("us-east-1",)
     evidence_event_cap: int = DEFAULT_EVIDENCE_EVENT_CAP
@@ -67,6 +68,7 @@ class Settings:
                 topic_arn=env.get("KQ_TOPIC_ARN") or None,
                 evidence_bucket=env.get("KQ_EVIDENCE_BUCKET") or None,
                 ledger_table=env.get("KQ_LEDGER_TABLE") or None,
+                signals_table=env.get("KQ_SIGNALS_TABLE") or None,
                 lookback_hours=_positive_int(env, "KQ_LOOKBACK_HOURS", 24),
                 regions=_regions(env.get("KQ_REGIONS", "us-east-1")),
                 evidence_event_cap=_positive_int(env, "KQ_EVIDENCE_EVENT_CAP", DEFAULT_EVIDENCE_EVENT_CAP),

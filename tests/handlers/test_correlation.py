@@ -1,0 +1,131 @@
+"""Correlation: windows and thresholds, the TTL on what is kept, and each match as its own incident."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from key_quarantine.handlers import responder
+from key_quarantine.handlers.correlation import Signal, Thresholds, correlate
+from tests.handlers.conftest import REGION, MotoAccount
+from tests.handlers.test_detections import cloudtrail_event, long_term_key
+from tests.handlers.test_responder_wiring import context_for
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def ago(minutes: int, name: str, region: str = "us-east-1") -> Signal:
+    return Signal(NOW - timedelta(minutes=minutes), name, region)
+
+
+@pytest.mark.parametrize(
+    ("signals", "expected"),
+    [
+        (
+            [
+                ago(50, "CreateCluster", "eu-west-1"),
+                ago(30, "CreateCluster", "ap-south-1"),
+                ago(0, "CreateCluster"),
+            ],
+            ["ecs-multi-region"],
+        ),
+        (
+            [
+                ago(70, "CreateCluster", "eu-west-1"),
+                ago(30, "CreateCluster", "ap-south-1"),
+                ago(0, "CreateCluster"),
+            ],
+            [],
+        ),
+        ([ago(30, "CreateCluster"), ago(20, "CreateCluster"), ago(0, "CreateCluster")], []),  # one region
+        ([ago(14, "ListFoundationModels"), ago(0, "InvokeModel")], ["llmjacking-sequence"]),
+        ([ago(16, "ListFoundationModels"), ago(0, "InvokeModel")], []),
+        (
+            [ago(5, "InvokeModel"), ago(0, "ListFoundationModels")],
+            [],
+        ),  # invoked before listing: not the sequence
+        ([ago(m, "GetSendQuota") for m in (9, 7, 5, 3)] + [ago(0, "ListIdentities")], ["ses-recon-burst"]),
+        ([ago(m, "GetSendQuota") for m in (12, 7, 5, 3)] + [ago(0, "ListIdentities")], []),
+    ],
+    ids=[
+        "ecs-3-regions",
+        "ecs-outside-hour",
+        "ecs-one-region",
+        "llm-14min",
+        "llm-16min",
+        "llm-wrong-order",
+        "ses-5-in-10",
+        "ses-spread",
+    ],
+)
+def test_windows_and_thresholds(signals: list[Signal], expected: list[str]) -> None:
+    assert correlate(signals, NOW) == expected
+
+
+def test_thresholds_are_configurable() -> None:
+    two_regions = [ago(10, "CreateCluster", "eu-west-1"), ago(0, "CreateCluster")]
+    assert correlate(two_regions, NOW) == []
+    assert correlate(two_regions, NOW, Thresholds(ecs_regions=2)) == ["ecs-multi-region"]
+
+
+@pytest.fixture
+def with_signals(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="signals",
+        KeySchema=[
+            {"AttributeName": "identity", "KeyType": "HASH"},
+            {"AttributeName": "at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "identity", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    settings = dataclasses.replace(
+        account.settings, signals_table="signals", contain_categories=frozenset({"ecs-multi-region"})
+    )
+    monkeypatch.setattr(responder, "SETTINGS", settings)
+    return account
+
+
+def create_cluster(account: MotoAccount, region: str, minutes_ago: int, number: int) -> dict[str, Any]:
+    event = cloudtrail_event(
+        "ecs.amazonaws.com",
+        "CreateCluster",
+        long_term_key(account.user, account.key),
+        awsRegion=region,
+        eventTime=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        eventID=f"00000000-0000-4000-8000-00000000000{number}",
+        readOnly=False,
+    )
+    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
+    return event
+
+
+def test_a_miner_spreading_across_regions_is_an_incident_of_its_own(with_signals: MotoAccount) -> None:
+    # Given ECS CreateCluster calls with one key in two regions: notify only (the category is not opted in)
+    for number, region in enumerate(("eu-west-1", "ap-south-1")):
+        result = responder.lambda_handler(
+            create_cluster(with_signals, region, 20 - number, number), context_for(with_signals.account_id)
+        )
+        assert result["status"] == "responded"
+    assert with_signals.key_status()[with_signals.key] == "Active"
+    # When the third region follows within the hour
+    result = responder.lambda_handler(
+        create_cluster(with_signals, "us-east-2", 0, 2), context_for(with_signals.account_id)
+    )
+    # Then the correlation is a second incident, and it contains (ecs-multi-region opted in)
+    (_, correlated) = result["incidents"]
+    assert correlated["status"] == "responded"
+    assert with_signals.key_status()[with_signals.key] == "Inactive"
+    # And what is kept expires: every item carries a TTL at most the longest window after its call
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName="signals")["Items"]
+    assert len(items) == 3
+    for item in items:
+        at = datetime.fromisoformat(item["at"]["S"].split("#")[0].replace("Z", "+00:00"))
+        assert int(item["expires"]["N"]) == int((at + Thresholds().longest).timestamp())
