@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from key_quarantine.checks import KeyQuarantineChecks
     from key_quarantine.constructs.declarations import declare_existing_trail, declare_external_monitoring
     from key_quarantine.constructs.key_quarantine import KeyQuarantine
+    from key_quarantine.constructs.regional_forwarder import KeyQuarantineRegionalForwarder
     from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES
     from key_quarantine.handlers.settings import Containment, ResponseMode
 
@@ -19,6 +20,7 @@ __all__ = [
     "Containment",
     "KeyQuarantine",
     "KeyQuarantineChecks",
+    "KeyQuarantineRegionalForwarder",
     "ResponseMode",
     "declare_existing_trail",
     "declare_external_monitoring",
@@ -29,6 +31,7 @@ _LAZY = {
     "Containment": "key_quarantine.handlers.settings",
     "KeyQuarantine": "key_quarantine.constructs.key_quarantine",
     "KeyQuarantineChecks": "key_quarantine.checks",
+    "KeyQuarantineRegionalForwarder": "key_quarantine.constructs.regional_forwarder",
     "ResponseMode": "key_quarantine.handlers.settings",
     "declare_existing_trail": "key_quarantine.constructs.declarations",
     "declare_external_monitoring": "key_quarantine.constructs.declarations",

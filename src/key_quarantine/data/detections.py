@@ -24,11 +24,26 @@ def events_of(category: str) -> list[AbuseEvent]:
     return found
 
 
-def detection_pattern(category: str) -> dict[str, Any]:
-    """The category's calls by a long-lived user key. Failed calls match too: a denied probe is still a probe."""
+#: IAM is global: its calls reach EventBridge only in us-east-1, so regional forwarders leave them out.
+GLOBAL_EVENT_SOURCES = frozenset({"iam.amazonaws.com"})
+
+
+def regional_categories() -> tuple[str, ...]:
+    """Categories with at least one call that is seen in the region where it is made."""
+    return tuple(
+        c for c in categories() if any(e.event_source not in GLOBAL_EVENT_SOURCES for e in events_of(c))
+    )
+
+
+def detection_pattern(category: str, *, regional_only: bool = False) -> dict[str, Any]:
+    """The category's calls by a long-lived user key. Failed calls match too: a denied probe is still a probe.
+
+    ``regional_only`` leaves out global (IAM) calls, for rules outside us-east-1.
+    """
     by_source: dict[str, list[str]] = defaultdict(list)
     for event in events_of(category):
-        by_source[event.event_source].append(event.event_name)
+        if not (regional_only and event.event_source in GLOBAL_EVENT_SOURCES):
+            by_source[event.event_source].append(event.event_name)
     calls = [
         {"eventSource": [source], "eventName": sorted(names)} for source, names in sorted(by_source.items())
     ]

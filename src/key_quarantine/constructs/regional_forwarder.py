@@ -1,0 +1,80 @@
+"""``KeyQuarantineRegionalForwarder``: abuse detections in another region, forwarded to the responder's region.
+
+Abuse calls (Bedrock, SES, ECS ...) are seen by EventBridge only in the region where they are made. Add this
+construct to a stack of the same app pinned to each other region you use; it forwards the calls made there with
+long-lived user keys to the default event bus in us-east-1, where ``KeyQuarantine``'s detection rules (and its
+correlation across regions) pick them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+
+from constructs import Construct
+from key_quarantine.constructs.detection_rules import ALL_MANAGEMENT_EVENTS
+from key_quarantine.data.detections import detection_pattern, needs_all_management_events, regional_categories
+
+RESPONDER_REGION = "us-east-1"
+
+
+class KeyQuarantineRegionalForwarder(Construct):
+    """Forwards this region's abuse detections to the responder's default event bus in us-east-1.
+
+    :param detections: categories to forward (default every category with regional calls).
+    :param responder_account: the account of the KeyQuarantine stack (default this stack's account).
+
+    :ivar rules: the forwarding rules by category.
+    :ivar destination: the us-east-1 default event bus the rules deliver to.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        detections: Sequence[str] | None = None,
+        responder_account: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        if cdk.Token.is_unresolved(stack.region):
+            raise ValueError(
+                "KeyQuarantineRegionalForwarder needs a stack pinned to a region (env=Environment(region=...))"
+            )
+        if stack.region == RESPONDER_REGION:
+            raise ValueError(
+                "KeyQuarantineRegionalForwarder is for other regions: KeyQuarantine already detects in us-east-1"
+            )
+        chosen = list(regional_categories() if detections is None else detections)
+        unknown = sorted(set(chosen) - set(regional_categories()))
+        if unknown:
+            raise ValueError(
+                f"no regional calls to forward for {unknown}; regional categories: {', '.join(regional_categories())}"
+            )
+        account = responder_account or stack.account
+        self.destination = events.EventBus.from_event_bus_arn(
+            self,
+            "ResponderBus",
+            f"arn:{stack.partition}:events:{RESPONDER_REGION}:{account}:event-bus/default",
+        )
+        self.rules: dict[str, events.Rule] = {}
+        for category in chosen:
+            pattern = detection_pattern(category, regional_only=True)
+            rule = events.Rule(
+                self,
+                "".join(part.capitalize() for part in category.split("-")),
+                description=f"key-quarantine: forward {category} calls made with long-lived keys to {RESPONDER_REGION}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+                ),
+                targets=[targets.EventBus(self.destination)],
+            )
+            if needs_all_management_events(category):
+                cfn_rule = rule.node.default_child
+                if isinstance(cfn_rule, events.CfnRule):
+                    cfn_rule.state = ALL_MANAGEMENT_EVENTS
+            self.rules[category] = rule
