@@ -6,9 +6,12 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
 import pytest
+from aws_cdk.assertions import Match, Template
 
+from key_quarantine import KeyQuarantine
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.correlation import Signal, Thresholds, correlate
 from tests.handlers.conftest import REGION, MotoAccount
@@ -129,3 +132,30 @@ def test_a_miner_spreading_across_regions_is_an_incident_of_its_own(with_signals
     for item in items:
         at = datetime.fromisoformat(item["at"]["S"].split("#")[0].replace("Z", "+00:00"))
         assert int(item["expires"]["N"]) == int((at + Thresholds().longest).timestamp())
+
+
+def test_thresholds_travel_to_the_responder_through_its_environment() -> None:
+    chosen = Thresholds(
+        ecs_regions=2,
+        ecs_window=timedelta(minutes=30),
+        llm_window=timedelta(minutes=5),
+        ses_calls=9,
+        ses_window=timedelta(minutes=2),
+    )
+    assert Thresholds.from_environment(chosen.to_environment()) == chosen
+    assert Thresholds.from_environment(None) == Thresholds()
+
+
+def test_construct_passes_its_thresholds() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(region="us-east-1"))
+    KeyQuarantine(stack, "KeyQuarantine", correlation_thresholds=Thresholds(ecs_regions=2))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"KQ_CORRELATION": Match.string_like_regexp('"ecs_regions": 2')}
+                )
+            }
+        },
+    )

@@ -26,7 +26,7 @@ from key_quarantine.constructs.trigger_rules import (
     responder_target,
 )
 from key_quarantine.data.detections import categories as detection_categories
-from key_quarantine.handlers.correlation import CORRELATIONS
+from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -68,6 +68,8 @@ class KeyQuarantine(Construct):
         secrets-harvesting); empty turns detections off. Calls by roles and AWS services never match.
     :param contain_on_detection: detection categories, or correlations (``ecs-multi-region``,
         ``llmjacking-sequence``, ``ses-recon-burst``), that contain the key (default none: notify with evidence).
+    :param correlation_thresholds: regions, call counts and windows of the correlations (default
+        ``Thresholds()``: 3 regions in 60 minutes, 15 minutes, 5 calls in 10 minutes).
     :param detection_allow_list: user names or access key ids expected to make those calls (e.g. an application
         user that calls Bedrock): never acted on (default none).
 
@@ -107,6 +109,7 @@ class KeyQuarantine(Construct):
         detections: Sequence[str] | None = None,
         contain_on_detection: Sequence[str] = (),
         detection_allow_list: Sequence[str] = (),
+        correlation_thresholds: Thresholds | None = None,
     ) -> None:
         chosen = list(detection_categories() if detections is None else detections)
         known = {*detection_categories(), *CORRELATIONS}
@@ -178,6 +181,7 @@ class KeyQuarantine(Construct):
             "KQ_MAX_UNUSED_KEY_DAYS": str(max_unused_key_days),
             "KQ_CONTAIN_CATEGORIES": ",".join(contain_on_detection),
             "KQ_ALLOW_LIST": ",".join(detection_allow_list),
+            "KQ_CORRELATION": (correlation_thresholds or Thresholds()).to_environment(),
         }
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],

@@ -10,6 +10,7 @@ and event id; a TTL removes it after the longest window). A query of the key's r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,31 @@ class Thresholds:
     @property
     def longest(self) -> timedelta:
         return max(self.ecs_window, self.llm_window, self.ses_window)
+
+    def to_environment(self) -> str:
+        """As the responder reads it from KQ_CORRELATION (counts, and windows in minutes)."""
+        return json.dumps(
+            {
+                "ecs_regions": self.ecs_regions,
+                "ecs_window_minutes": self.ecs_window // timedelta(minutes=1),
+                "llm_window_minutes": self.llm_window // timedelta(minutes=1),
+                "ses_calls": self.ses_calls,
+                "ses_window_minutes": self.ses_window // timedelta(minutes=1),
+            }
+        )
+
+    @classmethod
+    def from_environment(cls, raw: str | None) -> Thresholds:
+        if not raw:
+            return cls()
+        values = json.loads(raw)
+        return cls(
+            ecs_regions=int(values["ecs_regions"]),
+            ecs_window=timedelta(minutes=int(values["ecs_window_minutes"])),
+            llm_window=timedelta(minutes=int(values["llm_window_minutes"])),
+            ses_calls=int(values["ses_calls"]),
+            ses_window=timedelta(minutes=int(values["ses_window_minutes"])),
+        )
 
 
 @dataclass(frozen=True)

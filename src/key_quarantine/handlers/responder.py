@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.correlation import record_and_correlate
+from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, run_playbook
 from key_quarantine.handlers.settings import Settings
@@ -22,7 +23,10 @@ from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamil
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
 SETTINGS = Settings.from_environment()
-AWS = Aws()  # clients live as long as the execution environment; counts are per invocation
+AWS = Aws()
+THRESHOLDS = Thresholds.from_environment(
+    os.environ.get("KQ_CORRELATION")
+)  # clients live as long as the execution environment; counts are per invocation
 
 
 class IncompleteResponseError(RuntimeError):
@@ -62,7 +66,7 @@ def _correlations(trigger: Trigger, event: dict[str, Any], aws: Aws) -> list[Tri
     if trigger.family is not TriggerFamily.ABUSE or not SETTINGS.signals_table:
         return []
     try:
-        matched = record_and_correlate(aws, SETTINGS.signals_table, trigger, event["detail"])
+        matched = record_and_correlate(aws, SETTINGS.signals_table, trigger, event["detail"], THRESHOLDS)
     except Exception as error:  # noqa: BLE001 - correlation is extra: the call itself is still answered
         _log("correlation-failed", user=trigger.user_name, reason=str(error))
         return []
