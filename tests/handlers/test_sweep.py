@@ -148,5 +148,12 @@ def test_daily_sweep_contains_a_missed_quarantine_and_sends_one_summary(account:
     assert sum(subject.startswith("key-quarantine daily sweep") for subject in subjects) == 1
     (report,) = [m["Message"] for m in messages if m["Subject"].startswith("key-quarantine daily sweep")]
     assert "quarantined-key-still-active" in report
+    # And the day's results are in the ledger
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    record = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=account.table, Key={"incident_id": {"S": f"sweep#{day}"}}
+    )["Item"]
+    assert record["summary"]["M"]["quarantined-key-still-active"]["N"] == "2"  # both of its keys
+    assert record["responded_to"]["L"] == [{"S": account.user}]
     # And a second sweep finds nothing left to contain
     assert sweep(account.settings, Aws(region=REGION), account=account.account_id)["responses"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from key_quarantine.handlers import policy_watch
@@ -40,6 +41,12 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
         "responses": responses,
         "quarantine_policy_changes": [change.as_json() for change in changes],
     }
+    if ledger is not None:
+        ledger.record_sweep(
+            datetime.now(UTC).strftime("%Y-%m-%d"),
+            summary["summary"],
+            [str(r.get("user")) for r in responses],
+        )
     _notify(settings, aws, audit, responses, changes)
     LOG.info(json.dumps({key: value for key, value in summary.items() if key != "findings"}, default=str))
     return summary

@@ -88,6 +88,19 @@ class Ledger:
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("unclaim", error)
 
+    def record_sweep(self, day: str, summary: dict[str, int], contained: list[str]) -> None:
+        """One item a day: what the sweep found (counts by problem) and whom it responded to."""
+        item = {
+            "incident_id": {"S": f"sweep#{day}"},
+            "created_at": {"S": _now()},
+            "summary": {"M": {problem: {"N": str(count)} for problem, count in summary.items()}},
+            "responded_to": {"L": [{"S": user} for user in contained]},
+        }
+        try:
+            self._dynamodb.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("record sweep", error)
+
     def record(self, incident: Incident, results: list[StepResult]) -> None:
         done = [r for r in results if r.status.value == "done"]
         if not done:
