@@ -7,6 +7,8 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,21 @@ from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigg
 
 class CommandError(Exception):
     """Bad input or a principal the playbook must not act on: exit 2 with the message."""
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """What AWS (or its absence) says, and what the playbook refuses, as one line for the operator (exit 2)."""
+    try:
+        yield
+    except (PlaybookError, TriggerError, SettingsError) as error:
+        raise CommandError(str(error)) from None
+    except NoCredentialsError:
+        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
+    except EndpointConnectionError as error:
+        raise CommandError(f"cannot reach AWS: {error}") from None
+    except (ClientError, BotoCoreError, TimeoutError) as error:
+        raise CommandError(f"AWS refused: {error}") from None
 
 
 def add_commands(commands: Any) -> None:
@@ -87,14 +104,8 @@ def add_policies(commands: Any) -> None:
 
 
 def run_policies_command(arguments: argparse.Namespace) -> int:
-    try:
+    with aws_errors():
         current, changes = policy_watch.watch(Aws())
-    except NoCredentialsError:
-        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
-    except EndpointConnectionError as error:
-        raise CommandError(f"cannot reach AWS: {error}") from None
-    except (ClientError, BotoCoreError) as error:
-        raise CommandError(f"AWS refused: {error}") from None
     written = policy_watch.save(current, Path(arguments.refresh)) if arguments.refresh else []
     document = {
         "policies": [
@@ -115,14 +126,8 @@ def run_policies_command(arguments: argparse.Namespace) -> int:
 
 def run_audit_command(arguments: argparse.Namespace) -> int:
     limits = AuditLimits(arguments.max_key_age_days, arguments.max_unused_days)
-    try:
+    with aws_errors():
         audit = run_audit(Aws(), limits)
-    except NoCredentialsError:
-        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
-    except EndpointConnectionError as error:
-        raise CommandError(f"cannot reach AWS: {error}") from None
-    except (ClientError, BotoCoreError, TimeoutError) as error:
-        raise CommandError(f"AWS refused: {error}") from None
     _print(arguments.format, audit.as_json(), _audit_text(audit))
     return 1 if any(f.severity == "critical" for f in audit.findings) else 0
 
@@ -151,23 +156,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    try:
-        if arguments.command == "release":
-            return _release(arguments)
-        event = _read_event(Path(arguments.event_file)) if arguments.command == "respond" else None
+    if arguments.command == "release":
+        return _release(arguments)
+    event = _read_event(Path(arguments.event_file)) if arguments.command == "respond" else None
+    with aws_errors():
         aws = Aws()
         settings = _settings(arguments, aws)
         trigger = _trigger(arguments, aws, event)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
-    except (PlaybookError, TriggerError, SettingsError) as error:
-        raise CommandError(str(error)) from None
-    except NoCredentialsError:
-        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
-    except EndpointConnectionError as error:
-        raise CommandError(f"cannot reach AWS: {error}") from None
-    except (ClientError, BotoCoreError) as error:
-        raise CommandError(f"AWS refused: {error}") from None
     _print(arguments.format, outcome.as_json(), _outcome_text(outcome))
     return 1 if outcome.failed else 0
 
@@ -205,12 +202,8 @@ def _read_event(path: Path) -> Any:
 
 
 def _release(arguments: argparse.Namespace) -> int:
-    try:
+    with aws_errors():
         steps = release_user(Aws(), arguments.user, reactivate=arguments.reactivate)
-    except PlaybookError as error:
-        raise CommandError(str(error)) from None
-    except NoCredentialsError:
-        raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None
     document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
     _print(arguments.format, document, _steps_text(steps))
     return 1 if any(step.status.value == "failed" for step in steps) else 0

@@ -13,6 +13,32 @@ from key_quarantine.data.detections import detection_pattern, events_of, needs_a
 ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 
 
+def abuse_rule(
+    scope: Construct,
+    category: str,
+    *,
+    description: str,
+    target: events.IRuleTarget,
+    regional_only: bool = False,
+) -> events.Rule:
+    """One category's rule, able to see its read-only calls (KQ4)."""
+    pattern = detection_pattern(category, regional_only=regional_only)
+    rule = events.Rule(
+        scope,
+        "".join(part.capitalize() for part in category.split("-")),
+        description=description,
+        event_pattern=events.EventPattern(
+            source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+        ),
+        targets=[target],
+    )
+    if needs_all_management_events(category):
+        cfn_rule = rule.node.default_child
+        if isinstance(cfn_rule, events.CfnRule):
+            cfn_rule.state = ALL_MANAGEMENT_EVENTS  # read-only calls reach no other rule
+    return rule
+
+
 class DetectionRules(Construct):
     """Delivers each category's calls made with a long-lived user key to the responder (through ``target``).
 
@@ -30,19 +56,6 @@ class DetectionRules(Construct):
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}
         for category in categories:
-            pattern = detection_pattern(category)
             names = sorted({event.event_name for event in events_of(category)})
-            rule = events.Rule(
-                self,
-                "".join(part.capitalize() for part in category.split("-")),
-                description=f"key-quarantine detection {category}: {', '.join(names)[:400]}",
-                event_pattern=events.EventPattern(
-                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-                ),
-                targets=[target],
-            )
-            if needs_all_management_events(category):
-                cfn_rule = rule.node.default_child
-                if isinstance(cfn_rule, events.CfnRule):
-                    cfn_rule.state = ALL_MANAGEMENT_EVENTS  # read-only calls reach no other rule (KQ4)
-            self.rules[category] = rule
+            description = f"key-quarantine detection {category}: {', '.join(names)[:400]}"
+            self.rules[category] = abuse_rule(self, category, description=description, target=target)

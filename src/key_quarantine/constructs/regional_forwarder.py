@@ -15,8 +15,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
-from key_quarantine.constructs.detection_rules import ALL_MANAGEMENT_EVENTS
-from key_quarantine.data.detections import detection_pattern, needs_all_management_events, regional_categories
+from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.data.detections import regional_categories
 
 RESPONDER_REGION = "us-east-1"
 
@@ -63,18 +63,10 @@ class KeyQuarantineRegionalForwarder(Construct):
         )
         self.rules: dict[str, events.Rule] = {}
         for category in chosen:
-            pattern = detection_pattern(category, regional_only=True)
-            rule = events.Rule(
+            self.rules[category] = abuse_rule(
                 self,
-                "".join(part.capitalize() for part in category.split("-")),
+                category,
                 description=f"key-quarantine: forward {category} calls made with long-lived keys to {RESPONDER_REGION}",
-                event_pattern=events.EventPattern(
-                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-                ),
-                targets=[targets.EventBus(self.destination)],
+                target=targets.EventBus(self.destination),
+                regional_only=True,
             )
-            if needs_all_management_events(category):
-                cfn_rule = rule.node.default_child
-                if isinstance(cfn_rule, events.CfnRule):
-                    cfn_rule.state = ALL_MANAGEMENT_EVENTS
-            self.rules[category] = rule
