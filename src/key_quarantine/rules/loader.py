@@ -54,6 +54,8 @@ def load_app(
             stacks.append(_terraform(partial(terraform.load_directory, path.parent, region, only=path)))
         elif path.suffix == ".json" and terraform.is_plan(document := _read_json(path)):
             stacks.append(_terraform(partial(terraform.load_plan, path, document, region)))
+        elif path.suffix == ".json":
+            stacks.extend(_with_nested(_plain_stack(path, account, region, document)))  # read once, above
         else:
             stacks.extend(_with_nested(_plain_stack(path, account, region)))
     return AppModel(stacks)
@@ -171,33 +173,40 @@ def _acknowledgements_from_report(directory: Path) -> dict[str, list[Acknowledge
 
 
 def _load_template_folder(directory: Path, account: str | None, region: str | None) -> Iterator[Stack]:
+    """Every template of the folder, each file read once; nested templates only under their parent."""
     candidates = sorted(p for p in directory.iterdir() if p.suffix in TEMPLATE_SUFFIXES and p.is_file())
-    templates = [p for p in candidates if _looks_like_template(p)]
-    if not templates:
+    stacks = [
+        _plain_stack(path, account, region, document) for path, document in _templates_among(candidates)
+    ]
+    if not stacks:
         raise InputError(directory, f"no {MANIFEST} and no CloudFormation templates in this folder")
     nested_files = {
-        (directory / str(r.metadata.get("aws:asset:path"))).resolve()
-        for p in templates
-        for r in Stack(p.stem, p, _read_template(p)).resources.values()
+        (directory / str(r.metadata["aws:asset:path"])).resolve()
+        for stack in stacks
+        for r in stack.resources.values()
         if r.type == NESTED_STACK_TYPE and r.metadata.get("aws:asset:path")
     }
-    for path in templates:
-        if path.resolve() not in nested_files:
-            yield from _with_nested(_plain_stack(path, account, region))
+    for stack in stacks:
+        if stack.template_path.resolve() not in nested_files:
+            yield from _with_nested(stack)
 
 
-def _looks_like_template(path: Path) -> bool:
-    """Whether a file of the folder is a template. Unreadable files are errors, never skipped in silence;
-    readable JSON or YAML that is not a template (a package.json, a config) is not ours to judge."""
-    document = _read_json(path) if path.suffix == ".json" else _read_yaml_or_json(path)
-    if document is None:
-        raise InputError(path, "the file is empty")
-    return isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping)
+def _templates_among(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
+    """The files that are templates, with their documents. Unreadable files are errors, never skipped in
+    silence; readable JSON or YAML that is not a template (a package.json, a config) is not ours to judge."""
+    for path in paths:
+        document = _read_document(path)
+        if document is None:
+            raise InputError(path, "the file is empty")
+        if isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping):
+            yield path, document
 
 
-def _plain_stack(path: Path, account: str | None, region: str | None) -> Stack:
+def _plain_stack(path: Path, account: str | None, region: str | None, document: Any = None) -> Stack:
+    """A template file as a stack; ``document`` when it was already read."""
+    template = _read_template(path) if document is None else _as_template(path, document)
     name = path.name.removesuffix(".template.json").removesuffix(".json").removesuffix(".yaml")
-    return Stack(name=name, template_path=path, template=_read_template(path), account=account, region=region)
+    return Stack(name=name, template_path=path, template=template, account=account, region=region)
 
 
 # --- nested stacks ----------------------------------------------------------------------------------------
@@ -272,7 +281,15 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_template(path: Path) -> Mapping[str, Any]:
-    document = _read_json(path) if path.suffix == ".json" else _read_yaml_or_json(path)
+    return _as_template(path, _read_document(path))
+
+
+def _read_document(path: Path) -> Any:
+    return _read_json(path) if path.suffix == ".json" else _read_yaml_or_json(path)
+
+
+def _as_template(path: Path, document: Any) -> Mapping[str, Any]:
+    """The document if it is a CloudFormation template, else an InputError saying what is missing."""
     if not isinstance(document, Mapping):
         raise InputError(path, "not a CloudFormation template: the document is not an object")
     resources = document.get("Resources")
