@@ -240,7 +240,7 @@ def test_unknown_user_or_foreign_key_is_refused_before_any_change(account: MotoA
 
 
 def test_responder_never_acts_on_its_own_principal(account: MotoAccount) -> None:
-    settings = dataclasses.replace(account.settings, responder_role_name=account.user)
+    settings = dataclasses.replace(account.settings, acting_user=account.user)
     with pytest.raises(PlaybookError, match="it is the principal running this response"):
         run_playbook(manual_trigger(account.account_id, account.user, account.key), settings, account.aws())
 

@@ -175,7 +175,7 @@ def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
     own_user = caller.rsplit("/", 1)[-1] if ":user/" in caller else None
     return dataclasses.replace(
         settings,
-        responder_role_name=own_user,  # never contain the operator's own user half-way through the run
+        acting_user=own_user,  # never contain the operator's own user half-way through the run
         topic_arn=arguments.topic_arn or settings.topic_arn,
         evidence_bucket=arguments.evidence_bucket or settings.evidence_bucket,
         ledger_table=arguments.ledger_table or settings.ledger_table,

@@ -150,7 +150,7 @@ def resolve(incident: Incident) -> None:
     allowed = incident.settings.allow_list & {incident.user_name, trigger.access_key_id or ""}
     if trigger.family is TriggerFamily.ABUSE and allowed:
         raise PlaybookError(f"{', '.join(sorted(allowed))} is allow-listed for these calls")
-    if incident.settings.responder_role_name and incident.user_name == incident.settings.responder_role_name:
+    if incident.settings.acting_user and incident.user_name == incident.settings.acting_user:
         raise PlaybookError(
             f"refusing to act on IAM user {incident.user_name!r}: it is the principal running this response, which "
             "would lock itself out half-way"

@@ -47,7 +47,7 @@ class Settings:
     regions: tuple[str, ...] = ("us-east-1",)
     evidence_event_cap: int = DEFAULT_EVIDENCE_EVENT_CAP
     security_hub: bool = False
-    responder_role_name: str | None = None
+    acting_user: str | None = None  # the IAM user running the response (the CLI's caller): never contained
     guardduty_finding_types: tuple[str, ...] = field(default_factory=tuple)
     max_key_age_days: int = 90
     max_unused_key_days: int = 30
@@ -73,7 +73,6 @@ class Settings:
                 regions=_regions(env.get("KQ_REGIONS", "us-east-1")),
                 evidence_event_cap=_positive_int(env, "KQ_EVIDENCE_EVENT_CAP", DEFAULT_EVIDENCE_EVENT_CAP),
                 security_hub=_flag(env, "KQ_SECURITY_HUB"),
-                responder_role_name=env.get("KQ_RESPONDER_ROLE_NAME") or None,
                 guardduty_finding_types=tuple(t for t in env.get("KQ_GUARDDUTY_TYPES", "").split(",") if t),
                 max_key_age_days=_positive_int(env, "KQ_MAX_KEY_AGE_DAYS", 90),
                 max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),

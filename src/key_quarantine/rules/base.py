@@ -55,7 +55,7 @@ class RuleContext:
 
     @cached_property
     def monitoring(self) -> MonitoringAnalysis:
-        return MonitoringAnalysis(self.app)
+        return MonitoringAnalysis(self.app, self.resolver)
 
     @cached_property
     def keys(self) -> KeyAnalysis:

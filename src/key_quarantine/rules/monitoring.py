@@ -76,12 +76,13 @@ class EventRuleView:
 class MonitoringAnalysis:
     """Every event rule of the app, evaluated once against every signal."""
 
-    def __init__(self, app: AppModel) -> None:
+    def __init__(self, app: AppModel, resolver: Resolver) -> None:
+        """``resolver`` is the app's; patterns get their own, which stands in for an unknown account and region."""
         self._app = app
         self._pattern_resolver = Resolver(
             app, pseudo_fallbacks={"AWS::AccountId": SAMPLE_ACCOUNT, "AWS::Region": GLOBAL_EVENTS_REGION}
         )
-        self._resolver = Resolver(app)
+        self._resolver = resolver
 
     @cached_property
     def event_rules(self) -> list[EventRuleView]:
