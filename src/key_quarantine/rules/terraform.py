@@ -357,6 +357,12 @@ class _Converter:
     def __init__(self, addresses: Mapping[str, TerraformResource], module_outputs: Mapping[str, Any]) -> None:
         self._addresses = addresses
         self._module_outputs = module_outputs
+        # literal names (a rule or user attached to by name): one lookup each, not a scan per attachment
+        self._by_name: dict[tuple[str, str], str] = {}
+        for address, resource in addresses.items():
+            name = resource.values.get("name")
+            if isinstance(name, str):
+                self._by_name.setdefault((resource.type, name), address)
         self._attachments: list[tuple[str, Any, Any]] = []  # (property, owner expression, value)
         self._targets: list[tuple[Any, Any, str]] = []
 
@@ -437,12 +443,7 @@ class _Converter:
             if match:
                 reference = _REFERENCE.match(match.group(1))
                 return reference["address"] if reference else None
-            named = [
-                a
-                for a, r in self._addresses.items()
-                if r.type == resource_type and r.values.get("name") == expression
-            ]
-            return named[0] if named else None
+            return self._by_name.get((resource_type, expression))
         return None
 
     def value(self, value: Any) -> Any:
