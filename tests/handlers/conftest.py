@@ -77,6 +77,23 @@ def account(aws_credentials: None) -> Iterator[MotoAccount]:
         yield build_account()
 
 
+def create_signals_table(name: str = "signals") -> str:
+    """The correlation table as the construct declares it (partition identity, sort at)."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "identity", "KeyType": "HASH"},
+            {"AttributeName": "at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "identity", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def build_account() -> MotoAccount:
     iam = boto3.client("iam", region_name=REGION)
     for name in ("leaked-deployer", "bystander"):

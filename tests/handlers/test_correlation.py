@@ -13,8 +13,9 @@ from aws_cdk.assertions import Match, Template
 
 from key_quarantine import KeyQuarantine
 from key_quarantine.handlers import responder
+from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.correlation import Signal, Thresholds, correlate
-from tests.handlers.conftest import REGION, MotoAccount
+from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, long_term_key
 from tests.handlers.test_responder_wiring import context_for
 
@@ -77,22 +78,13 @@ def test_thresholds_are_configurable() -> None:
 
 @pytest.fixture
 def with_signals(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName="signals",
-        KeySchema=[
-            {"AttributeName": "identity", "KeyType": "HASH"},
-            {"AttributeName": "at", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "identity", "AttributeType": "S"},
-            {"AttributeName": "at", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
     settings = dataclasses.replace(
-        account.settings, signals_table="signals", contain_categories=frozenset({"ecs-multi-region"})
+        account.settings,
+        signals_table=create_signals_table(),
+        contain_categories=frozenset({"ecs-multi-region"}),
     )
     monkeypatch.setattr(responder, "SETTINGS", settings)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
     return account
 
 

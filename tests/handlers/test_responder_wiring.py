@@ -14,6 +14,7 @@ import pytest
 
 from key_quarantine import KeyQuarantine
 from key_quarantine.handlers import responder
+from key_quarantine.handlers.batch import FinishedMemo
 from tests.cdk_apps import synth
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.test_triggers import sample
@@ -31,6 +32,7 @@ def context_for(account_id: str) -> LambdaContext:
 @pytest.fixture
 def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
     monkeypatch.setattr(responder, "SETTINGS", account.settings)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())  # a fresh execution environment per test
     return account
 
 
@@ -95,7 +97,7 @@ def construct_rules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_synthesized_rules_deliver_leak_signals_to_the_handler(
     wired: MotoAccount, construct_rules: dict[str, Any]
 ) -> None:
-    # Given the construct's rules in EventBridge, each routed to a queue standing in for the Lambda target
+    # Given the construct's rules in EventBridge, each routed to a queue standing in for the buffer queue
     events, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="responder-stand-in")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -123,21 +125,23 @@ def test_synthesized_rules_deliver_leak_signals_to_the_handler(
         noise,
     ]
     events.put_events(Entries=entries)
-    delivered = [
-        json.loads(m["Body"])
-        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    ]
-    # Then exactly the three leak signals are delivered, and the handler contains on each
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    delivered = [json.loads(m["Body"]) for m in messages]
+    # Then exactly the three leak signals are delivered, and the handler contains on them as one SQS batch
     # (the quarantine attach arrives twice: its own rule and the persistence detection, since the CloudTrail
     # record names the user's own key; the handler resolves both to the same user)
     sources = sorted(event["source"] for event in delivered)
     assert sources == ["aws.guardduty", "aws.health", "aws.iam", "aws.iam"], delivered
-    for event in delivered:
+    records = []
+    for message, event in zip(messages, delivered, strict=True):
         # moto 5.2.5 leaves the top-level "account" out of what it delivers; EventBridge always sets it
         assert "account" not in event
         event["account"] = wired.account_id
-        result = responder.lambda_handler(event, context_for(wired.account_id))
-        assert result["status"] == "responded", result
+        records.append(
+            {"messageId": message["MessageId"], "body": json.dumps(event), "eventSource": "aws:sqs"}
+        )
+    result = responder.lambda_handler({"Records": records}, context_for(wired.account_id))
+    assert result == {"batchItemFailures": []}
     assert wired.key_status() == {wired.key: "Inactive", wired.other_key: "Inactive"}
     assert wired.key_status(wired.bystander) == {wired.bystander_key: "Active"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
 from key_quarantine.data.detections import detection_pattern, events_of, needs_all_management_events
@@ -51,7 +50,7 @@ class DetectionRules(Construct):
         construct_id: str,
         *,
         categories: Sequence[str],
-        target: targets.LambdaFunction,
+        target: events.IRuleTarget,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}

@@ -20,11 +20,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.responder_function import ResponderFunction
-from key_quarantine.constructs.trigger_rules import (
-    DEFAULT_GUARDDUTY_FINDING_TYPES,
-    TriggerRules,
-    responder_target,
-)
+from key_quarantine.constructs.responder_queue import ResponderQueue
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
@@ -78,7 +75,8 @@ class KeyQuarantine(Construct):
     :ivar ledger: the incident ledger table.
     :ivar signals: recent abuse calls per key (TTL), for correlation.
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
-    :ivar triggers: the EventBridge rules (``triggers.rules``).
+    :ivar buffer: the queue between the rules and the responder (``buffer.queue``), read in batches.
+    :ivar triggers: the EventBridge rules (``triggers.rules``), delivering to ``buffer``.
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
     :ivar alarms: the alarms on dead letters and responder errors.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
@@ -206,19 +204,17 @@ class KeyQuarantine(Construct):
         if existing_topic is None:
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
-        self.triggers = TriggerRules(
+        self.buffer = ResponderQueue(
             self,
-            "Triggers",
-            responder=self.responder.function,
+            "Buffer",
+            function=self.responder.function,
+            encryption_key=self.encryption_key,
             dead_letter_queue=self.responder.dead_letter_queue,
-            guardduty_finding_types=guardduty_finding_types,
         )
-        self.detections = DetectionRules(
-            self,
-            "Detections",
-            categories=chosen,
-            target=responder_target(self.responder.function, self.responder.dead_letter_queue),
+        self.triggers = TriggerRules(
+            self, "Triggers", target=self.buffer.target(), guardduty_finding_types=guardduty_finding_types
         )
+        self.detections = DetectionRules(self, "Detections", categories=chosen, target=self.buffer.target())
         self.alarms = self._alarms()
         self._explain_wildcards(stack)
 

@@ -18,6 +18,7 @@ from key_quarantine.handlers.playbook import required_actions
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
+RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
 # The asset is the package's Lambda half only: stdlib + boto3 code, no aws_cdk.
 ASSET_EXCLUDES = [
     "*",
@@ -88,7 +89,7 @@ class ResponderFunction(Construct):
             code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
             role=self.role,
             log_group=log_group,
-            timeout=cdk.Duration.minutes(2),
+            timeout=RESPONDER_TIMEOUT,
             memory_size=512,
             environment=dict(environment),
             dead_letter_queue=self.dead_letter_queue,

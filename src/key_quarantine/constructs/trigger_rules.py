@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
@@ -76,15 +72,8 @@ def guardduty_pattern(finding_types: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def responder_target(responder: lambda_.IFunction, dead_letter_queue: sqs.IQueue) -> targets.LambdaFunction:
-    """Delivery to the responder: retried for two hours, then dead-lettered."""
-    return targets.LambdaFunction(
-        responder, dead_letter_queue=dead_letter_queue, retry_attempts=4, max_event_age=cdk.Duration.hours(2)
-    )
-
-
 class TriggerRules(Construct):
-    """One rule a signal, each delivering to the responder with retries and a dead-letter queue.
+    """One rule a signal, each delivering to ``target`` (the responder's queue, with retries and a dead-letter queue).
 
     :ivar rules: the rules by name (QuarantinePolicy, LegacyQuarantine, HealthRisk, GuardDuty).
     """
@@ -94,8 +83,7 @@ class TriggerRules(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        responder: lambda_.IFunction,
-        dead_letter_queue: sqs.IQueue,
+        target: events.IRuleTarget,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -112,7 +100,6 @@ class TriggerRules(Construct):
         }
         if guardduty_finding_types:
             patterns["GuardDuty"] = (guardduty_pattern(guardduty_finding_types), "GuardDuty IAM-user finding")
-        target = responder_target(responder, dead_letter_queue)
         self.rules: dict[str, events.Rule] = {}
         for name, (pattern, description) in patterns.items():
             self.rules[name] = events.Rule(

@@ -14,7 +14,11 @@ import botocore.session
 from botocore.config import Config
 
 # Bounded retries with jitter (botocore's standard mode): a throttled call is retried a few times, not forever.
-RETRY_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+# Attempts in all, the first included ("max_attempts" would count retries only: 4 meant 5 attempts).
+MAX_ATTEMPTS = 5
+RETRY_CONFIG = Config(
+    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}, connect_timeout=5, read_timeout=20
+)
 
 
 class Aws:

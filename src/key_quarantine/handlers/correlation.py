@@ -1,7 +1,9 @@
 """Correlation of abuse signals per key: patterns no single call shows, each one its own incident.
 
-Every abuse call is written to a DynamoDB table (partition: account and key, or user for session calls; sort: time
-and event id; a TTL removes it after the longest window). A query of the key's recent calls then checks:
+Abuse calls are written to a DynamoDB table, one item per key per batch of deliveries (partition: account and key,
+or user for session calls; sort: time and event id; the calls as counts per name and region; a TTL removes it
+after the longest window), so a burst of thousands of calls costs one write per batch, not one per call. A query
+of the key's recent calls then checks:
 
 - ``ecs-multi-region``: ECS CreateCluster in at least N regions within an hour (miners spread out);
 - ``llmjacking-sequence``: ListFoundationModels, then InvokeModel within 15 minutes (a key being tried, then used);
@@ -11,7 +13,7 @@ and event id; a TTL removes it after the longest window). A query of the key's r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +76,7 @@ class Signal:
     at: datetime
     event_name: str
     region: str
+    count: int = 1
 
 
 def identity_of(trigger: Trigger) -> str:
@@ -84,35 +87,94 @@ def record_and_correlate(
     aws: Aws,
     table: str,
     trigger: Trigger,
-    detail: Mapping[str, Any],
+    details: Sequence[Mapping[str, Any]],
     thresholds: Thresholds = Thresholds(),
 ) -> list[str]:
-    """Record this call; return the names of the patterns the key's recent calls now complete."""
-    at = _time(detail.get("eventTime"))
+    """Record these calls of one key (a batch) as one item; return the patterns its recent calls now complete.
+
+    One write and one query per key per batch, however many calls the batch holds: calls of one name in one region
+    are kept as a count with the first and the last time.
+    """
+    calls = summarize(details)
+    now = max(call.last for call in calls)
     identity = identity_of(trigger)
+    first_id = next((str(d.get("eventID")) for d in details if d.get("eventID")), "")
     dynamodb = aws.client("dynamodb")
     dynamodb.put_item(
         TableName=table,
         Item={
             "identity": {"S": identity},
-            "at": {"S": f"{at.strftime('%Y-%m-%dT%H:%M:%SZ')}#{detail.get('eventID', '')}"},
-            "event_name": {"S": str(detail.get("eventName"))},
-            "region": {"S": str(detail.get("awsRegion", ""))},
-            "expires": {"N": str(int((at + thresholds.longest).timestamp()))},
+            "at": {"S": f"{_stamp(now)}#{first_id}"},
+            "calls": {"L": [call.as_item() for call in calls]},
+            "expires": {"N": str(int((now + thresholds.longest).timestamp()))},
         },
     )
-    since = (at - thresholds.longest).strftime("%Y-%m-%dT%H:%M:%SZ")
     found = dynamodb.query(
         TableName=table,
         KeyConditionExpression="#identity = :identity AND #at >= :since",
         ExpressionAttributeNames={"#identity": "identity", "#at": "at"},
-        ExpressionAttributeValues={":identity": {"S": identity}, ":since": {"S": since}},
+        ExpressionAttributeValues={
+            ":identity": {"S": identity},
+            ":since": {"S": _stamp(now - thresholds.longest)},
+        },
     )["Items"]
-    signals = [
-        Signal(_time(item["at"]["S"].split("#", 1)[0]), item["event_name"]["S"], item["region"]["S"])
-        for item in found
+    return correlate([signal for item in found for signal in _signals(item)], now, thresholds)
+
+
+@dataclass(frozen=True)
+class Calls:
+    """Calls of one name in one region within a batch: how many, the first and the last."""
+
+    event_name: str
+    region: str
+    first: datetime
+    last: datetime
+    count: int
+
+    def as_item(self) -> dict[str, Any]:
+        return {
+            "M": {
+                "event_name": {"S": self.event_name},
+                "region": {"S": self.region},
+                "first": {"S": _stamp(self.first)},
+                "last": {"S": _stamp(self.last)},
+                "count": {"N": str(self.count)},
+            }
+        }
+
+    def signals(self) -> list[Signal]:
+        """The last call carries the count; the first is kept for the order of a sequence."""
+        last = Signal(self.last, self.event_name, self.region, self.count)
+        return (
+            [last] if self.first == self.last else [Signal(self.first, self.event_name, self.region, 0), last]
+        )
+
+
+def summarize(details: Sequence[Mapping[str, Any]]) -> list[Calls]:
+    grouped: dict[tuple[str, str], list[datetime]] = {}
+    for detail in details:
+        name, region = str(detail.get("eventName")), str(detail.get("awsRegion", ""))
+        grouped.setdefault((name, region), []).append(_time(detail.get("eventTime")))
+    return [
+        Calls(name, region, min(times), max(times), len(times)) for (name, region), times in grouped.items()
     ]
-    return correlate(signals, at, thresholds)
+
+
+def _signals(item: Mapping[str, Any]) -> list[Signal]:
+    if "calls" not in item:  # one call an item, as written before batches
+        at = _time(item["at"]["S"].split("#", 1)[0])
+        return [Signal(at, item["event_name"]["S"], item["region"]["S"])]
+    signals = []
+    for entry in item["calls"]["L"]:
+        call = entry["M"]
+        signals += Calls(
+            call["event_name"]["S"],
+            call["region"]["S"],
+            _time(call["first"]["S"]),
+            _time(call["last"]["S"]),
+            int(call["count"]["N"]),
+        ).signals()
+    return signals
 
 
 def correlate(signals: list[Signal], now: datetime, thresholds: Thresholds = Thresholds()) -> list[str]:
@@ -131,9 +193,13 @@ def correlate(signals: list[Signal], now: datetime, thresholds: Thresholds = Thr
     if any(timedelta(0) <= use - look <= thresholds.llm_window for look in listed for use in invoked):
         matched.append("llmjacking-sequence")
     recon = [s for s in signals if s.event_name in SPAM_RECON and now - s.at <= thresholds.ses_window]
-    if len(recon) >= thresholds.ses_calls:
+    if sum(s.count for s in recon) >= thresholds.ses_calls:
         matched.append("ses-recon-burst")
     return matched
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _time(value: Any) -> datetime:

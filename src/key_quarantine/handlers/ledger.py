@@ -3,20 +3,24 @@
 Replays and duplicate deliveries find the item and skip the steps it records as done; a step that must happen
 once per incident (the notification) is claimed with a conditional write first. The ledger never blocks
 containment: when DynamoDB fails, the playbook goes on as if the incident were new (containment is idempotent)
-and the failure is reported.
+and the failure is reported, which fails the delivery so that it is retried: the retry reconciles the ledger.
+
+An incident that ended with no failed step is marked finished (per trigger category: a correlation on the same
+key is a response of its own), so that a burst of deliveries for it costs one read, not a playbook run.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.aws import Aws
     from key_quarantine.handlers.playbook import Incident, StepResult
+    from key_quarantine.handlers.triggers import Trigger
 
 LOG = logging.getLogger("key_quarantine.ledger")
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -101,16 +105,39 @@ class Ledger:
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("record sweep", error)
 
+    def finished(self, incident_id: str, trigger: Trigger) -> bool:
+        """One read: did an earlier delivery finish this incident? False when the ledger cannot answer."""
+        marker = finished_marker(trigger)
+        try:
+            found = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": incident_id}},
+                ProjectionExpression="#f",
+                ExpressionAttributeNames={"#f": marker},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            LOG.warning("ledger read failed, responding as if the incident were new: %s", error)
+            return False
+        return marker in found.get("Item", {})
+
     def record(self, incident: Incident, results: list[StepResult]) -> None:
+        """The steps done, and the finished marker when no step failed."""
         done = [r for r in results if r.status.value == "done"]
-        if not done:
+        finished = not any(r.status.value == "failed" for r in results)
+        if not done and not finished:
             return
         names = {f"#s{i}": r.name for i, r in enumerate(done)}
-        values = {
+        values: dict[str, Any] = {
             f":v{i}": {"M": {"status": {"S": "done"}, "detail": {"S": r.detail}, "at": {"S": _now()}}}
             for i, r in enumerate(done)
         }
-        expression = "SET " + ", ".join(f"steps.#s{i} = :v{i}" for i in range(len(done)))
+        assignments = [f"steps.#s{i} = :v{i}" for i in range(len(done))]
+        if finished:
+            names["#finished"] = finished_marker(incident.trigger)
+            values[":finished"] = {"S": _now()}
+            assignments.append("#finished = :finished")
+        expression = "SET " + ", ".join(assignments)
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
@@ -141,6 +168,10 @@ class Ledger:
         message = f"ledger {operation} failed, going on without it: {error}"
         LOG.warning(message)
         self.problems.append(message)
+
+
+def finished_marker(trigger: Trigger) -> str:
+    return f"finished:{trigger.category or trigger.family.value}"
 
 
 def _now() -> str:

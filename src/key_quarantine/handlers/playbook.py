@@ -69,9 +69,7 @@ class Incident:
 
     @property
     def incident_id(self) -> str:
-        key = self.trigger.access_key_id or "*"
-        material = f"{self.trigger.account}|{self.user_name}|{key}|{self.trigger.family.value}"
-        return hashlib.sha256(material.encode()).hexdigest()[:20]
+        return incident_id_of(self.trigger, self.user_name)
 
     @property
     def contains(self) -> bool:
@@ -85,6 +83,12 @@ class Incident:
     @property
     def iam(self) -> Any:
         return self.aws.iam
+
+
+def incident_id_of(trigger: Trigger, user_name: str) -> str:
+    """One incident per (account, user, key, trigger family)."""
+    material = f"{trigger.account}|{user_name}|{trigger.access_key_id or '*'}|{trigger.family.value}"
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ def resolve(incident: Incident) -> None:
         try:
             found = incident.iam.get_access_key_last_used(AccessKeyId=trigger.access_key_id)
         except ClientError as error:
+            if _code(error) not in ("NoSuchEntity", "InvalidClientTokenId"):
+                raise  # throttled, denied, down: the delivery is retried, never dropped
             raise PlaybookError(
                 f"access key {trigger.access_key_id} is not in this account ({_code(error)})"
             ) from None

@@ -1,0 +1,215 @@
+"""Respond to a batch of deliveries: one playbook run per distinct incident, however many events name it.
+
+A leaked key under active abuse yields thousands of matching events a minute. They arrive in batches (an SQS
+queue between EventBridge and the responder); within a batch, events are grouped by what they name (trigger
+family, account, user, key, category), so a burst costs one playbook run per distinct key. An incident that an
+earlier batch finished costs at most one ledger read, and nothing at all once this execution environment has seen it
+finish (``FinishedMemo``). Correlation records each key's calls once per batch, with counts.
+
+A group whose response failed (a failed step, or AWS failing before containment) is reported by message id, so
+only its messages are delivered again (ReportBatchItemFailures) and, after the queue's receive limit, dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
+from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
+from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
+
+LOG = logging.getLogger("key_quarantine.responder")
+GROUP_WORKERS = 4  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message: its id (the SQS message id) and its body, an EventBridge event (parsed, or as JSON text)."""
+
+    message_id: str
+    body: Any
+
+
+class FinishedMemo:
+    """Triggers whose incident this execution environment saw finish: a repeat costs no AWS call. Bounded."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._seen: OrderedDict[tuple[str | None, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, trigger: Trigger) -> bool:
+        with self._lock:
+            return _memo_key(trigger) in self._seen
+
+    def add(self, trigger: Trigger) -> None:
+        with self._lock:
+            self._seen[_memo_key(trigger)] = None
+            if len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Responder:
+    """What a batch is answered with: the settings, clients, and the account the responder acts in."""
+
+    settings: Settings
+    aws: Aws
+    own_account: str
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    memo: FinishedMemo = field(default_factory=FinishedMemo)
+
+
+@dataclass
+class _Group:
+    trigger: Trigger
+    message_ids: list[str] = field(default_factory=list)
+    details: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Each message's result (a group's messages share one), and the ids of the messages to deliver again."""
+
+    results: dict[str, dict[str, Any]]
+    failed: list[str]
+
+
+def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> BatchResult:
+    results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    groups: dict[tuple[str | None, ...], _Group] = {}
+    for delivery in deliveries:
+        trigger = _trigger(delivery, responder.own_account)
+        if isinstance(trigger, dict):
+            results[delivery.message_id] = trigger
+            if trigger["status"] == "malformed":
+                failed.append(delivery.message_id)  # kept (dead-lettered) for a person to look at
+            continue
+        group = groups.setdefault(_memo_key(trigger), _Group(trigger))
+        group.message_ids.append(delivery.message_id)
+        if trigger.event is not None:
+            group.details.append(trigger.event["detail"])
+    answered = _each(list(groups.values()), lambda group: _respond_group(group, responder))
+    for group, (result, group_failed) in zip(groups.values(), answered, strict=True):
+        results.update(dict.fromkeys(group.message_ids, result))
+        failed += group.message_ids if group_failed else []
+    return BatchResult(results, failed)
+
+
+def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any], bool]]) -> list[Any]:
+    if len(groups) <= 1:
+        return [answer(group) for group in groups]
+    with ThreadPoolExecutor(max_workers=min(GROUP_WORKERS, len(groups))) as pool:
+        return list(pool.map(answer, groups))
+
+
+def _trigger(delivery: Delivery, own_account: str) -> Trigger | dict[str, Any]:
+    """The delivery's trigger, or the result that ends it (malformed, ignored, refused)."""
+    body = delivery.body
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError as error:
+            return log(
+                "malformed", message_id=delivery.message_id, reason=f"the message is not JSON ({error})"
+            )
+    if not isinstance(body, Mapping) or not isinstance(body.get("detail"), Mapping):
+        return log(
+            "malformed", message_id=delivery.message_id, reason="the message is not an EventBridge event"
+        )
+    try:
+        trigger = parse_event(body)
+    except TriggerError as error:
+        return log("ignored", event_id=body.get("id"), reason=str(error))
+    if trigger.account != own_account:
+        return log("refused", reason=f"event for account {trigger.account}, responder runs in {own_account}")
+    return trigger
+
+
+def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
+    correlated, recorded = _correlations(group, responder)
+    answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
+    records = [record for record, _ in answered]
+    result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
+    return result, not recorded or any(failed for _, failed in answered)
+
+
+def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bool]:
+    settings, aws = responder.settings, responder.aws
+    ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table and not settings.dry_run else None
+    if _finished(trigger, responder, ledger):
+        return _already_finished(trigger), False
+    try:
+        outcome = run_playbook(trigger, settings, aws, ledger)
+    except PlaybookError as error:
+        return log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error)), False
+    except Exception as error:  # noqa: BLE001 - AWS failed before containment: deliver again (then dead-letter)
+        reason = f"{type(error).__name__}: {error}"
+        return log("failed", family=trigger.family.value, user=trigger.user_name, reason=reason), True
+    if not outcome.failed and not settings.dry_run:
+        responder.memo.add(trigger)
+    return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
+
+
+def _finished(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> bool:
+    if trigger in responder.memo:
+        return True
+    if (
+        ledger is None or trigger.user_name is None
+    ):  # an incident id needs the user: resolve it in the playbook
+        return False
+    if ledger.finished(incident_id_of(trigger, trigger.user_name), trigger):
+        responder.memo.add(trigger)
+        return True
+    return False
+
+
+def _already_finished(trigger: Trigger) -> dict[str, Any]:
+    incident_id = incident_id_of(trigger, trigger.user_name or "")
+    return {
+        "status": "responded",
+        "incident_id": incident_id,
+        "user": trigger.user_name,
+        "access_key_ids": [trigger.access_key_id] if trigger.access_key_id else [],
+        "steps": [
+            {"name": "all", "status": "skipped", "detail": f"incident {incident_id} is already finished"}
+        ],
+    }
+
+
+def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], bool]:
+    """Patterns this batch's abuse calls complete, each an incident of its own; and whether the calls were recorded.
+
+    Never blocks the response: when the signals table fails, the calls are still answered, and the group's messages
+    are delivered again so that they are recorded then (the repeat costs no playbook run).
+    """
+    trigger, table = group.trigger, responder.settings.signals_table
+    if trigger.family is not TriggerFamily.ABUSE or not table or not group.details:
+        return [], True
+    try:
+        matched = record_and_correlate(responder.aws, table, trigger, group.details, responder.thresholds)
+    except Exception as error:  # noqa: BLE001 - correlation is extra: the calls themselves are still answered
+        log("correlation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
+        return [], False
+    return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched], True
+
+
+def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
+    return (trigger.family.value, trigger.account, trigger.user_name, trigger.access_key_id, trigger.category)
+
+
+def log(status: str, **fields: Any) -> dict[str, Any]:
+    record = {"status": status, **fields}
+    LOG.info(json.dumps(record, default=str))
+    return record

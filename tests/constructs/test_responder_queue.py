@@ -1,0 +1,114 @@
+"""The buffer between the rules and the responder: queue, its policy and encryption, the event source mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+
+from key_quarantine.constructs.responder_function import RESPONDER_TIMEOUT
+from key_quarantine.constructs.responder_queue import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_MAXIMUM_CONCURRENCY,
+    ResponderQueue,
+)
+from tests.constructs.test_key_quarantine import US_EAST_1, assembly, resources, template
+
+__all__ = ["assembly", "template"]
+
+
+def buffer_queue(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (lid, q)
+        for lid, q in resources(template, "AWS::SQS::Queue").items()
+        if lid.startswith("KeyQuarantineBuffer")
+    ]
+    return found
+
+
+def event_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        lid: r
+        for lid, r in resources(template, "AWS::Events::Rule").items()
+        if "EventPattern" in r["Properties"]
+    }
+
+
+def test_every_rule_delivers_to_the_buffer_queue(template: dict[str, Any]) -> None:
+    queue_id, _ = buffer_queue(template)
+    for rule in event_rules(template).values():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_queue_is_encrypted_and_dead_letters_after_the_receive_limit(template: dict[str, Any]) -> None:
+    _, queue = buffer_queue(template)
+    properties = queue["Properties"]
+    assert "KmsMasterKeyId" in properties
+    assert properties["RedrivePolicy"]["maxReceiveCount"] == DEFAULT_MAX_RECEIVE_COUNT
+    (dead_letters,) = [
+        lid
+        for lid in resources(template, "AWS::SQS::Queue")
+        if lid.startswith("KeyQuarantineResponderDeadLetters")
+    ]
+    assert properties["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}
+    # a batch still running is never handed to a second invocation: six times the function's timeout
+    assert properties["VisibilityTimeout"] == 6 * RESPONDER_TIMEOUT.to_seconds()
+
+
+def test_queue_policy_admits_only_our_rules(template: dict[str, Any]) -> None:
+    queue_id, _ = buffer_queue(template)
+    (policy,) = [
+        p
+        for p in resources(template, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in allows)
+    senders = {s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] for s in allows}
+    assert senders == set(event_rules(template))
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_responder_reads_the_queue_in_bounded_batches(template: dict[str, Any]) -> None:
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["BatchSize"] == DEFAULT_BATCH_SIZE
+    assert properties["MaximumBatchingWindowInSeconds"] == 5
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": DEFAULT_MAXIMUM_CONCURRENCY}
+    assert properties["FunctionName"]["Ref"].startswith("KeyQuarantineResponderFunction")
+
+
+def test_eventbridge_may_use_the_key_for_this_account_only(template: dict[str, Any]) -> None:
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "EventBridgeSendsToTheResponderQueue"
+    ]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": US_EAST_1.account}}
+
+
+@pytest.mark.parametrize(("option", "value"), [("maximum_concurrency", 1), ("batch_size", 0)])
+def test_out_of_range_settings_are_refused_with_their_name(option: str, value: int) -> None:
+    stack = cdk.Stack(cdk.App(), "S")
+    function = lambda_.Function.from_function_name(stack, "F", "f")
+    with pytest.raises(ValueError, match=option):
+        ResponderQueue(
+            stack,
+            "Q",
+            function=function,
+            encryption_key=kms.Key(stack, "K"),
+            dead_letter_queue=sqs.Queue(stack, "D"),
+            **{option: value},
+        )

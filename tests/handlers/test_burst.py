@@ -1,0 +1,160 @@
+"""Bursts, driven through the Lambda entry point in batches as the SQS event source mapping delivers them.
+
+10,000 abuse calls with one key: one incident, one containment, one notification, AWS calls within the stated
+bound. 500 keys in the same minute: every one contained, nothing left to dead-letter.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from key_quarantine.constructs.responder_queue import DEFAULT_BATCH_SIZE
+from key_quarantine.handlers import responder
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import FinishedMemo
+from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
+from tests.handlers.test_detections import cloudtrail_event, long_term_key
+from tests.handlers.test_responder_wiring import context_for
+from tests.handlers.test_triggers import sample
+
+START = datetime.now(UTC).replace(microsecond=0)
+# The bound stated in the README: C(N events, B batches) <= P + 3B. Per batch, the signals write and query, and at
+# most one ledger read (an execution environment that has not yet seen the incident finish); P is one playbook run.
+PER_BATCH = 3
+
+
+def one_run(keys_of_user: int, target_keys: int = 1, regions: int = 1) -> int:
+    """P: ledger (read, open, claim, record) + survey + contain + tag + notify + evidence (IAM reads, LookupEvents,
+    PutObject); the README lists the calls."""
+    evidence = 8 + keys_of_user + regions * target_keys + 1
+    return 4 + 2 + (target_keys + 1) + 1 + 1 + evidence
+
+
+@pytest.fixture
+def burst(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
+    settings = dataclasses.replace(
+        account.settings, signals_table=create_signals_table(), contain_categories=frozenset({"llmjacking"})
+    )
+    monkeypatch.setattr(responder, "SETTINGS", settings)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
+    monkeypatch.setattr(responder, "AWS", Aws(region=REGION))
+    return account
+
+
+def invoke_model(account: MotoAccount, user: str, key: str, second: int) -> dict[str, Any]:
+    event = cloudtrail_event(
+        "bedrock.amazonaws.com",
+        "InvokeModel",
+        long_term_key(user, key),
+        eventTime=(START + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        eventID=str(uuid.uuid4()),
+    )
+    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
+    return event
+
+
+def sqs_batches(events: Sequence[dict[str, Any]], size: int = DEFAULT_BATCH_SIZE) -> Iterator[dict[str, Any]]:
+    """What the event source mapping hands the function: records whose body is the EventBridge event as JSON."""
+    for start in range(0, len(events), size):
+        yield {
+            "Records": [
+                {"messageId": str(uuid.uuid4()), "body": json.dumps(event), "eventSource": "aws:sqs"}
+                for event in events[start : start + size]
+            ]
+        }
+
+
+def deliver(account: MotoAccount, events: Sequence[dict[str, Any]]) -> tuple[Counter[str], list[str]]:
+    """Every batch through the handler: the AWS calls made, and the message ids it asked to be delivered again."""
+    calls: Counter[str] = Counter()
+    failed: list[str] = []
+    for batch in sqs_batches(events):
+        result = responder.lambda_handler(batch, context_for(account.account_id))
+        calls.update(responder.AWS.calls)
+        failed += [item["itemIdentifier"] for item in result["batchItemFailures"]]
+    return calls, failed
+
+
+def notification_count(account: MotoAccount) -> int:
+    sqs = boto3.client("sqs", region_name=REGION)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=account.inbox_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])  # exact in moto
+
+
+def test_ten_thousand_calls_with_one_key_are_one_incident_at_a_bounded_cost(burst: MotoAccount) -> None:
+    # Given 10,000 InvokeModel calls with the leaked key within one minute (llmjacking opted in to contain)
+    events = [invoke_model(burst, burst.user, burst.key, second % 60) for second in range(10_000)]
+    # When they arrive in batches as the queue delivers them
+    calls, failed = deliver(burst, events)
+    # Then the key is contained once: one deactivation, one deny policy, one tag, one notification
+    assert burst.key_status()[burst.key] == "Inactive"
+    for operation in ("iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:TagUser", "sns:Publish"):
+        assert calls[operation] == 1, (operation, calls)
+    assert notification_count(burst) == 1
+    ledger = boto3.client("dynamodb", region_name=REGION).scan(TableName=burst.table)["Items"]
+    assert len(ledger) == 1
+    # And the calls stay within the bound: one playbook run (the user has two keys), at most three calls a batch
+    batches = -(-len(events) // DEFAULT_BATCH_SIZE)
+    assert sum(calls.values()) <= one_run(keys_of_user=2) + PER_BATCH * batches, calls
+    assert calls["iam:ListAccessKeys"] == 2, calls  # once in the survey, once in the evidence: one run
+    # And correlation stayed bounded and correct: one signals item a batch, holding every call counted
+    signals = boto3.client("dynamodb", region_name=REGION).scan(TableName="signals")["Items"]
+    assert len(signals) == batches
+    assert sum(int(c["M"]["count"]["N"]) for item in signals for c in item["calls"]["L"]) == len(events)
+    # And nothing is left to deliver again
+    assert failed == []
+
+
+def test_five_hundred_keys_in_one_minute_are_all_contained(
+    burst: MotoAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 500 users whose keys are all abused within the same minute, two calls each, interleaved (evidence is
+    # off to keep this test fast on moto: its cost per incident is measured in bench/burst_bench.py)
+    monkeypatch.setattr(responder, "SETTINGS", dataclasses.replace(responder.SETTINGS, evidence_bucket=None))
+    users = [f"leaked-{number:03}" for number in range(500)]
+    keys = {}
+    for user in users:
+        burst.iam.create_user(UserName=user)
+        keys[user] = burst.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    events = [invoke_model(burst, user, keys[user], rep * 30) for rep in range(2) for user in users]
+    # When they arrive in batches
+    calls, failed = deliver(burst, events)
+    # Then every key is contained, each once, each user notified once, and nothing is to be delivered again
+    assert all(burst.key_status(user) == {keys[user]: "Inactive"} for user in users)
+    assert calls["iam:UpdateAccessKey"] == calls["iam:PutUserPolicy"] == calls["sns:Publish"] == len(users)
+    assert notification_count(burst) == len(users)
+    assert failed == []
+    assert burst.key_status() == {burst.key: "Active", burst.other_key: "Active"}  # bystanders untouched
+
+
+def test_a_malformed_message_is_dead_lettered_alone(burst: MotoAccount) -> None:
+    # Given a batch with a leak signal, a message that is not JSON, and an event that is no leak signal
+    good = copy.deepcopy(sample("cloudtrail-attach-quarantine.json"))
+    good["account"] = good["detail"]["recipientAccountId"] = burst.account_id
+    good["detail"]["requestParameters"]["userName"] = burst.user
+    records = [
+        {"messageId": "good", "body": json.dumps(good), "eventSource": "aws:sqs"},
+        {"messageId": "garbage", "body": "{not json", "eventSource": "aws:sqs"},
+        {
+            "messageId": "noise",
+            "body": json.dumps({"source": "aws.s3", "detail": {}}),
+            "eventSource": "aws:sqs",
+        },
+    ]
+    # When the handler gets it
+    result = responder.lambda_handler({"Records": records}, context_for(burst.account_id))
+    # Then only the malformed message is handed back (to be dead-lettered); the leak is contained
+    assert result == {"batchItemFailures": [{"itemIdentifier": "garbage"}]}
+    assert burst.key_status()[burst.key] == "Inactive"

@@ -1,0 +1,210 @@
+"""Every AWS call the playbook makes, failing four ways (throttled, access denied, service error, read timeout), in
+real botocore clients in front of moto.
+
+For each: containment happens whenever the failing call is not itself containment (or needed to find the user);
+a failure makes the delivery fail (its SQS message is handed back, then dead-lettered) instead of being dropped;
+retries are bounded (5 attempts in botocore's standard mode, with jittered backoff; none for access denied); and
+once the fault clears, the next delivery finishes the incident: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.endpoint
+import pytest
+
+from key_quarantine.handlers.aws import MAX_ATTEMPTS, Aws
+from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
+from key_quarantine.handlers.ledger import finished_marker
+from key_quarantine.handlers.playbook import incident_id_of
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Settings
+from key_quarantine.handlers.triggers import parse_event
+from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
+from tests.handlers.faults import RETRYABLE, Fault, Injector
+from tests.handlers.test_burst import invoke_model, notification_count
+from tests.handlers.test_triggers import sample
+
+LEDGER, SIGNALS = "key-quarantine-ledger", "signals"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS call of the playbook, where it sits, and what a persistent failure of it must (not) do."""
+
+    service: str
+    operation: str
+    phase: str  # before (finding the user and keys), contain, record, ledger, signals
+    table: str | None = None
+    fails_delivery: bool = True
+    names_user: bool = True  # False: the event names only the key, so the user is looked up first
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}:{self.operation}" + (f"[{self.table}]" if self.table else "")
+
+
+CALLS = [
+    Call("iam", "GetAccessKeyLastUsed", "before", names_user=False),
+    Call("iam", "ListUserTags", "before"),
+    Call("iam", "ListAccessKeys", "before"),
+    Call("iam", "UpdateAccessKey", "contain"),
+    Call("iam", "PutUserPolicy", "contain"),
+    Call("iam", "DeleteLoginProfile", "record"),
+    Call("iam", "GetUser", "record"),
+    Call("iam", "ListGroupsForUser", "record"),
+    Call("iam", "ListAttachedUserPolicies", "record"),
+    Call("iam", "ListUserPolicies", "record"),
+    Call("iam", "ListMFADevices", "record"),
+    Call("iam", "GetLoginProfile", "record"),
+    Call("iam", "GetAccessKeyLastUsed", "record"),  # evidence: when each key was last used
+    Call(
+        "cloudtrail", "LookupEvents", "record", fails_delivery=False
+    ),  # partial evidence, the error recorded
+    Call("s3", "PutObject", "record"),
+    Call("iam", "TagUser", "record"),
+    Call("sns", "Publish", "record"),
+    Call("securityhub", "BatchImportFindings", "record"),
+    Call("iam", "DeleteAccessKey", "record", settings={"delete_keys": True}),
+    Call("dynamodb", "GetItem", "ledger", LEDGER, fails_delivery=False),  # "is it finished?" unanswered: run
+    Call("dynamodb", "PutItem", "ledger", LEDGER),
+    Call("dynamodb", "UpdateItem", "ledger", LEDGER),
+    Call("dynamodb", "PutItem", "signals", SIGNALS),
+    Call("dynamodb", "Query", "signals", SIGNALS),
+]
+
+
+@pytest.fixture
+def signals(account: MotoAccount) -> str:
+    return create_signals_table(SIGNALS)
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore's backoff sleeps, recorded instead of slept (the delays are still computed by botocore)."""
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=slept.append))
+    return slept
+
+
+def leak_event(account: MotoAccount, call: Call) -> dict[str, Any]:
+    if call.phase == "signals":
+        return invoke_model(account, account.user, account.key, 0)
+    event = sample("health-credentials-exposed.json")
+    detail = event["detail"]
+    event["account"] = detail["affectedAccount"] = account.account_id
+    detail["affectedEntities"] = [{"entityValue": account.key}]
+    detail["eventMetadata"]["publicKey"] = account.key
+    if call.names_user:
+        detail["eventMetadata"]["userName"] = account.user
+    else:
+        detail["eventMetadata"].pop("userName", None)
+    return event
+
+
+def responder_for(account: MotoAccount, call: Call) -> Responder:
+    settings = dataclasses.replace(
+        account.settings,
+        security_hub=True,
+        remove_console_access=True,
+        signals_table=SIGNALS,
+        contain_categories=frozenset({"llmjacking"}),
+        **call.settings,
+    )
+    return Responder(settings, Aws(region=REGION), account.account_id, memo=FinishedMemo())
+
+
+def contained(account: MotoAccount, settings: Settings) -> tuple[bool, bool]:
+    """(the key is no longer active, the deny policy is on the user)."""
+    status = account.key_status().get(account.key, "deleted" if settings.delete_keys else "missing")
+    return status in ("Inactive", "deleted"), CONTAINMENT_POLICY_NAME in account.inline_policies()
+
+
+def ledger_finished(account: MotoAccount, event: dict[str, Any]) -> bool:
+    trigger = parse_event(event)
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=LEDGER, Key={"incident_id": {"S": incident_id_of(trigger, account.user)}}
+    )
+    return finished_marker(trigger) in item.get("Item", {})
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[f"{c.id}-{c.phase}" for c in CALLS])
+def test_a_failing_call_never_loses_the_leak(
+    account: MotoAccount, signals: str, delays: list[float], call: Call
+) -> None:
+    for fault in Fault:  # one moto account, a leaked user of its own for each fault
+        delays.clear()
+        fail_and_recover(leaked_user(account, fault), delays, call, fault)
+
+
+def leaked_user(account: MotoAccount, fault: Fault) -> MotoAccount:
+    user = f"leaked-{fault.value}"
+    account.iam.create_user(UserName=user)
+    key = account.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    other_key = account.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    account.iam.create_login_profile(UserName=user, Password="Leaked-pass-1!")
+    return dataclasses.replace(account, user=user, key=key, other_key=other_key)
+
+
+def fail_and_recover(account: MotoAccount, delays: list[float], call: Call, fault: Fault) -> None:
+    # Given the call failing on every attempt
+    responder = responder_for(account, call)
+    injector = Injector(responder.aws, call.service, call.operation, fault, call.table).install()
+    event = leak_event(account, call)
+    message = Delivery(str(uuid.uuid4()), json.dumps(event))
+    notified_before = notification_count(account)
+    # When the leak signal is delivered
+    first = respond_to_batch([message], responder)
+    # Then the call was really made, and retried a bounded number of times, with jitter
+    made = responder.aws.calls[f"{call.service}:{call.operation}"]
+    assert 0 < injector.attempts <= MAX_ATTEMPTS * made, fault
+    if fault in RETRYABLE:
+        if call.table is None:  # (a DynamoDB call counts both tables)
+            assert injector.attempts == MAX_ATTEMPTS * made, fault
+        assert delays, fault
+        assert all(0 <= delay <= 20 for delay in delays), fault
+        assert len(set(delays)) > 1, fault  # jittered, not a fixed schedule
+    else:
+        assert injector.attempts <= made, fault  # access denied is not retried
+    # And containment happened unless the failing call is containment or comes before it
+    expected = {
+        "before": (False, False),
+        "contain": (call.operation != "UpdateAccessKey", call.operation != "PutUserPolicy"),
+    }
+    assert contained(account, responder.settings) == expected.get(call.phase, (True, True)), fault
+    # And a failure fails the delivery (to be delivered again, then dead-lettered), never drops it
+    assert first.failed == ([message.message_id] if call.fails_delivery else []), (fault, first.results)
+    # When the fault clears and the queue delivers the message again
+    injector.clear()
+    again = respond_to_batch([message], responder) if first.failed else first
+    # Then the incident is finished: contained, recorded, notified (twice at most when the ledger could not
+    # record the first notification: a second message beats none)
+    assert again.failed == [], (fault, again.results)
+    assert contained(account, responder.settings) == (True, True), fault
+    assert ledger_finished(account, event), fault
+    notified = notification_count(account) - notified_before
+    assert notified == 1 or (call.phase == "ledger" and notified == 2), (fault, notified)
+
+
+def test_throttling_is_answered_by_retries_that_succeed(
+    account: MotoAccount, signals: str, delays: list[float]
+) -> None:
+    # Given IAM throttling the deny policy twice, then answering
+    call = Call("iam", "PutUserPolicy", "contain")
+    account = leaked_user(account, Fault.THROTTLED)
+    responder = responder_for(account, call)
+    injector = Injector(responder.aws, "iam", "PutUserPolicy", Fault.THROTTLED, failures=2).install()
+    # When the signal is delivered
+    result = respond_to_batch([Delivery("m", leak_event(account, call))], responder)
+    # Then the third attempt succeeded within the same delivery, after two jittered backoff sleeps
+    assert result.failed == []
+    assert contained(account, responder.settings) == (True, True)
+    assert injector.attempts == 2
+    assert len(delays) == 2
