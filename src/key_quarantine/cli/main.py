@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from key_quarantine.cli import report, respond, sarif
+from key_quarantine.cli import replay, report, respond, sarif
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.loader import InputError
 from key_quarantine.rules.runner import scan_paths
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="key-quarantine",
         description="Find long-lived IAM access keys without quarantine monitoring, leaked secret keys and "
         "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond); find "
-        "what events missed and what AWS changed (audit, policies).",
+        "what events missed and what AWS changed (audit, policies); answer dead-lettered signals (replay-dlq).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser(
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     respond.add_commands(commands)
     respond.add_audit(commands)
     respond.add_policies(commands)
+    replay.add_replay(commands)
     return parser
 
 
@@ -104,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return respond.run_audit_command(arguments)
         if arguments.command == "policies":
             return respond.run_policies_command(arguments)
+        if arguments.command == "replay-dlq":
+            return replay.run_replay(arguments)
         return respond.run(arguments)
     except (InputError, UsageError, respond.CommandError) as error:
         print(f"key-quarantine: error: {error}", file=sys.stderr)

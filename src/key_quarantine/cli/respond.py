@@ -55,7 +55,7 @@ def add_commands(commands: Any) -> None:
     target.add_argument("--access-key-id", metavar="ID", help="the leaked key (its user is looked up)")
     target.add_argument("--user", metavar="NAME", help="contain every key of this user")
     contain.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    _add_common(contain)
+    add_common(contain)
     release = commands.add_parser(
         "release",
         help="remove our containment from a user (keys stay inactive)",
@@ -72,7 +72,7 @@ def add_commands(commands: Any) -> None:
     )
     respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
     respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    _add_common(respond)
+    add_common(respond)
 
 
 def add_audit(commands: Any) -> None:
@@ -120,7 +120,7 @@ def run_policies_command(arguments: argparse.Namespace) -> int:
         "no change since this package's documents"
     ]
     lines += [f"wrote {path}" for path in written]
-    _print(arguments.format, document, "\n".join(lines))
+    print_document(arguments.format, document, "\n".join(lines))
     return 1 if changes else 0
 
 
@@ -128,7 +128,7 @@ def run_audit_command(arguments: argparse.Namespace) -> int:
     limits = AuditLimits(arguments.max_key_age_days, arguments.max_unused_days)
     with aws_errors():
         audit = run_audit(Aws(), limits)
-    _print(arguments.format, audit.as_json(), _audit_text(audit))
+    print_document(arguments.format, audit.as_json(), _audit_text(audit))
     return 1 if any(f.severity == "critical" for f in audit.findings) else 0
 
 
@@ -146,7 +146,7 @@ def _audit_text(audit: Audit) -> str:
     return "\n".join(lines)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     parser.add_argument(
         "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"
@@ -165,8 +165,13 @@ def run(arguments: argparse.Namespace) -> int:
         trigger = _trigger(arguments, aws, event)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
-    _print(arguments.format, outcome.as_json(), _outcome_text(outcome))
+    print_document(arguments.format, outcome.as_json(), _outcome_text(outcome))
     return 1 if outcome.failed else 0
+
+
+def settings_for(arguments: argparse.Namespace, aws: Aws) -> tuple[Settings, str]:
+    """The responder's settings for this operator (environment, then options), and the account acted in."""
+    return _settings(arguments, aws), aws.client("sts").get_caller_identity()["Account"]
 
 
 def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
@@ -205,7 +210,7 @@ def _release(arguments: argparse.Namespace) -> int:
     with aws_errors():
         steps = release_user(Aws(), arguments.user, reactivate=arguments.reactivate)
     document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
-    _print(arguments.format, document, _steps_text(steps))
+    print_document(arguments.format, document, _steps_text(steps))
     return 1 if any(step.status.value == "failed" for step in steps) else 0
 
 
@@ -218,5 +223,5 @@ def _steps_text(steps: list[StepResult]) -> str:
     return "\n".join(f"  {step.status.value:8} {step.name}: {step.detail}" for step in steps)
 
 
-def _print(output_format: str, document: dict[str, Any], text: str) -> None:
+def print_document(output_format: str, document: dict[str, Any], text: str) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n" if output_format == "json" else text + "\n")

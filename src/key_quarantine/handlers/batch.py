@@ -29,6 +29,7 @@ from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
 
 LOG = logging.getLogger("key_quarantine.responder")
+LOG.setLevel(logging.INFO)
 GROUP_WORKERS = 4  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
 
 
