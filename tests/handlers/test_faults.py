@@ -20,6 +20,8 @@ import boto3
 import botocore.endpoint
 import pytest
 
+from key_quarantine.constructs.responder_queue import DEFAULT_MAX_RECEIVE_COUNT
+from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import MAX_ATTEMPTS, Aws
 from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import finished_marker
@@ -29,6 +31,7 @@ from key_quarantine.handlers.triggers import parse_event
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.faults import RETRYABLE, Fault, Injector
 from tests.handlers.test_burst import invoke_model, notification_count
+from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
 
 LEDGER, SIGNALS = "key-quarantine-ledger", "signals"
@@ -208,3 +211,46 @@ def test_throttling_is_answered_by_retries_that_succeed(
     assert contained(account, responder.settings) == (True, True)
     assert injector.attempts == 2
     assert len(delays) == 2
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
+    account: MotoAccount, signals: str, delays: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the buffer queue as the construct declares it (dead-lettered after the receive limit), holding a leak
+    # signal whose deny policy IAM keeps refusing
+    sqs = boto3.client("sqs", region_name=REGION)
+    dead_letters = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": arn, "maxReceiveCount": DEFAULT_MAX_RECEIVE_COUNT}
+    buffer = sqs.create_queue(QueueName="buffer", Attributes={"RedrivePolicy": json.dumps(redrive)})[
+        "QueueUrl"
+    ]
+    call = Call("iam", "PutUserPolicy", "contain")
+    body = json.dumps(leak_event(account, call))
+    sqs.send_message(QueueUrl=buffer, MessageBody=body)
+    aws = Aws(region=REGION)
+    Injector(aws, "iam", "PutUserPolicy", Fault.ACCESS_DENIED).install()
+    monkeypatch.setattr(responder, "SETTINGS", responder_for(account, call).settings)
+    monkeypatch.setattr(responder, "AWS", aws)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
+    # When the event source mapping polls as SQS allows: what is answered is deleted, what is handed back returns
+    deliveries = 0
+    while received := sqs.receive_message(QueueUrl=buffer, VisibilityTimeout=0).get("Messages", []):
+        deliveries += 1
+        records = [
+            {"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in received
+        ]
+        answer = responder.lambda_handler({"Records": records}, context_for(account.account_id))
+        handed_back = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+        for message in received:
+            if message["MessageId"] not in handed_back:
+                sqs.delete_message(QueueUrl=buffer, ReceiptHandle=message["ReceiptHandle"])
+        assert deliveries <= DEFAULT_MAX_RECEIVE_COUNT
+    # Then after the receive limit the message is in the dead-letter queue, unchanged, for replay-dlq
+    assert deliveries == DEFAULT_MAX_RECEIVE_COUNT
+    parked = sqs.receive_message(QueueUrl=dead_letters).get("Messages", [])
+    assert [m["Body"] for m in parked] == [body]
+    # And the key was deactivated on the first delivery all the same: only the deny policy is missing
+    assert contained(account, responder.SETTINGS) == (True, False)
