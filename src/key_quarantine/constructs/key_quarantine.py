@@ -78,6 +78,7 @@ class KeyQuarantine(Construct):
     :ivar ledger: the incident ledger table.
     :ivar signals: recent abuse calls per key (TTL), for correlation.
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
+    :ivar responder_target: the EventBridge target that delivers to the responder (retries, dead letters).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
     :ivar alarms: the alarms on dead letters and responder errors.
@@ -206,19 +207,11 @@ class KeyQuarantine(Construct):
         if existing_topic is None:
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
             self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+        self.responder_target = responder_target(self.responder.function, self.responder.dead_letter_queue)
         self.triggers = TriggerRules(
-            self,
-            "Triggers",
-            responder=self.responder.function,
-            dead_letter_queue=self.responder.dead_letter_queue,
-            guardduty_finding_types=guardduty_finding_types,
+            self, "Triggers", target=self.responder_target, guardduty_finding_types=guardduty_finding_types
         )
-        self.detections = DetectionRules(
-            self,
-            "Detections",
-            categories=chosen,
-            target=responder_target(self.responder.function, self.responder.dead_letter_queue),
-        )
+        self.detections = DetectionRules(self, "Detections", categories=chosen, target=self.responder_target)
         self.alarms = self._alarms()
         self._explain_wildcards(stack)
 

@@ -16,6 +16,7 @@ from typing import Any
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.organization import Membership, RefusedAccountError, member_clients, refusal_id
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, run_playbook
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
@@ -24,6 +25,7 @@ LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
 SETTINGS = Settings.from_environment()
 AWS = Aws()
+MEMBERSHIP = Membership(AWS)
 THRESHOLDS = Thresholds.from_environment(
     os.environ.get("KQ_CORRELATION")
 )  # clients live as long as the execution environment; counts are per invocation
@@ -42,23 +44,42 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _log(
             "ignored", event_id=event.get("id") if isinstance(event, dict) else None, reason=str(error)
         )
-    own_account = str(context.invoked_function_arn).split(":")[4]
-    if trigger.account != own_account:
-        return _log("refused", reason=f"event for account {trigger.account}, responder runs in {own_account}")
     ledger = Ledger(aws, SETTINGS.ledger_table) if SETTINGS.ledger_table else None
+    try:
+        member = member_clients(trigger, str(context.invoked_function_arn), SETTINGS, aws, MEMBERSHIP)
+    except RefusedAccountError as error:
+        return _refuse(trigger, str(error), aws, ledger)
     triggers = [trigger, *_correlations(trigger, event, aws)]
-    results = [_respond(each, aws, ledger) for each in triggers]
+    results = [_respond(each, aws, ledger, member) for each in triggers]
     if any(result.pop("failed", False) for result in results):
         raise IncompleteResponseError("a step failed; see the log lines above")
     return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
 
 
-def _respond(trigger: Trigger, aws: Aws, ledger: Ledger | None) -> dict[str, Any]:
+def _respond(trigger: Trigger, aws: Aws, ledger: Ledger | None, member: Aws | None) -> dict[str, Any]:
     try:
-        outcome = run_playbook(trigger, SETTINGS, aws, ledger)
+        outcome = run_playbook(trigger, SETTINGS, aws, ledger, member)
     except PlaybookError as error:
         return _log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error))
     return {**_log_outcome(outcome), "failed": outcome.failed}
+
+
+def _refuse(trigger: Trigger, reason: str, aws: Aws, ledger: Ledger | None) -> dict[str, Any]:
+    """An account the responder must not act in: logged, kept in the ledger, and told to the security team once."""
+    record = _log("refused", account=trigger.account, reported_by=trigger.reported_by, reason=reason)
+    first_time = ledger.record_refusal(refusal_id(trigger, reason), trigger, reason) if ledger else True
+    if first_time and SETTINGS.topic_arn and not SETTINGS.dry_run:
+        subject = f"Refused a leak signal for account {trigger.account}"
+        message = (
+            f"{trigger.reason}, for user {trigger.user_name or '?'} / key {trigger.access_key_id or '?'}.\n"
+            f"Not acted on: {reason}.\nIf the account is yours, deploy the member stack there; if not, someone "
+            "is sending events that name it."
+        )
+        try:
+            aws.client("sns").publish(TopicArn=SETTINGS.topic_arn, Subject=subject[:100], Message=message)
+        except Exception as error:  # noqa: BLE001 - the refusal stands; the log line above records it
+            _log("refusal-notification-failed", account=trigger.account, reason=str(error))
+    return record
 
 
 def _correlations(trigger: Trigger, event: dict[str, Any], aws: Aws) -> list[Trigger]:
