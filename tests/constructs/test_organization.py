@@ -10,13 +10,14 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from cdk_nag import AwsSolutionsChecks
 
-from key_quarantine import KeyQuarantineOrganization
+from key_quarantine import KeyQuarantineMember, KeyQuarantineOrganization
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, signal_patterns
 from key_quarantine.data.detections import categories, regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
 from key_quarantine.handlers.playbook import ALL_STEPS, RESOLVE_ACTIONS
-from tests.cdk_apps import synth
+from tests.cdk_apps import plugin_report, synth
 
 SECURITY = "111111111111"
 MANAGEMENT = "222222222222"
@@ -253,3 +254,57 @@ def test_bad_props_fail_with_a_message_naming_the_problem(props: dict[str, Any],
     arguments: dict[str, Any] = {"organization_id": ORG_ID, "organizational_unit_ids": OUS, **props}
     with pytest.raises(ValueError, match=message):
         KeyQuarantineOrganization(stack, "Org", **arguments)
+
+
+def test_passes_aws_solutions_checks_in_a_stack_pinned_to_an_account(tmp_path: Path) -> None:
+    # Given the organization construct in a stack pinned to the security account, with cdk-nag's AwsSolutions
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(app, "Security", env=cdk.Environment(account=SECURITY, region="us-east-1"))
+        KeyQuarantineOrganization(stack, "Org", organization_id=ORG_ID, organizational_unit_ids=OUS)
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+    # When synthesized; Then every wildcard it needs is acknowledged with its reason: no violation is left
+    outdir = synth(tmp_path, build, fail_on_errors=False)
+    assert plugin_report(outdir, "AwsSolutions")["violations"] == []
+
+
+def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_path: Path) -> None:
+    # Given the member construct in a stack of the management account, with the security stack's outputs
+    role_arn = f"arn:aws:iam::{SECURITY}:role/Security-OrgResponderRole-ABC"
+    bus_arn = f"arn:aws:events:us-east-1:{SECURITY}:event-bus/SecurityOrgBus3A2E3AE3"
+
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(app, "Management", env=cdk.Environment(account=MANAGEMENT, region="us-east-1"))
+        KeyQuarantineMember(
+            stack,
+            "Member",
+            central_event_bus_arn=bus_arn,
+            central_responder_role_arn=role_arn,
+            organization_id=ORG_ID,
+        )
+
+    # When synthesized
+    outdir = synth(tmp_path, build)
+    template = json.loads((outdir / "Management.template.json").read_text())
+    # Then the member role trusts the security account's responder role, and the rules forward to its bus
+    (role,) = [r for r in resources(template, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert SECURITY in json.dumps(statement["Principal"])
+    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": role_arn}
+    targets = [
+        r["Properties"]["Targets"][0]["Arn"] for r in resources(template, "AWS::Events::Rule").values()
+    ]
+    assert set(targets) == {bus_arn}
+
+
+def test_member_construct_rejects_an_unknown_detection_category() -> None:
+    stack = cdk.Stack(cdk.App(), "Management", env=cdk.Environment(region="us-east-1"))
+    with pytest.raises(ValueError, match=r"unknown detection categories \['bitcoin'\]"):
+        KeyQuarantineMember(
+            stack,
+            "Member",
+            central_event_bus_arn="arn:aws:events:us-east-1:111111111111:event-bus/b",
+            central_responder_role_arn="arn:aws:iam::111111111111:role/r",
+            organization_id=ORG_ID,
+            detections=["bitcoin"],
+        )

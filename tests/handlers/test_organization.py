@@ -21,13 +21,17 @@ import aws_cdk as cdk
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.authorization import enable_iam_authentication
 from moto.sts.models import sts_backends
 
 from key_quarantine import KeyQuarantineOrganization
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership
+from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership, assume_member_role
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Settings
+from key_quarantine.handlers.triggers import manual_trigger
 from tests.cdk_apps import synth
 from tests.handlers.conftest import REGION, MotoAccount, build_account
 from tests.handlers.test_responder_wiring import context_for
@@ -35,6 +39,7 @@ from tests.handlers.test_triggers import sample
 
 OUTSIDER = "999999999999"
 CENTRAL_ROLE = "key-quarantine-responder"
+ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +347,53 @@ def test_member_cannot_name_another_account_in_a_health_event(organization: Orga
     assert f"account {org.member} reported an event about account {org.admin}" in result["reason"]
     assert [i["status"]["S"] for i in org.ledger_items()] == ["refused"]
     assert org.member_keys() == {key: "Active"}
+
+
+def _playbook_in_member(org: Organization, *, without: str | None = None) -> dict[str, str]:
+    """Run the playbook as the central admin, in the member through the member role, with moto checking IAM."""
+    central_iam = boto3.client("iam", region_name=REGION)
+    central_iam.create_user(UserName="central-admin")
+    central_iam.put_user_policy(
+        UserName="central-admin", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL)
+    )
+    admin_key = central_iam.create_access_key(UserName="central-admin")["AccessKey"]
+    # moto authorizes every non-S3 request against Resource "*", so the template's user/* scope (asserted in
+    # tests/constructs/test_organization.py) is widened here; the actions are exactly the template's
+    member_iam = org.member_iam()
+    policy = member_iam.get_role_policy(RoleName=MEMBER_ROLE_NAME, PolicyName="Playbook")["PolicyDocument"]
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement.update(Action=[a for a in actions if a != without], Resource="*")
+    member_iam.put_role_policy(
+        RoleName=MEMBER_ROLE_NAME, PolicyName="Playbook", PolicyDocument=json.dumps(policy)
+    )
+    (key,) = org.member_keys()
+    trigger = manual_trigger(org.member, "leaked-deployer", key)
+    with enable_iam_authentication():
+        central = Aws.with_credentials(admin_key["AccessKeyId"], admin_key["SecretAccessKey"], REGION)
+        member = assume_member_role(central, trigger, "aws", MEMBER_ROLE_NAME)
+        outcome = run_playbook(
+            trigger, responder.SETTINGS, central, Ledger(central, org.central.table), member=member
+        )
+    return {step.name: f"{step.status.value}: {step.detail}" for step in outcome.steps}
+
+
+def test_member_role_from_the_template_is_enough_for_the_whole_playbook(organization: Organization) -> None:
+    # Given the member role exactly as the member template defines it, and moto enforcing IAM policies
+    # When the central responder contains a key in the member account through it
+    steps = _playbook_in_member(organization)
+    # Then no step is denied: containment, evidence (IAM reads; CloudTrail lookups are not in moto) and tags
+    assert not [s for s in steps.values() if s.startswith("failed")], steps
+    assert steps["deactivate-keys"].startswith("done")
+    assert steps["deny-policy"].startswith("done")
+    assert steps["evidence"].startswith("done")
+    assert steps["tag-user"].startswith("done")
+
+
+def test_member_role_missing_an_action_is_denied_that_step(organization: Organization) -> None:
+    # Given the member role without iam:UpdateAccessKey
+    steps = _playbook_in_member(organization, without="iam:UpdateAccessKey")
+    # Then that step fails as AWS would deny it, and the others still run
+    assert steps["deactivate-keys"].startswith("failed"), steps
+    assert "not authorized to perform: iam:UpdateAccessKey" in steps["deactivate-keys"]
+    assert steps["deny-policy"].startswith("done")

@@ -239,11 +239,12 @@ class KeyQuarantine(Construct):
 
     def _explain_wildcards(self, stack: cdk.Stack) -> None:
         """The responder role's wildcards, each acknowledged for cdk-nag with the reason it cannot be narrower."""
+        account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
         reasons = {
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
             "Action::kms:GenerateDataKey*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
             "Resource::*": "cloudtrail:LookupEvents supports no resource-level permissions.",
-            "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*": (
+            f"Resource::arn:<AWS::Partition>:iam::{account}:user/*": (
                 "The responder must contain whichever IAM user leaks a key; users only, never roles."
             ),
         }

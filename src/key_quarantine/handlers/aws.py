@@ -34,9 +34,16 @@ class Aws:
         secret_access_key: str,
         region: str = "us-east-1",
         session_token: str | None = None,
+        share_with: Aws | None = None,
     ) -> Aws:
-        """Clients acting as a given key or role session (tests, benchmarks, a member account's role)."""
+        """Clients acting as a given key or role session (tests, benchmarks, a member account's role).
+
+        ``share_with``: reuse that instance's loaded service models; a new session otherwise reads and parses
+        them again for its first client (~0.5 s on the project's machine, against ~0.05 s shared).
+        """
         session = botocore.session.Session()
+        if share_with is not None:
+            session.register_component("data_loader", share_with._session.get_component("data_loader"))
         session.set_credentials(access_key_id, secret_access_key, session_token)
         return cls(session, region)
 

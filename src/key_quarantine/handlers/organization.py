@@ -116,6 +116,7 @@ def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: st
         credentials["SecretAccessKey"],
         aws.region,
         session_token=credentials["SessionToken"],
+        share_with=aws,
     )
 
 

@@ -66,6 +66,7 @@ class Incident:
     settings: Settings
     aws: Aws
     member: Aws | None = None  # the key's account, when it is not the responder's (organization mode)
+    responder_account: str | None = None  # where Security Hub findings are imported (default the key's)
     user_name: str = ""
     target_keys: list[str] = field(default_factory=list)
     keys_before: dict[str, str] = field(default_factory=dict)
@@ -413,11 +414,12 @@ def security_hub_finding(incident: Incident) -> str:
 def asff_finding(incident: Incident, region: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     account = incident.trigger.account
+    importer = incident.responder_account or account  # a Security Hub administrator imports for its members
     subject, message = notification(incident)
     return {
         "SchemaVersion": "2018-10-08",
         "Id": f"key-quarantine/{incident.incident_id}",
-        "ProductArn": f"arn:aws:securityhub:{region}:{account}:product/{account}/default",
+        "ProductArn": f"arn:aws:securityhub:{region}:{importer}:product/{importer}/default",
         "GeneratorId": "cdk-key-quarantine",
         "AwsAccountId": account,
         "Types": ["Unusual Behaviors/User/Exposed Credentials"],
@@ -517,13 +519,22 @@ def member_actions() -> tuple[str, ...]:
 
 
 def run_playbook(
-    trigger: Trigger, settings: Settings, aws: Aws, ledger: Ledger | None = None, member: Aws | None = None
+    trigger: Trigger,
+    settings: Settings,
+    aws: Aws,
+    ledger: Ledger | None = None,
+    *,
+    member: Aws | None = None,
+    responder_account: str | None = None,
 ) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
 
-    ``member``: clients in the key's account (an assumed member role) when it is not ``aws``'s account.
+    ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
+    the account of ``aws``.
     """
-    incident = Incident(trigger=trigger, settings=settings, aws=aws, member=member)
+    incident = Incident(
+        trigger=trigger, settings=settings, aws=aws, member=member, responder_account=responder_account
+    )
     try:
         resolve(incident)
         survey(incident)

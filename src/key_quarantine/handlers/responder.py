@@ -45,20 +45,23 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "ignored", event_id=event.get("id") if isinstance(event, dict) else None, reason=str(error)
         )
     ledger = Ledger(aws, SETTINGS.ledger_table) if SETTINGS.ledger_table else None
+    own_arn = str(context.invoked_function_arn)
     try:
-        member = member_clients(trigger, str(context.invoked_function_arn), SETTINGS, aws, MEMBERSHIP)
+        member = member_clients(trigger, own_arn, SETTINGS, aws, MEMBERSHIP)
     except RefusedAccountError as error:
         return _refuse(trigger, str(error), aws, ledger)
     triggers = [trigger, *_correlations(trigger, event, aws)]
-    results = [_respond(each, aws, ledger, member) for each in triggers]
+    results = [_respond(each, aws, ledger, member, own_arn.split(":")[4]) for each in triggers]
     if any(result.pop("failed", False) for result in results):
         raise IncompleteResponseError("a step failed; see the log lines above")
     return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
 
 
-def _respond(trigger: Trigger, aws: Aws, ledger: Ledger | None, member: Aws | None) -> dict[str, Any]:
+def _respond(
+    trigger: Trigger, aws: Aws, ledger: Ledger | None, member: Aws | None, own_account: str
+) -> dict[str, Any]:
     try:
-        outcome = run_playbook(trigger, SETTINGS, aws, ledger, member)
+        outcome = run_playbook(trigger, SETTINGS, aws, ledger, member=member, responder_account=own_account)
     except PlaybookError as error:
         return _log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error))
     return {**_log_outcome(outcome), "failed": outcome.failed}
