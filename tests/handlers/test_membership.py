@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -153,3 +155,19 @@ def test_security_hub_finding_for_a_member_is_imported_under_the_responders_prod
     assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
     assert finding["AwsAccountId"] == "210987654321"
     assert finding["Resources"][0]["Id"] == "arn:aws:iam::210987654321:user/someone"
+
+
+def test_guardduty_finding_naming_another_account_is_believed_only_from_a_delegated_administrator() -> None:
+    # Given a GuardDuty finding about account 210987654321, reported by account 333333333333
+    event = json.loads((Path(__file__).parent / "events" / "guardduty-iam-user.json").read_text())
+    event["account"] = "333333333333"
+    event["detail"]["accountId"] = "210987654321"
+    trigger = parse_event(event)
+    settings = Settings(member_role_name=MEMBER_ROLE_NAME)
+    # When the reporter is not a delegated administrator; Then the responder refuses before any AWS call
+    aws = Aws(region=REGION)
+    with pytest.raises(
+        RefusedAccountError, match="account 333333333333 reported an event about account 210987654321"
+    ):
+        member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
+    assert not aws.calls
