@@ -53,6 +53,7 @@ class Settings:
     max_unused_key_days: int = 30
     contain_categories: frozenset[str] = frozenset()  # abuse categories that contain; the others notify
     allow_list: frozenset[str] = frozenset()  # users or key ids expected to make those calls
+    canary: bool = False  # the daily sweep sends a canary event down the trigger path
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +79,7 @@ class Settings:
                 max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),
                 contain_categories=_names(env.get("KQ_CONTAIN_CATEGORIES", "")),
                 allow_list=_names(env.get("KQ_ALLOW_LIST", "")),
+                canary=_flag(env, "KQ_CANARY"),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None
