@@ -194,7 +194,11 @@ def test_daily_sweep_runs_once_a_day_with_the_audit_reads(template: dict[str, An
     assert sweep["Properties"]["Environment"]["Variables"]["KQ_MAX_KEY_AGE_DAYS"] == "90"
     statements = role_statements(template, "KeyQuarantineDailySweepRole")
     (reads,) = [s for s in statements if s.get("Sid") == "AccountWideReads"]
-    assert actions_of([reads]) == sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS})
+    (policy_reads,) = [s for s in statements if s.get("Sid") == "QuarantinePolicyReads"]
+    assert actions_of([reads, policy_reads]) == sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS})
+    # reads that take a policy resource are held to AWS's quarantine policies
+    assert actions_of([policy_reads]) == ["iam:GetPolicyVersion", "iam:ListEntitiesForPolicy"]
+    assert json.dumps(policy_reads["Resource"]).endswith(':iam::aws:policy/AWSCompromisedKeyQuarantine*"]]}')
     # it contains missed quarantines with the same playbook, so it has the same playbook actions
     assert actions_of([s for s in statements if s.get("Sid", "").startswith("Playbook")]) == sorted(
         required_actions()

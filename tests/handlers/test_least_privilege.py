@@ -180,6 +180,27 @@ def test_role_and_stack_changes_are_explicitly_denied_even_after_an_over_broad_g
     assert decision(widened, "iam:UpdateAccessKey", resources["iam"], {}) == "allow"
 
 
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3", "allow"),
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV7", "allow"),  # versions AWS adds later
+        ("arn:aws:iam::aws:policy/AdministratorAccess", "implicit-deny"),
+        (
+            f"arn:aws:iam::{ACCOUNT}:policy/AWSCompromisedKeyQuarantine",
+            "implicit-deny",
+        ),  # a look-alike of ours
+    ],
+)
+def test_sweep_reads_only_the_quarantine_policies(
+    deployed: tuple[dict[str, Any], Deployed], policy: str, expected: str
+) -> None:
+    template, resolver = deployed
+    sweep = policy_of(template, resolver, "KeyQuarantineDailySweepRole")
+    for action in ("iam:GetPolicyVersion", "iam:ListEntitiesForPolicy"):
+        assert decision(sweep, action, policy, {}) == expected, action
+
+
 def outcome_of(call: Callable[[], Any]) -> str:
     try:
         call()

@@ -27,6 +27,7 @@ from key_quarantine.constructs.trigger_rules import (
     TriggerRules,
     responder_target,
 )
+from key_quarantine.data import QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
@@ -34,6 +35,8 @@ from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, Re
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
 GLOBAL_EVENTS_REGION = "us-east-1"
+#: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
+POLICY_SCOPED_READS = frozenset({"iam:ListEntitiesForPolicy", "iam:GetPolicyVersion"})
 SWEEP_HANDLER = "key_quarantine.handlers.daily_sweep.lambda_handler"
 
 
@@ -283,8 +286,23 @@ class KeyQuarantine(Construct):
             environment=environment,
             resources_by_service=resources_by_service,
             handler=SWEEP_HANDLER,
-            account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS}),
+            account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS} - POLICY_SCOPED_READS),
             description="key-quarantine daily sweep: finds what events missed and sends one summary",
+        )
+        stack = cdk.Stack.of(self)
+        quarantine_policies = stack.format_arn(
+            service="iam",
+            region="",
+            account="aws",
+            resource="policy",
+            resource_name=f"{QUARANTINE_POLICY_NAME_PREFIX}*",
+        )
+        sweep.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="QuarantinePolicyReads",
+                actions=sorted(POLICY_SCOPED_READS),
+                resources=[quarantine_policies],
+            )
         )
         self.sweep_schedule = events.Rule(
             self,
@@ -303,6 +321,9 @@ class KeyQuarantine(Construct):
             "Resource::*": "cloudtrail:LookupEvents supports no resource-level permissions.",
         }
         account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
+        reasons[f"Resource::arn:<AWS::Partition>:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"] = (
+            "AWS's quarantine policy family, by prefix: the sweep reads every version AWS adds."
+        )
         reasons[f"Resource::arn:<AWS::Partition>:iam::{account}:user/*"] = (
             "The responder must contain whichever IAM user leaks a key; users only, never roles."
         )
