@@ -192,7 +192,10 @@ class KeyQuarantineOrganization(Construct):
             f"Resource::arn:<AWS::Partition>:iam::*:role/{MEMBER_ROLE_NAME}": (
                 "The member role in whichever account of the organization a key leaks (aws:ResourceOrgID)."
             ),
-            "Resource::*": "organizations:ListAccounts supports no resource-level permissions.",
+            "Resource::*": (
+                "cloudtrail:LookupEvents, the credential report, cloudwatch:PutMetricData (scoped by its namespace "
+                "condition) and organizations:ListAccounts support no resource-level permissions."
+            ),
         }.items():
             cdk.Validations.of(responder.role).acknowledge(
                 cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{evidence}]", reason=reason)

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import (
@@ -507,9 +508,9 @@ ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
 
 
 def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[str, ...]:
-    """Every IAM action the responder may call: its role grants exactly these."""
+    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too)."""
     steps = (a for step in ALL_STEPS for a in step.actions)
-    actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS]
+    actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS, *HEARTBEAT_ACTIONS]
     return tuple(sorted(set(actions)))
 
 

@@ -2,7 +2,8 @@
 
 Settings are read once per cold start and fail fast. An incomplete response (a failed step) raises, so the
 asynchronous invocation is retried and finally dead-lettered; an event that is not a leak signal, or that names a
-principal the responder must not touch, is logged and dropped (retrying would not change the answer).
+principal the responder must not touch, is logged and dropped (retrying would not change the answer). The
+daily sweep's canary is answered with a heartbeat only, before any parsing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import Membership, RefusedAccountError, member_clients, refusal_id
@@ -38,6 +40,8 @@ class IncompleteResponseError(RuntimeError):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     aws = AWS
     aws.calls.clear()
+    if is_canary(event):
+        return _heartbeat(event, aws, str(context.invoked_function_arn))
     try:
         trigger = parse_event(event)
     except TriggerError as error:
@@ -55,6 +59,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if any(result.pop("failed", False) for result in results):
         raise IncompleteResponseError("a step failed; see the log lines above")
     return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
+
+
+def _heartbeat(event: dict[str, Any], aws: Aws, function_arn: str) -> dict[str, Any]:
+    """The canary proves the path from the default bus to here; it never reaches the playbook."""
+    try:
+        return _log("heartbeat", **record_heartbeat(aws, event, function_name=function_arn.split(":")[6]))
+    except CanaryError as error:
+        return _log("ignored", event_id=event.get("id"), reason=str(error))
 
 
 def _respond(

@@ -56,6 +56,7 @@ class Settings:
     allow_list: frozenset[str] = frozenset()  # users or key ids expected to make those calls
     member_role_name: str | None = None  # organization mode: the role assumed in a member account
     delegated_admins: frozenset[str] = frozenset()  # accounts whose events may name another account
+    canary: bool = False  # the daily sweep sends a canary event down the trigger path
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +84,7 @@ class Settings:
                 allow_list=_names(env.get("KQ_ALLOW_LIST", "")),
                 member_role_name=env.get("KQ_MEMBER_ROLE_NAME") or None,
                 delegated_admins=_accounts(env.get("KQ_DELEGATED_ADMINS", "")),
+                canary=_flag(env, "KQ_CANARY"),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None

@@ -19,6 +19,13 @@ ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+#: The detail-type AWS gives each source we parse: custom events cannot use aws.* sources, and a mismatch means
+#: the event did not come from AWS as it claims.
+DETAIL_TYPES = {
+    "aws.iam": CLOUDTRAIL_DETAIL_TYPE,
+    "aws.health": "AWS Health Event",
+    "aws.guardduty": "GuardDuty Finding",
+}
 GUARDDUTY_IAM_USER = "IAMUser"
 
 
@@ -67,6 +74,11 @@ def parse_event(event: Any) -> Trigger:
         parser = _abuse
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
+    expected = DETAIL_TYPES.get(str(source), CLOUDTRAIL_DETAIL_TYPE)
+    if event.get("detail-type") != expected:
+        raise TriggerError(
+            f"an event from {source!r} with detail-type {event.get('detail-type')!r}: AWS sends {expected!r}"
+        )
     reporter = event.get("account")
     reported_by = reporter if isinstance(reporter, str) and ACCOUNT_ID.fullmatch(reporter) else None
     return replace(parser(event, event["detail"]), event=event, reported_by=reported_by)
