@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
 from key_quarantine.data.detections import detection_pattern, events_of, needs_all_management_events
@@ -20,6 +19,7 @@ def abuse_rule(
     description: str,
     target: events.IRuleTarget,
     regional_only: bool = False,
+    event_bus: events.IEventBus | None = None,
 ) -> events.Rule:
     """One category's rule, able to see its read-only calls (KQ4)."""
     pattern = detection_pattern(category, regional_only=regional_only)
@@ -27,6 +27,7 @@ def abuse_rule(
         scope,
         "".join(part.capitalize() for part in category.split("-")),
         description=description,
+        event_bus=event_bus,
         event_pattern=events.EventPattern(
             source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
         ),
@@ -42,6 +43,8 @@ def abuse_rule(
 class DetectionRules(Construct):
     """Delivers each category's calls made with a long-lived user key to the responder (through ``target``).
 
+    :param event_bus: the bus the rules listen on (default the account's default bus).
+
     :ivar rules: the rules by category.
     """
 
@@ -51,11 +54,14 @@ class DetectionRules(Construct):
         construct_id: str,
         *,
         categories: Sequence[str],
-        target: targets.LambdaFunction,
+        target: events.IRuleTarget,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}
         for category in categories:
             names = sorted({event.event_name for event in events_of(category)})
             description = f"key-quarantine detection {category}: {', '.join(names)[:400]}"
-            self.rules[category] = abuse_rule(self, category, description=description, target=target)
+            self.rules[category] = abuse_rule(
+                self, category, description=description, target=target, event_bus=event_bus
+            )

@@ -14,11 +14,24 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.playbook import required_actions
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 # The asset is the package's Lambda half only: stdlib + boto3 code, no aws_cdk.
+#: What the responder must never do, whatever a later grant says: change a role (its own first), pass one, edit a
+#: managed policy's versions, or touch a CloudFormation stack (ours included). Explicit Deny wins over any Allow.
+DENIED_ACTIONS = (
+    "iam:*Role*",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "cloudformation:*",
+)
+#: Actions IAM authorizes without a resource, narrowed by a condition key where IAM has one.
+SERVICE_CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
+    "cloudwatch": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
+}
 ASSET_EXCLUDES = [
     "*",
     "!key_quarantine",
@@ -70,7 +83,7 @@ class ResponderFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="key-quarantine responder: exactly the playbook's declared actions",
         )
-        for statement in playbook_statements(resources_by_service, stack):
+        for statement in [*playbook_statements(resources_by_service, stack), *self_protection(self.role)]:
             self.role.add_to_policy(statement)
         if account_wide_actions:
             self.role.add_to_policy(
@@ -114,6 +127,26 @@ def playbook_statements(
     for service, actions in sorted(by_service.items()):
         resources = list(resources_by_service.get(service) or defaults.get(service) or ["*"])
         statements.append(
-            iam.PolicyStatement(sid=f"Playbook{service.capitalize()}", actions=actions, resources=resources)
+            iam.PolicyStatement(
+                sid=f"Playbook{service.capitalize()}",
+                actions=actions,
+                resources=resources,
+                conditions=SERVICE_CONDITIONS.get(service),
+            )
         )
     return statements
+
+
+def self_protection(role: iam.IRole) -> list[iam.PolicyStatement]:
+    """Explicit Denies: nothing on its own role, no role or stack changes anywhere (``DENIED_ACTIONS``)."""
+    return [
+        iam.PolicyStatement(
+            sid="DenyOwnRole", effect=iam.Effect.DENY, actions=["iam:*"], resources=[role.role_arn]
+        ),
+        iam.PolicyStatement(
+            sid="DenyRoleAndStackChanges",
+            effect=iam.Effect.DENY,
+            actions=list(DENIED_ACTIONS),
+            resources=["*"],
+        ),
+    ]
