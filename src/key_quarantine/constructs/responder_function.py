@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -14,12 +13,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.playbook import required_actions
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
-# The asset is the package's Lambda half only: stdlib + boto3 code, no aws_cdk.
 #: What the responder must never do, whatever a later grant says: change a role (its own first), pass one, edit a
 #: managed policy's versions, or touch a CloudFormation stack (ours included). Explicit Deny wins over any Allow.
 DENIED_ACTIONS = (
@@ -32,15 +30,6 @@ DENIED_ACTIONS = (
 SERVICE_CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
     "cloudwatch": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
 }
-ASSET_EXCLUDES = [
-    "*",
-    "!key_quarantine",
-    "!key_quarantine/__init__.py",
-    "!key_quarantine/handlers",
-    "!key_quarantine/handlers/*.py",
-    "!key_quarantine/data",
-    "!key_quarantine/data/**",
-]
 
 
 class ResponderFunction(Construct):
@@ -95,10 +84,10 @@ class ResponderFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
-            code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
+            code=handler_code(),
             role=self.role,
             log_group=log_group,
             timeout=cdk.Duration.minutes(2),

@@ -23,7 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from key_quarantine.constructs.responder_function import ASSET_EXCLUDES, PACKAGE_ROOT
+from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.tamper import REENABLE_ACTIONS
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
@@ -254,10 +254,10 @@ class TamperAlarms(Construct):
         function = lambda_.Function(
             self,
             "Reenable",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=REENABLE_HANDLER,
-            code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
+            code=handler_code(),
             role=role,
             log_group=log_group,
             timeout=cdk.Duration.seconds(30),
