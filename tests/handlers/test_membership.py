@@ -16,6 +16,7 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.organization import (
     MEMBER_ROLE_NAME,
     Membership,
+    MemberUnreachableError,
     RefusedAccountError,
     member_clients,
     session_name,
@@ -116,6 +117,44 @@ def test_membership_that_cannot_be_listed_refuses_with_the_reason(aws_credential
         stub.add_client_error("list_accounts", "AccessDeniedException", "not a delegated administrator")
         # When the responder checks membership; Then it refuses, naming why
         with pytest.raises(RefusedAccountError, match=r"cannot list the organization.s accounts.*delegated"):
+            member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
+
+
+def test_membership_that_cannot_be_listed_for_now_is_retried_not_refused(aws_credentials: None) -> None:
+    # Given Organizations throttling the responder (after botocore's own retries)
+    trigger = manual_trigger("210987654321", "someone", None)
+    settings = Settings(member_role_name=MEMBER_ROLE_NAME)
+    aws = Aws(region=REGION)
+    with Stubber(aws.client("organizations")) as stub:
+        stub.add_client_error("list_accounts", "TooManyRequestsException", "slow down", http_status_code=400)
+        # When the responder checks membership; Then the event fails to be tried again, it is not dropped
+        with pytest.raises(MemberUnreachableError, match="will retry"):
+            member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        (
+            "AccessDenied",
+            403,
+            RefusedAccountError,
+        ),  # no member stack, or a trust policy that does not admit us
+        ("Throttling", 400, MemberUnreachableError),
+        ("InternalFailure", 500, MemberUnreachableError),
+    ],
+)
+def test_member_role_that_cannot_be_assumed_is_refused_only_when_retrying_cannot_help(
+    organization: dict[str, Any], code: str, status: int, expected: type[Exception]
+) -> None:
+    # Given a member account of the organization whose role STS will not hand out
+    trigger = manual_trigger(organization["member"], "someone", None)
+    settings = Settings(member_role_name=MEMBER_ROLE_NAME)
+    aws = Aws(region=REGION)
+    with Stubber(aws.client("sts")) as stub:
+        stub.add_client_error("assume_role", code, "no", http_status_code=status)
+        # When the responder asks for the member's credentials; Then a denial is refused, the rest retried
+        with pytest.raises(expected, match=MEMBER_ROLE_NAME):
             member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
 
 

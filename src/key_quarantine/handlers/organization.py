@@ -37,8 +37,20 @@ SESSION_SECONDS = 900  # the shortest STS allows; one response takes well under 
 INACTIVE_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 
 
+#: Answers that retrying will not change: the responder is not allowed (no delegated administration, no member
+#: stack, a trust policy that does not admit it). Anything else (throttling after botocore's retries, a service
+#: error, a timeout) fails the invocation instead, so the event is retried and finally dead-lettered, not dropped.
+PERMANENT_ERRORS = frozenset(
+    {"AccessDenied", "AccessDeniedException", "AWSOrganizationsNotInUseException", "InvalidClientTokenId"}
+)
+
+
 class RefusedAccountError(Exception):
     """The event names an account the responder must not act in; the message says why."""
+
+
+class MemberUnreachableError(RuntimeError):
+    """A passing failure to check membership or assume the member role: the event must be tried again."""
 
 
 @dataclass
@@ -93,9 +105,7 @@ def member_clients(
     try:
         member = membership.contains(target)
     except (ClientError, BotoCoreError) as error:
-        raise RefusedAccountError(
-            f"cannot list the organization's accounts to check {target}: {error}"
-        ) from None
+        raise _refusal_or_retry(error, f"cannot list the organization's accounts to check {target}") from None
     if not member:
         raise RefusedAccountError(f"account {target} is not an active account of this organization")
     return assume_member_role(aws, trigger, partition, settings.member_role_name)
@@ -108,9 +118,7 @@ def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: st
             RoleArn=role_arn, RoleSessionName=session_name(trigger), DurationSeconds=SESSION_SECONDS
         )["Credentials"]
     except (ClientError, BotoCoreError) as error:
-        raise RefusedAccountError(
-            f"cannot assume {role_arn} (is the member stack deployed?): {error}"
-        ) from None
+        raise _refusal_or_retry(error, f"cannot assume {role_arn} (is the member stack deployed?)") from None
     return Aws.with_credentials(
         credentials["AccessKeyId"],
         credentials["SecretAccessKey"],
@@ -118,6 +126,13 @@ def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: st
         session_token=credentials["SessionToken"],
         share_with=aws,
     )
+
+
+def _refusal_or_retry(error: ClientError | BotoCoreError, what: str) -> Exception:
+    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    if code in PERMANENT_ERRORS:
+        return RefusedAccountError(f"{what}: {error}")
+    return MemberUnreachableError(f"{what}, will retry: {error}")
 
 
 def session_name(trigger: Trigger) -> str:
