@@ -6,6 +6,9 @@ Inputs (generated each run, deterministic): one CloudFormation template of 10,00
 access key and an inline policy; every 50th key's secret in an SSM parameter) and a Terraform folder of 2,000
 resources of the same kinds over 20 files. Each tool runs as a whole process, as in CI; the number kept is the
 median wall time of --repeats runs. Results go to bench/results/scan.json and stdout.
+
+On Terraform, "key-quarantine scan (python-hcl2)" is our scan with the HCL front end it had before tree-sitter
+(python-hcl2 8.1.4, a dev dependency kept for the differential test), for a before/after in the same run.
 """
 
 from __future__ import annotations
@@ -78,6 +81,18 @@ def _user_blocks(number: int) -> str:
     )
 
 
+#: Our scan with python-hcl2 in place of tree-sitter's front end (the adapter the differential test uses).
+PREVIOUS_FRONT_END = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from key_quarantine.rules import hcl
+from tests.rules.test_hcl_differential import python_hcl2_parse
+hcl.parse = python_hcl2_parse
+from key_quarantine.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def ensure_checkov() -> Path:
     executable = CHECKOV_VENV / "bin" / "checkov"
     if not executable.exists():
@@ -139,6 +154,7 @@ def main() -> None:
         folder = Path(scratch) / "terraform"
         terraform_folder(folder, arguments.terraform_resources)
         repeats = arguments.repeats
+        scan_terraform = ["scan", str(folder), "--format", "json"]
         runs = {
             "cloudformation": {
                 "key-quarantine scan": median_seconds(
@@ -150,8 +166,9 @@ def main() -> None:
                 "cfn-lint": median_seconds([cfn_lint, str(template)], repeats),
             },
             "terraform": {
-                "key-quarantine scan": median_seconds(
-                    [ours, "scan", str(folder), "--format", "json"], repeats
+                "key-quarantine scan": median_seconds([ours, *scan_terraform], repeats),
+                "key-quarantine scan (python-hcl2)": median_seconds(
+                    [sys.executable, "-c", PREVIOUS_FRONT_END, str(HERE.parent), *scan_terraform], repeats
                 ),
                 "checkov": median_seconds(checkov_command(checkov, "-d", folder, "terraform"), repeats),
             },

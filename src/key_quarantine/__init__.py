@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from key_quarantine.checks import KeyQuarantineChecks
     from key_quarantine.constructs.declarations import declare_existing_trail, declare_external_monitoring
     from key_quarantine.constructs.key_quarantine import KeyQuarantine
+    from key_quarantine.constructs.organization import KeyQuarantineOrganization
+    from key_quarantine.constructs.organization_member import KeyQuarantineMember
     from key_quarantine.constructs.regional_forwarder import KeyQuarantineRegionalForwarder
     from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES
     from key_quarantine.handlers.settings import Containment, ResponseMode
@@ -20,6 +22,8 @@ __all__ = [
     "Containment",
     "KeyQuarantine",
     "KeyQuarantineChecks",
+    "KeyQuarantineMember",
+    "KeyQuarantineOrganization",
     "KeyQuarantineRegionalForwarder",
     "ResponseMode",
     "declare_existing_trail",
@@ -31,6 +35,8 @@ _LAZY = {
     "Containment": "key_quarantine.handlers.settings",
     "KeyQuarantine": "key_quarantine.constructs.key_quarantine",
     "KeyQuarantineChecks": "key_quarantine.checks",
+    "KeyQuarantineMember": "key_quarantine.constructs.organization_member",
+    "KeyQuarantineOrganization": "key_quarantine.constructs.organization",
     "KeyQuarantineRegionalForwarder": "key_quarantine.constructs.regional_forwarder",
     "ResponseMode": "key_quarantine.handlers.settings",
     "declare_existing_trail": "key_quarantine.constructs.declarations",

@@ -153,7 +153,11 @@ def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict
     }
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineTriggers")]) == 4
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == 6
-    for body in rules.values():
+    assert len([lid for lid in rules if lid.startswith("KeyQuarantineCanary")]) == 1
+    for lid, body in rules.items():
+        if lid.startswith("KeyQuarantineTamper"):
+            continue  # they notify the topic (tests/constructs/test_tamper_alarms.py)
+        assert "EventBusName" not in body["Properties"]  # the default bus: custom events cannot claim aws.*
         (target,) = body["Properties"]["Targets"]
         assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 4}
         assert "DeadLetterConfig" in target
@@ -190,7 +194,11 @@ def test_daily_sweep_runs_once_a_day_with_the_audit_reads(template: dict[str, An
     assert sweep["Properties"]["Environment"]["Variables"]["KQ_MAX_KEY_AGE_DAYS"] == "90"
     statements = role_statements(template, "KeyQuarantineDailySweepRole")
     (reads,) = [s for s in statements if s.get("Sid") == "AccountWideReads"]
-    assert actions_of([reads]) == sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS})
+    (policy_reads,) = [s for s in statements if s.get("Sid") == "QuarantinePolicyReads"]
+    assert actions_of([reads, policy_reads]) == sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS})
+    # reads that take a policy resource are held to AWS's quarantine policies
+    assert actions_of([policy_reads]) == ["iam:GetPolicyVersion", "iam:ListEntitiesForPolicy"]
+    assert json.dumps(policy_reads["Resource"]).endswith(':iam::aws:policy/AWSCompromisedKeyQuarantine*"]]}')
     # it contains missed quarantines with the same playbook, so it has the same playbook actions
     assert actions_of([s for s in statements if s.get("Sid", "").startswith("Playbook")]) == sorted(
         required_actions()
@@ -244,7 +252,7 @@ def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> N
 def test_alarms_on_dead_letters_and_errors_notify_the_topic(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateNumberOfMessagesVisible", "Errors"]
+    assert metrics == ["ApproximateNumberOfMessagesVisible", "CanaryHeartbeat", "Errors"]
     for alarm in alarms.values():
         assert (
             alarm["Properties"]["AlarmActions"] == [{"Ref": Match.any_value()}]
@@ -367,7 +375,9 @@ def test_object_lock_and_options_reach_the_template() -> None:
     )
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::S3::Bucket", {"ObjectLockEnabled": True})
-    template.resource_count_is("AWS::Events::Rule", 3)  # no GuardDuty rule, no sweep schedule, no detections
+    rules = template.find_resources("AWS::Events::Rule")
+    pipeline = [lid for lid in rules if "Tamper" not in lid]
+    assert len(pipeline) == 3  # no GuardDuty rule, no sweep schedule or canary, no detections
     assert construct.sweep is None
     variables = template.find_resources("AWS::Lambda::Function")
     assert any(

@@ -29,8 +29,15 @@ def explicitly_denied(document: Mapping[str, Any], action: str, context: Mapping
 
 
 def _covers(patterns: Any, action: str) -> bool:
+    """Actions compare case-insensitively in IAM."""
     listed = [patterns] if isinstance(patterns, str) else patterns
     return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in listed)
+
+
+def _names(patterns: Any, resource: str) -> bool:
+    """Resource ARNs compare case-sensitively."""
+    listed = [patterns] if isinstance(patterns, str) else patterns
+    return any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed)
 
 
 def _conditions_hold(statement: Mapping[str, Any], context: Mapping[str, str]) -> bool:
@@ -55,3 +62,20 @@ def _test(operator: str, value: str, expected: Any) -> bool:
 
 def _date(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def decision(document: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str]) -> str:
+    """IAM's answer for one identity policy: ``explicit-deny`` beats ``allow``; nothing matching is ``implicit-deny``.
+
+    moto cannot answer this for resource-scoped IAM statements: it authorizes IAM calls against resource ``*``.
+    """
+    applicable = [
+        statement
+        for statement in document["Statement"]
+        if _covers(statement.get("Action", []), action)
+        and _names(statement.get("Resource", []), resource)
+        and _conditions_hold(statement, context)
+    ]
+    if any(statement["Effect"] == "Deny" for statement in applicable):
+        return "explicit-deny"
+    return "allow" if applicable else "implicit-deny"

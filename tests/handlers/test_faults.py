@@ -121,7 +121,7 @@ def responder_for(account: MotoAccount, call: Call) -> Responder:
         contain_categories=frozenset({"llmjacking"}),
         **call.settings,
     )
-    return Responder(settings, Aws(region=REGION), account.account_id, memo=FinishedMemo())
+    return Responder(settings, Aws(region=REGION), context_for(account.account_id).invoked_function_arn)
 
 
 def contained(account: MotoAccount, settings: Settings) -> tuple[bool, bool]:

@@ -191,3 +191,64 @@ def test_playbook_never_touches_a_principal_the_event_does_not_name() -> None:
 
 def test_sample_folder_exists() -> None:
     assert Path(SAMPLES[0]).suffix == ".json"
+
+
+def abuse_sample() -> dict[str, Any]:
+    """A Bedrock call made with a long-lived user key, as EventBridge delivers it."""
+    event = sample("cloudtrail-attach-quarantine.json")
+    event["source"] = "aws.bedrock"
+    event["detail"].update(eventSource="bedrock.amazonaws.com", eventName="InvokeModel", requestParameters={})
+    event["detail"]["userIdentity"] = {"type": "IAMUser", "userName": "leaked-deployer"}
+    return event
+
+
+def in_our_account(event: dict[str, Any]) -> dict[str, Any]:
+    event["account"] = "123456789012"
+    if "recipientAccountId" in event["detail"]:
+        event["detail"]["recipientAccountId"] = "123456789012"
+    return event
+
+
+def accepted(event: dict[str, Any]) -> bool:
+    try:
+        parse_event(copy.deepcopy(event))
+    except TriggerError:
+        return False
+    return True
+
+
+CANDIDATES = [in_our_account(sample(name)) for name in SAMPLES] + [in_our_account(abuse_sample())]
+ORIGINALS = [
+    event for event in CANDIDATES if accepted(event)
+]  # a sample naming no usable key is not a signal
+KNOWN_SOURCES = sorted(
+    {str(e["source"]) for e in ORIGINALS} | {"aws.events", "aws.s3", "key-quarantine.canary"}
+)
+KNOWN_DETAIL_TYPES = sorted(
+    {str(e["detail-type"]) for e in ORIGINALS} | {"Object Deleted", "Key Quarantine Canary"}
+)
+
+
+@settings(max_examples=3_000, deadline=None)
+@given(
+    st.sampled_from(range(len(ORIGINALS))),
+    st.sampled_from(KNOWN_SOURCES) | st.text(max_size=24),
+    st.sampled_from(KNOWN_DETAIL_TYPES) | st.text(max_size=32),
+)
+def test_a_source_or_detail_type_aws_would_not_send_with_that_event_is_refused(
+    index: int, source: str, detail_type: str
+) -> None:
+    # Given a real leak signal, relabelled with another source or detail-type (what a forged event looks like:
+    # custom events cannot use aws.* sources, and AWS pairs each source with its own detail-type)
+    original = ORIGINALS[index]
+    if (source, detail_type) == (original["source"], original["detail-type"]):
+        return
+    event = {**copy.deepcopy(original), "source": source, "detail-type": detail_type}
+    # Then it is refused before anyone is named
+    with pytest.raises(TriggerError):
+        parse_event(event)
+
+
+def test_every_signal_family_is_among_the_relabelled_originals() -> None:
+    sources = sorted(str(event["source"]) for event in ORIGINALS)
+    assert sources == ["aws.bedrock", "aws.guardduty", "aws.health", "aws.iam"], sources

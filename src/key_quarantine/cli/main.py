@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from key_quarantine.cli import replay, report, respond, sarif
+from key_quarantine.cli import commands, report, sarif
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.loader import InputError
 from key_quarantine.rules.runner import scan_paths
@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond); find "
         "what events missed and what AWS changed (audit, policies); answer dead-lettered signals (replay-dlq).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    scan = commands.add_parser(
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scan = subcommands.add_parser(
         "scan",
         help="run the KeyQuarantine rules on a cloud assembly (cdk.out), CloudFormation templates or Terraform",
         description="Exit 1 when an unacknowledged finding is at or above --fail-on, 2 on bad input, else 0.",
@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--account", help="account of plain templates (a cloud assembly records its own)")
     scan.add_argument("--region", help="region of plain templates (a cloud assembly records its own)")
     scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
-    respond.add_commands(commands)
-    respond.add_audit(commands)
-    respond.add_policies(commands)
-    replay.add_replay(commands)
+    commands.add_commands(subcommands)
+    commands.add_audit(subcommands)
+    commands.add_policies(subcommands)
+    commands.add_replay(subcommands)
     return parser
 
 
@@ -101,16 +101,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "scan":
             return run_scan(arguments)
-        if arguments.command == "audit":
-            return respond.run_audit_command(arguments)
-        if arguments.command == "policies":
-            return respond.run_policies_command(arguments)
-        if arguments.command == "replay-dlq":
-            return replay.run_replay(arguments)
-        return respond.run(arguments)
-    except (InputError, UsageError, respond.CommandError) as error:
+        return _run_aws_command(arguments)
+    except (InputError, UsageError, commands.CommandError) as error:
         print(f"key-quarantine: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _run_aws_command(arguments: argparse.Namespace) -> int:
+    # imported here: botocore and the handlers take ~120 ms to import, and scan needs neither
+    from key_quarantine.cli import respond  # noqa: PLC0415
+
+    if arguments.command == "audit":
+        return respond.run_audit_command(arguments)
+    if arguments.command == "policies":
+        return respond.run_policies_command(arguments)
+    if arguments.command == "replay-dlq":
+        from key_quarantine.cli import replay  # noqa: PLC0415
+
+        return replay.run_replay(arguments)
+    return respond.run(arguments)
 
 
 if __name__ == "__main__":

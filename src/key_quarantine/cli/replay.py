@@ -15,9 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from key_quarantine.cli.respond import CommandError, add_common, aws_errors, print_document, settings_for
+from key_quarantine.cli.commands import CommandError
+from key_quarantine.cli.respond import aws_errors, print_document, settings_for
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import BatchResult, Delivery, FinishedMemo, Responder, respond_to_batch
+from key_quarantine.handlers.organization import Membership
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 RECEIVE_LIMIT = 10  # SQS hands out at most 10 messages a call
@@ -32,35 +34,14 @@ class Received:
     body: str
 
 
-def add_replay(commands: Any) -> None:
-    replay = commands.add_parser(
-        "replay-dlq",
-        help="answer the leak signals in the responder's dead-letter queue, deleting each once it is answered",
-        description="Runs each dead-lettered message through the responder's playbook (grouped by key, as the "
-        "responder does), deletes the messages answered in full and leaves the others in the queue. Exit 0 when "
-        "all were answered, 1 when a response failed again, 2 on a bad queue or a message that is not a leak "
-        "signal (it stays in the queue).",
-    )
-    replay.add_argument(
-        "--queue-url", required=True, help="the dead-letter queue (the stack's Responder/DeadLetters queue)"
-    )
-    replay.add_argument(
-        "--max", type=_positive, default=100, metavar="N", help="answer at most N messages (100)"
-    )
-    replay.add_argument(
-        "--dry-run", action="store_true", help="show what each message would do; delete nothing"
-    )
-    add_common(replay)
-
-
 def run_replay(arguments: argparse.Namespace) -> int:
     with aws_errors():
         aws = Aws()
         sqs = aws.client("sqs")
         _check_queue(sqs, arguments.queue_url)
-        settings, account = settings_for(arguments, aws)
+        settings, caller_arn = settings_for(arguments, aws)
         received = _receive(sqs, arguments.queue_url, arguments.max)
-        responder = Responder(settings, aws, account, memo=FinishedMemo())
+        responder = Responder(settings, aws, caller_arn, memo=FinishedMemo(), membership=Membership(aws))
         answered = respond_to_batch([Delivery(m.message_id, m.body) for m in received], responder)
         report = [_settle(sqs, arguments, message, answered) for message in received]
     deleted = sum(1 for entry in report if entry["action"] == "deleted")
@@ -117,7 +98,7 @@ def _settle(
         if message.message_id in answered.failed and result["status"] != "malformed"
         else result["status"]
     )
-    done = status == "responded" and not arguments.dry_run
+    done = status in ("responded", "heartbeat") and not arguments.dry_run
     if done:
         sqs.delete_message(QueueUrl=arguments.queue_url, ReceiptHandle=message.receipt_handle)
     else:
@@ -139,12 +120,6 @@ def _text(document: dict[str, Any]) -> str:
     summary = document["summary"]
     lines.append(f"{summary['received']} message(s): {summary['deleted']} deleted, {summary['kept']} kept.")
     return "\n".join(lines)
-
-
-def _positive(raw: str) -> int:
-    if not raw.isdigit() or int(raw) == 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {raw!r}")
-    return int(raw)
 
 
 def _code(error: ClientError) -> str:

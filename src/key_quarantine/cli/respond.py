@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+from key_quarantine.cli.commands import CommandError
 from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
@@ -22,10 +23,6 @@ from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigger, parse_event
-
-
-class CommandError(Exception):
-    """Bad input or a principal the playbook must not act on: exit 2 with the message."""
 
 
 @contextmanager
@@ -41,66 +38,6 @@ def aws_errors() -> Iterator[None]:
         raise CommandError(f"cannot reach AWS: {error}") from None
     except (ClientError, BotoCoreError, TimeoutError) as error:
         raise CommandError(f"AWS refused: {error}") from None
-
-
-def add_commands(commands: Any) -> None:
-    exits = "Exit 0 when every step succeeded, 1 when one failed (containment is attempted regardless), 2 on bad input."
-    contain = commands.add_parser(
-        "contain",
-        help="contain a leaked key now: deactivate it and deny its user",
-        description="Deactivate the key (or every key of the user), put the KeyQuarantineContainment deny policy on "
-        f"the user, then record evidence, tag and notify as configured. {exits}",
-    )
-    target = contain.add_mutually_exclusive_group(required=True)
-    target.add_argument("--access-key-id", metavar="ID", help="the leaked key (its user is looked up)")
-    target.add_argument("--user", metavar="NAME", help="contain every key of this user")
-    contain.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    add_common(contain)
-    release = commands.add_parser(
-        "release",
-        help="remove our containment from a user (keys stay inactive)",
-        description=f"Remove the KeyQuarantineContainment policy and our tags from the user. {exits}",
-    )
-    release.add_argument("--user", metavar="NAME", required=True, help="the IAM user to release")
-    release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
-    release.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
-    respond = commands.add_parser(
-        "respond",
-        help="run the responder on a saved EventBridge event",
-        description="Run the responder's playbook on an EventBridge event saved as JSON (a quarantine attach, an "
-        f"AWS Health AWS_RISK_* event, a GuardDuty finding). The event's account must be the caller's. {exits}",
-    )
-    respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
-    respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    add_common(respond)
-
-
-def add_audit(commands: Any) -> None:
-    audit = commands.add_parser(
-        "audit",
-        help="find what events missed: quarantined users with active keys, root keys, old or unused keys",
-        description="Read-only. One credential report and one listing a quarantine policy, whatever the number of "
-        "users. Exit 1 when a critical problem is found (a quarantined user's key still active, a root key), "
-        "2 on bad input or when AWS cannot be reached, else 0.",
-    )
-    audit.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
-    audit.add_argument("--max-key-age-days", type=int, default=90, help="older active keys are reported (90)")
-    audit.add_argument(
-        "--max-unused-days", type=int, default=30, help="active keys unused this long are reported (30)"
-    )
-
-
-def add_policies(commands: Any) -> None:
-    policies = commands.add_parser(
-        "policies",
-        help="show AWS's quarantine policy family as this account sees it, and what changed since this package",
-        description="Lists every AWSCompromisedKeyQuarantine* policy at its default version and compares it with the "
-        "documents this package ships. --refresh saves the current documents. Exit 1 when something changed.",
-    )
-    policies.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
-    policies.add_argument(
-        "--refresh", metavar="FOLDER", help="write the current documents here (get-policy-version format)"
-    )
 
 
 def run_policies_command(arguments: argparse.Namespace) -> int:
@@ -146,15 +83,6 @@ def _audit_text(audit: Audit) -> str:
     return "\n".join(lines)
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
-    parser.add_argument(
-        "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"
-    )
-    parser.add_argument("--evidence-bucket", help="S3 bucket for evidence (default: KQ_EVIDENCE_BUCKET)")
-    parser.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
-
-
 def run(arguments: argparse.Namespace) -> int:
     if arguments.command == "release":
         return _release(arguments)
@@ -170,8 +98,8 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def settings_for(arguments: argparse.Namespace, aws: Aws) -> tuple[Settings, str]:
-    """The responder's settings for this operator (environment, then options), and the account acted in."""
-    return _settings(arguments, aws), aws.client("sts").get_caller_identity()["Account"]
+    """The responder's settings for this operator (environment, then options), and the operator's ARN."""
+    return _settings(arguments, aws), str(aws.client("sts").get_caller_identity()["Arn"])
 
 
 def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:

@@ -19,6 +19,7 @@ def abuse_rule(
     description: str,
     target: events.IRuleTarget,
     regional_only: bool = False,
+    event_bus: events.IEventBus | None = None,
 ) -> events.Rule:
     """One category's rule, able to see its read-only calls (KQ4)."""
     pattern = detection_pattern(category, regional_only=regional_only)
@@ -26,6 +27,7 @@ def abuse_rule(
         scope,
         "".join(part.capitalize() for part in category.split("-")),
         description=description,
+        event_bus=event_bus,
         event_pattern=events.EventPattern(
             source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
         ),
@@ -41,6 +43,8 @@ def abuse_rule(
 class DetectionRules(Construct):
     """Delivers each category's calls made with a long-lived user key to the responder (through ``target``).
 
+    :param event_bus: the bus the rules listen on (default the account's default bus).
+
     :ivar rules: the rules by category.
     """
 
@@ -51,10 +55,13 @@ class DetectionRules(Construct):
         *,
         categories: Sequence[str],
         target: events.IRuleTarget,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rules: dict[str, events.Rule] = {}
         for category in categories:
             names = sorted({event.event_name for event in events_of(category)})
             description = f"key-quarantine detection {category}: {', '.join(names)[:400]}"
-            self.rules[category] = abuse_rule(self, category, description=description, target=target)
+            self.rules[category] = abuse_rule(
+                self, category, description=description, target=target, event_bus=event_bus
+            )

@@ -19,9 +19,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
+from key_quarantine.constructs.pipeline_canary import PipelineCanary
 from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.responder_queue import ResponderQueue
+from key_quarantine.constructs.tamper_alarms import TamperAlarms
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.data import QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
@@ -29,6 +32,8 @@ from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, Re
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
 GLOBAL_EVENTS_REGION = "us-east-1"
+#: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
+POLICY_SCOPED_READS = frozenset({"iam:ListEntitiesForPolicy", "iam:GetPolicyVersion"})
 SWEEP_HANDLER = "key_quarantine.handlers.daily_sweep.lambda_handler"
 
 
@@ -69,6 +74,12 @@ class KeyQuarantine(Construct):
         ``Thresholds()``: 3 regions in 60 minutes, 15 minutes, 5 calls in 10 minutes).
     :param detection_allow_list: user names or access key ids expected to make those calls (e.g. an application
         user that calls Bedrock): never acted on (default none).
+    :param tamper_alarms: notify when anyone but CloudFormation disables, deletes or changes our rules,
+        functions, roles, the CloudTrail trail, or deletes evidence (default True); see ``TamperAlarms``.
+    :param watched_trail_names: trails whose StopLogging/DeleteTrail/UpdateTrail/PutEventSelectors alarm (default
+        None: every trail in the account).
+    :param reenable_on_tamper: also re-enable a trigger, detection, sweep or canary rule someone disabled
+        (default False: an operator may disable one on purpose; the alarm fires either way).
 
     :ivar topic: the notification topic.
     :ivar evidence_bucket: where evidence is written.
@@ -76,10 +87,14 @@ class KeyQuarantine(Construct):
     :ivar signals: recent abuse calls per key (TTL), for correlation.
     :ivar responder: the responder function (``responder.function``, ``.role``, ``.dead_letter_queue``).
     :ivar buffer: the queue between the rules and the responder (``buffer.queue``), read in batches.
-    :ivar triggers: the EventBridge rules (``triggers.rules``), delivering to ``buffer``.
+    :ivar responder_target: the EventBridge target that delivers to the responder through ``buffer`` (retries,
+        dead letters).
+    :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
     :ivar alarms: the alarms on dead letters and responder errors.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
+    :ivar canary: the sweep's canary rule and missing-heartbeat alarm, or None when ``daily_sweep`` is False.
+    :ivar tamper: the tamper alarms (``tamper.rules``), or None when ``tamper_alarms`` is False.
     """
 
     def __init__(
@@ -108,6 +123,9 @@ class KeyQuarantine(Construct):
         contain_on_detection: Sequence[str] = (),
         detection_allow_list: Sequence[str] = (),
         correlation_thresholds: Thresholds | None = None,
+        tamper_alarms: bool = True,
+        watched_trail_names: Sequence[str] | None = None,
+        reenable_on_tamper: bool = False,
     ) -> None:
         chosen = list(detection_categories() if detections is None else detections)
         known = {*detection_categories(), *CORRELATIONS}
@@ -180,6 +198,7 @@ class KeyQuarantine(Construct):
             "KQ_CONTAIN_CATEGORIES": ",".join(contain_on_detection),
             "KQ_ALLOW_LIST": ",".join(detection_allow_list),
             "KQ_CORRELATION": (correlation_thresholds or Thresholds()).to_environment(),
+            "KQ_CANARY": str(daily_sweep).lower(),
         }
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
@@ -198,6 +217,7 @@ class KeyQuarantine(Construct):
             environment=environment,
             resources_by_service=resources_by_service,
         )
+        self.sweep_schedule: events.Rule | None = None
         self.sweep = self._daily_sweep(environment, resources_by_service) if daily_sweep else None
         for function in (self.responder, *([self.sweep] if self.sweep else [])):
             self.encryption_key.grant_encrypt_decrypt(function.role)
@@ -211,12 +231,49 @@ class KeyQuarantine(Construct):
             encryption_key=self.encryption_key,
             dead_letter_queue=self.responder.dead_letter_queue,
         )
+        self.responder_target = self.buffer.target()
         self.triggers = TriggerRules(
-            self, "Triggers", target=self.buffer.target(), guardduty_finding_types=guardduty_finding_types
+            self, "Triggers", target=self.responder_target, guardduty_finding_types=guardduty_finding_types
         )
-        self.detections = DetectionRules(self, "Detections", categories=chosen, target=self.buffer.target())
+        self.detections = DetectionRules(self, "Detections", categories=chosen, target=self.responder_target)
         self.alarms = self._alarms()
+        self.canary = (
+            PipelineCanary(
+                self,
+                "Canary",
+                target=self.responder_target,
+                responder=self.responder.function,
+                sender=self.sweep.role,
+                topic=self.topic,
+            )
+            if self.sweep
+            else None
+        )
+        self.tamper = (
+            self._tamper_alarms(watched_trail_names, reenable=reenable_on_tamper) if tamper_alarms else None
+        )
         self._explain_wildcards(stack)
+
+    def _tamper_alarms(self, trail_names: Sequence[str] | None, *, reenable: bool) -> TamperAlarms:
+        functions = [self.responder, *([self.sweep] if self.sweep else [])]
+        pipeline_rules: list[events.IRule] = [
+            *self.triggers.rules.values(),
+            *self.detections.rules.values(),
+            *([self.canary.rule] if self.canary else []),
+            *([self.sweep_schedule] if self.sweep_schedule else []),
+        ]
+        return TamperAlarms(
+            self,
+            "Tamper",
+            topic=self.topic,
+            rules=pipeline_rules,
+            functions=[f.function for f in functions],
+            roles=[f.role for f in functions],
+            evidence_bucket=self.evidence_bucket,
+            trail_names=trail_names,
+            reenable_on_tamper=reenable,
+            reenable_rules=pipeline_rules,
+        )
 
     def _daily_sweep(
         self, environment: dict[str, str], resources_by_service: dict[str, list[str]]
@@ -228,10 +285,25 @@ class KeyQuarantine(Construct):
             environment=environment,
             resources_by_service=resources_by_service,
             handler=SWEEP_HANDLER,
-            account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS}),
+            account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS} - POLICY_SCOPED_READS),
             description="key-quarantine daily sweep: finds what events missed and sends one summary",
         )
-        events.Rule(
+        stack = cdk.Stack.of(self)
+        quarantine_policies = stack.format_arn(
+            service="iam",
+            region="",
+            account="aws",
+            resource="policy",
+            resource_name=f"{QUARANTINE_POLICY_NAME_PREFIX}*",
+        )
+        sweep.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="QuarantinePolicyReads",
+                actions=sorted(POLICY_SCOPED_READS),
+                resources=[quarantine_policies],
+            )
+        )
+        self.sweep_schedule = events.Rule(
             self,
             "DailySweepSchedule",
             description="key-quarantine: the daily sweep",
@@ -246,15 +318,20 @@ class KeyQuarantine(Construct):
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
             "Action::kms:GenerateDataKey*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
             "Resource::*": "cloudtrail:LookupEvents supports no resource-level permissions.",
-            "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*": (
-                "The responder must contain whichever IAM user leaks a key; users only, never roles."
-            ),
         }
+        account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
+        reasons[f"Resource::arn:<AWS::Partition>:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"] = (
+            "AWS's quarantine policy family, by prefix: the sweep reads every version AWS adds."
+        )
+        reasons[f"Resource::arn:<AWS::Partition>:iam::{account}:user/*"] = (
+            "The responder must contain whichever IAM user leaks a key; users only, never roles."
+        )
         if isinstance(self.evidence_bucket, s3.Bucket):
             bucket_id = stack.resolve(stack.get_logical_id(self.evidence_bucket.node.default_child))  # type: ignore[arg-type]
             reasons[f"Resource::<{bucket_id}.Arn>/incidents/*"] = "Evidence objects, one folder an incident."
         reasons["Resource::*"] = (
-            "cloudtrail:LookupEvents and the credential report support no resource-level permissions."
+            "cloudtrail:LookupEvents, the credential report and cloudwatch:PutMetricData (scoped by its namespace "
+            "condition) support no resource-level permissions."
         )
         for function in (self.responder, *([self.sweep] if self.sweep else [])):
             for evidence, reason in reasons.items():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -14,21 +13,24 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
+from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.playbook import required_actions
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
-# The asset is the package's Lambda half only: stdlib + boto3 code, no aws_cdk.
-ASSET_EXCLUDES = [
-    "*",
-    "!key_quarantine",
-    "!key_quarantine/__init__.py",
-    "!key_quarantine/handlers",
-    "!key_quarantine/handlers/*.py",
-    "!key_quarantine/data",
-    "!key_quarantine/data/**",
-]
+#: What the responder must never do, whatever a later grant says: change a role (its own first), pass one, edit a
+#: managed policy's versions, or touch a CloudFormation stack (ours included). Explicit Deny wins over any Allow.
+DENIED_ACTIONS = (
+    "iam:*Role*",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "cloudformation:*",
+)
+#: Actions IAM authorizes without a resource, narrowed by a condition key where IAM has one.
+SERVICE_CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
+    "cloudwatch": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
+}
 
 
 class ResponderFunction(Construct):
@@ -71,7 +73,7 @@ class ResponderFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="key-quarantine responder: exactly the playbook's declared actions",
         )
-        for statement in playbook_statements(resources_by_service, stack):
+        for statement in [*playbook_statements(resources_by_service, stack), *self_protection(self.role)]:
             self.role.add_to_policy(statement)
         if account_wide_actions:
             self.role.add_to_policy(
@@ -83,10 +85,10 @@ class ResponderFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
-            code=lambda_.Code.from_asset(str(PACKAGE_ROOT), exclude=ASSET_EXCLUDES),
+            code=handler_code(),
             role=self.role,
             log_group=log_group,
             timeout=RESPONDER_TIMEOUT,
@@ -115,6 +117,26 @@ def playbook_statements(
     for service, actions in sorted(by_service.items()):
         resources = list(resources_by_service.get(service) or defaults.get(service) or ["*"])
         statements.append(
-            iam.PolicyStatement(sid=f"Playbook{service.capitalize()}", actions=actions, resources=resources)
+            iam.PolicyStatement(
+                sid=f"Playbook{service.capitalize()}",
+                actions=actions,
+                resources=resources,
+                conditions=SERVICE_CONDITIONS.get(service),
+            )
         )
     return statements
+
+
+def self_protection(role: iam.IRole) -> list[iam.PolicyStatement]:
+    """Explicit Denies: nothing on its own role, no role or stack changes anywhere (``DENIED_ACTIONS``)."""
+    return [
+        iam.PolicyStatement(
+            sid="DenyOwnRole", effect=iam.Effect.DENY, actions=["iam:*"], resources=[role.role_arn]
+        ),
+        iam.PolicyStatement(
+            sid="DenyRoleAndStackChanges",
+            effect=iam.Effect.DENY,
+            actions=list(DENIED_ACTIONS),
+            resources=["*"],
+        ),
+    ]

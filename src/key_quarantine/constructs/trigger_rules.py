@@ -72,8 +72,27 @@ def guardduty_pattern(finding_types: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def signal_patterns(guardduty_finding_types: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Each leak signal's pattern and description, by rule name (GuardDuty only when types are given)."""
+    patterns = {
+        "QuarantinePolicy": (
+            quarantine_policy_pattern(),
+            "AWS attached an AWSCompromisedKeyQuarantine* policy",
+        ),
+        "LegacyQuarantine": (legacy_quarantine_pattern(), "AWS added the legacy exposed-credential policy"),
+        "HealthRisk": (health_risk_pattern(), "AWS Health reported an AWS_RISK_* event"),
+    }
+    if guardduty_finding_types:
+        patterns["GuardDuty"] = (guardduty_pattern(guardduty_finding_types), "GuardDuty IAM-user finding")
+    return patterns
+
+
 class TriggerRules(Construct):
-    """One rule a signal, each delivering to ``target`` (the responder's queue, with retries and a dead-letter queue).
+    """One rule a signal, each delivering to ``target`` (the responder, or a bus that forwards to it).
+
+    :param target: where matching events go.
+    :param guardduty_finding_types: default ``DEFAULT_GUARDDUTY_FINDING_TYPES``; empty leaves GuardDuty out.
+    :param event_bus: the bus the rules listen on (default the account's default bus).
 
     :ivar rules: the rules by name (QuarantinePolicy, LegacyQuarantine, HealthRisk, GuardDuty).
     """
@@ -85,27 +104,16 @@ class TriggerRules(Construct):
         *,
         target: events.IRuleTarget,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        patterns = {
-            "QuarantinePolicy": (
-                quarantine_policy_pattern(),
-                "AWS attached an AWSCompromisedKeyQuarantine* policy",
-            ),
-            "LegacyQuarantine": (
-                legacy_quarantine_pattern(),
-                "AWS added the legacy exposed-credential policy",
-            ),
-            "HealthRisk": (health_risk_pattern(), "AWS Health reported an AWS_RISK_* event"),
-        }
-        if guardduty_finding_types:
-            patterns["GuardDuty"] = (guardduty_pattern(guardduty_finding_types), "GuardDuty IAM-user finding")
         self.rules: dict[str, events.Rule] = {}
-        for name, (pattern, description) in patterns.items():
+        for name, (pattern, description) in signal_patterns(guardduty_finding_types).items():
             self.rules[name] = events.Rule(
                 self,
                 name,
                 description=f"key-quarantine: {description}",
+                event_bus=event_bus,
                 event_pattern=events.EventPattern(
                     source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
                 ),

@@ -32,10 +32,23 @@ class Aws:
         self.calls: Counter[str] = Counter()
 
     @classmethod
-    def with_credentials(cls, access_key_id: str, secret_access_key: str, region: str = "us-east-1") -> Aws:
-        """Clients acting as a given key (tests, benchmarks, and acting as another principal)."""
+    def with_credentials(
+        cls,
+        access_key_id: str,
+        secret_access_key: str,
+        region: str = "us-east-1",
+        session_token: str | None = None,
+        share_with: Aws | None = None,
+    ) -> Aws:
+        """Clients acting as a given key or role session (tests, benchmarks, a member account's role).
+
+        ``share_with``: reuse that instance's loaded service models; a new session otherwise reads and parses
+        them again for its first client (~0.5 s on the project's machine, against ~0.05 s shared).
+        """
         session = botocore.session.Session()
-        session.set_credentials(access_key_id, secret_access_key)
+        if share_with is not None:
+            session.register_component("data_loader", share_with._session.get_component("data_loader"))
+        session.set_credentials(access_key_id, secret_access_key, session_token)
         return cls(session, region)
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -50,6 +63,10 @@ class Aws:
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    @property
+    def region(self) -> str:
+        return str(self._region)
 
     @property
     def iam(self) -> Any:

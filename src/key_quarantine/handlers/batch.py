@@ -22,8 +22,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.organization import Membership, RefusedAccountError, member_clients, refusal_id
 from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
@@ -62,13 +64,18 @@ class FinishedMemo:
 
 @dataclass(frozen=True)
 class Responder:
-    """What a batch is answered with: the settings, clients, and the account the responder acts in."""
+    """What a batch is answered with: the settings, clients, and the ARN the responder runs as (its account)."""
 
     settings: Settings
     aws: Aws
-    own_account: str
+    own_arn: str
     thresholds: Thresholds = field(default_factory=Thresholds)
     memo: FinishedMemo = field(default_factory=FinishedMemo)
+    membership: Membership | None = None  # the organization's accounts (organization mode)
+
+    @property
+    def own_account(self) -> str:
+        return self.own_arn.split(":")[4]
 
 
 @dataclass
@@ -91,7 +98,7 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
     failed: list[str] = []
     groups: dict[tuple[str | None, ...], _Group] = {}
     for delivery in deliveries:
-        trigger = _trigger(delivery, responder.own_account)
+        trigger = _trigger(delivery, responder)
         if isinstance(trigger, dict):
             results[delivery.message_id] = trigger
             if trigger["status"] == "malformed":
@@ -115,8 +122,8 @@ def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any],
         return list(pool.map(answer, groups))
 
 
-def _trigger(delivery: Delivery, own_account: str) -> Trigger | dict[str, Any]:
-    """The delivery's trigger, or the result that ends it (malformed, ignored, refused)."""
+def _trigger(delivery: Delivery, responder: Responder) -> Trigger | dict[str, Any]:
+    """The delivery's trigger, or the result that ends it (malformed, ignored, a canary's heartbeat)."""
     body = delivery.body
     if isinstance(body, str):
         try:
@@ -125,17 +132,25 @@ def _trigger(delivery: Delivery, own_account: str) -> Trigger | dict[str, Any]:
             return log(
                 "malformed", message_id=delivery.message_id, reason=f"the message is not JSON ({error})"
             )
+    if is_canary(body):
+        return _heartbeat(body, responder)
     if not isinstance(body, Mapping) or not isinstance(body.get("detail"), Mapping):
         return log(
             "malformed", message_id=delivery.message_id, reason="the message is not an EventBridge event"
         )
     try:
-        trigger = parse_event(body)
+        return parse_event(body)
     except TriggerError as error:
         return log("ignored", event_id=body.get("id"), reason=str(error))
-    if trigger.account != own_account:
-        return log("refused", reason=f"event for account {trigger.account}, responder runs in {own_account}")
-    return trigger
+
+
+def _heartbeat(event: Mapping[str, Any], responder: Responder) -> dict[str, Any]:
+    """The canary proves the path from the default bus to here; it never reaches the playbook."""
+    function_name = responder.own_arn.split(":")[-1]
+    try:
+        return log("heartbeat", **record_heartbeat(responder.aws, event, function_name=function_name))
+    except CanaryError as error:
+        return log("ignored", event_id=event.get("id"), reason=str(error))
 
 
 def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
@@ -152,7 +167,15 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
     if _finished(trigger, responder, ledger):
         return _already_finished(trigger), False
     try:
-        outcome = run_playbook(trigger, settings, aws, ledger)
+        member = member_clients(
+            trigger, responder.own_arn, settings, aws, responder.membership or Membership(aws)
+        )
+    except RefusedAccountError as error:
+        return _refuse(trigger, str(error), responder, ledger), False
+    try:
+        outcome = run_playbook(
+            trigger, settings, aws, ledger, member=member, responder_account=responder.own_account
+        )
     except PlaybookError as error:
         return log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error)), False
     except Exception as error:  # noqa: BLE001 - AWS failed before containment: deliver again (then dead-letter)
@@ -161,6 +184,25 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
     if not outcome.failed and not settings.dry_run:
         responder.memo.add(trigger)
     return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
+
+
+def _refuse(trigger: Trigger, reason: str, responder: Responder, ledger: Ledger | None) -> dict[str, Any]:
+    """An account the responder must not act in: logged, kept in the ledger, and told to the security team once."""
+    settings, aws = responder.settings, responder.aws
+    record = log("refused", account=trigger.account, reported_by=trigger.reported_by, reason=reason)
+    first_time = ledger.record_refusal(refusal_id(trigger, reason), trigger, reason) if ledger else True
+    if first_time and settings.topic_arn and not settings.dry_run:
+        subject = f"Refused a leak signal for account {trigger.account}"
+        message = (
+            f"{trigger.reason}, for user {trigger.user_name or '?'} / key {trigger.access_key_id or '?'}.\n"
+            f"Not acted on: {reason}.\nIf the account is yours, deploy the member stack there; if not, someone "
+            "is sending events that name it."
+        )
+        try:
+            aws.client("sns").publish(TopicArn=settings.topic_arn, Subject=subject[:100], Message=message)
+        except Exception as error:  # noqa: BLE001 - the refusal stands; the log line above records it
+            log("refusal-notification-failed", account=trigger.account, reason=str(error))
+    return record
 
 
 def _finished(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> bool:
@@ -207,7 +249,15 @@ def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], b
 
 
 def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
-    return (trigger.family.value, trigger.account, trigger.user_name, trigger.access_key_id, trigger.category)
+    """What a trigger names, and who reported it (a forged report must not share a genuine one's answer)."""
+    fields = (
+        trigger.family.value,
+        trigger.account,
+        trigger.user_name,
+        trigger.access_key_id,
+        trigger.category,
+    )
+    return (*fields, trigger.reported_by)
 
 
 def log(status: str, **fields: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.canary import send_canary
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import PlaybookError, run_playbook
 from key_quarantine.handlers.policy_watch import PolicyChange
@@ -37,6 +38,7 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
     _, changes = policy_watch.watch(aws)
     summary = {
         "status": "swept",
+        "canary": _canary(settings, aws),
         **audit.as_json(),
         "responses": responses,
         "quarantine_policy_changes": [change.as_json() for change in changes],
@@ -50,6 +52,16 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
     _notify(settings, aws, audit, responses, changes)
     LOG.info(json.dumps({key: value for key, value in summary.items() if key != "findings"}, default=str))
     return summary
+
+
+def _canary(settings: Settings, aws: Aws) -> str:
+    """Send the canary; a failure is in the summary, and the missing heartbeat raises the alarm a day later."""
+    if not settings.canary:
+        return "off"
+    try:
+        return f"sent {send_canary(aws)}"
+    except Exception as error:  # noqa: BLE001 - the sweep's other results still count; the alarm tells
+        return f"failed: {type(error).__name__}: {error}"
 
 
 def _respond(user: str, settings: Settings, aws: Aws, ledger: Ledger | None, account: str) -> dict[str, Any]:

@@ -121,6 +121,30 @@ class Ledger:
             return False
         return marker in found.get("Item", {})
 
+    def record_refusal(self, refusal_id: str, trigger: Trigger, reason: str) -> bool:
+        """Record an event the responder refused to act on; False when this event was recorded before."""
+        item = {
+            "incident_id": {"S": refusal_id},
+            "account": {"S": trigger.account},
+            "reported_by": {"S": trigger.reported_by or trigger.account},
+            "family": {"S": trigger.family.value},
+            "user": {"S": trigger.user_name or trigger.access_key_id or "?"},
+            "status": {"S": "refused"},
+            "reason": {"S": reason},
+            "created_at": {"S": _now()},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(incident_id)"
+            )
+        except ClientError as error:
+            if _code(error) == CONDITION_FAILED:
+                return False
+            self._fail_safe("record refusal", error)
+        except BotoCoreError as error:
+            self._fail_safe("record refusal", error)
+        return True
+
     def record(self, incident: Incident, results: list[StepResult]) -> None:
         """The steps done, and the finished marker when no step failed."""
         done = [r for r in results if r.status.value == "done"]

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import (
@@ -31,6 +32,11 @@ from key_quarantine.handlers.settings import (
     Settings,
 )
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
+
+#: Services the playbook calls in the account the key belongs to; everything else (evidence bucket, topic,
+#: ledger, Security Hub) stays in the responder's account. In organization mode the member role grants exactly
+#: the playbook's actions on these services.
+MEMBER_SERVICES = frozenset({"iam", "cloudtrail"})
 
 
 class Phase(StrEnum):
@@ -60,6 +66,8 @@ class Incident:
     trigger: Trigger
     settings: Settings
     aws: Aws
+    member: Aws | None = None  # the key's account, when it is not the responder's (organization mode)
+    responder_account: str | None = None  # where Security Hub findings are imported (default the key's)
     user_name: str = ""
     target_keys: list[str] = field(default_factory=list)
     keys_before: dict[str, str] = field(default_factory=dict)
@@ -80,9 +88,14 @@ class Incident:
             return False  # abuse AWS did not flag: notify with evidence unless the category opted in
         return self.settings.mode is ResponseMode.CONTAIN and not self.exempt
 
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client for ``service``: in the key's account for MEMBER_SERVICES, else the responder's."""
+        routed = self.member if self.member is not None and service in MEMBER_SERVICES else self.aws
+        return routed.client(service, region)
+
     @property
     def iam(self) -> Any:
-        return self.aws.iam
+        return self.client("iam")
 
 
 def incident_id_of(trigger: Trigger, user_name: str) -> str:
@@ -247,7 +260,7 @@ def collect_evidence(incident: Incident) -> str:
     if incident.settings.dry_run:
         return f"dry run: would write s3://{bucket}/{key}"
     body = json.dumps(evidence, indent=2, default=str).encode()
-    incident.aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    incident.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     incident.evidence_location = f"s3://{bucket}/{key}"
     trail = evidence["cloudtrail"]
     capped = f" (capped at {trail['cap']})" if trail["truncated"] else ""
@@ -302,7 +315,11 @@ def cloudtrail_activity(incident: Incident) -> dict[str, Any]:
         for key in incident.target_keys:
             try:
                 found, region_truncated = _lookup(
-                    incident.aws, region, key, start, settings.evidence_event_cap - len(events)
+                    incident.client("cloudtrail", region),
+                    region,
+                    key,
+                    start,
+                    settings.evidence_event_cap - len(events),
                 )
             except Exception as error:  # noqa: BLE001 - partial evidence beats none; the error is recorded
                 errors[f"{region}/{key}"] = f"{type(error).__name__}: {error}"
@@ -320,10 +337,12 @@ def cloudtrail_activity(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _lookup(aws: Aws, region: str, key: str, start: datetime, room: int) -> tuple[list[dict[str, Any]], bool]:
+def _lookup(
+    cloudtrail: Any, region: str, key: str, start: datetime, room: int
+) -> tuple[list[dict[str, Any]], bool]:
     if room <= 0:
         return [], True
-    paginator = aws.client("cloudtrail", region).get_paginator("lookup_events")
+    paginator = cloudtrail.get_paginator("lookup_events")
     pages = paginator.paginate(
         LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key}], StartTime=start
     )
@@ -356,7 +375,7 @@ def notify(incident: Incident) -> str:
     subject, message = notification(incident)
     if incident.settings.dry_run:
         return f"dry run: would publish '{subject}'"
-    incident.aws.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)
+    incident.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)
     return f"published '{subject}'"
 
 
@@ -395,18 +414,19 @@ def security_hub_finding(incident: Incident) -> str:
     finding = asff_finding(incident, region)
     if incident.settings.dry_run:
         return "dry run: would import a Security Hub finding"
-    incident.aws.client("securityhub", region).batch_import_findings(Findings=[finding])
+    incident.client("securityhub", region).batch_import_findings(Findings=[finding])
     return f"imported Security Hub finding {finding['Id']}"
 
 
 def asff_finding(incident: Incident, region: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     account = incident.trigger.account
+    importer = incident.responder_account or account  # a Security Hub administrator imports for its members
     subject, message = notification(incident)
     return {
         "SchemaVersion": "2018-10-08",
         "Id": f"key-quarantine/{incident.incident_id}",
-        "ProductArn": f"arn:aws:securityhub:{region}:{account}:product/{account}/default",
+        "ProductArn": f"arn:aws:securityhub:{region}:{importer}:product/{importer}/default",
         "GeneratorId": "cdk-key-quarantine",
         "AwsAccountId": account,
         "Types": ["Unusual Behaviors/User/Exposed Credentials"],
@@ -494,15 +514,34 @@ ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
 
 
 def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[str, ...]:
-    """Every IAM action the responder may call: its role grants exactly these."""
+    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too)."""
     steps = (a for step in ALL_STEPS for a in step.actions)
-    actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS]
+    actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS, *HEARTBEAT_ACTIONS]
     return tuple(sorted(set(actions)))
 
 
-def run_playbook(trigger: Trigger, settings: Settings, aws: Aws, ledger: Ledger | None = None) -> Outcome:
-    """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change."""
-    incident = Incident(trigger=trigger, settings=settings, aws=aws)
+def member_actions() -> tuple[str, ...]:
+    """The playbook's actions that run in the key's account: what a member account's responder role grants."""
+    return tuple(action for action in required_actions() if action.split(":")[0] in MEMBER_SERVICES)
+
+
+def run_playbook(
+    trigger: Trigger,
+    settings: Settings,
+    aws: Aws,
+    ledger: Ledger | None = None,
+    *,
+    member: Aws | None = None,
+    responder_account: str | None = None,
+) -> Outcome:
+    """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
+
+    ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
+    the account of ``aws``.
+    """
+    incident = Incident(
+        trigger=trigger, settings=settings, aws=aws, member=member, responder_account=responder_account
+    )
     try:
         resolve(incident)
         survey(incident)
@@ -515,7 +554,8 @@ def run_playbook(trigger: Trigger, settings: Settings, aws: Aws, ledger: Ledger 
     if active_ledger:
         active_ledger.record(incident, results)
         results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]
-    return Outcome(incident.incident_id, incident.user_name, incident.target_keys, results, dict(aws.calls))
+    calls = aws.calls + member.calls if member is not None else aws.calls
+    return Outcome(incident.incident_id, incident.user_name, incident.target_keys, results, dict(calls))
 
 
 def _run_parallel(

@@ -4,7 +4,8 @@ Settings are read once per cold start and fail fast. From SQS, the messages whos
 ``batchItemFailures``: only they are delivered again, and dead-lettered after the queue's receive limit. A direct
 event (the CLI, tests) whose response failed raises, so that an asynchronous invocation is retried. An event that
 is not a leak signal, or that names a principal the responder must not touch, is logged and dropped (retrying
-would not change the answer); a message that is not an EventBridge event at all is kept (dead-lettered).
+would not change the answer); a message that is not an EventBridge event at all is kept (dead-lettered). The
+daily sweep's canary is answered with a heartbeat only, before any parsing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
 from key_quarantine.handlers.correlation import Thresholds
+from key_quarantine.handlers.organization import Membership
 from key_quarantine.handlers.settings import Settings
 
 SETTINGS = Settings.from_environment()
 AWS = Aws()  # clients live as long as the execution environment; counts are per invocation
+MEMBERSHIP = Membership(AWS)
 THRESHOLDS = Thresholds.from_environment(os.environ.get("KQ_CORRELATION"))
 FINISHED = FinishedMemo()  # incidents this execution environment saw finish
 DIRECT = "direct"
@@ -30,9 +33,7 @@ class IncompleteResponseError(RuntimeError):
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     AWS.calls.clear()
-    responder = Responder(
-        SETTINGS, AWS, str(context.invoked_function_arn).split(":")[4], THRESHOLDS, FINISHED
-    )
+    responder = Responder(SETTINGS, AWS, str(context.invoked_function_arn), THRESHOLDS, FINISHED, MEMBERSHIP)
     if is_sqs_batch(event):
         deliveries = [Delivery(record["messageId"], record["body"]) for record in event["Records"]]
         failed = respond_to_batch(deliveries, responder).failed

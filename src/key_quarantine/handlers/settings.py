@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -53,6 +54,9 @@ class Settings:
     max_unused_key_days: int = 30
     contain_categories: frozenset[str] = frozenset()  # abuse categories that contain; the others notify
     allow_list: frozenset[str] = frozenset()  # users or key ids expected to make those calls
+    member_role_name: str | None = None  # organization mode: the role assumed in a member account
+    delegated_admins: frozenset[str] = frozenset()  # accounts whose events may name another account
+    canary: bool = False  # the daily sweep sends a canary event down the trigger path
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +82,9 @@ class Settings:
                 max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),
                 contain_categories=_names(env.get("KQ_CONTAIN_CATEGORIES", "")),
                 allow_list=_names(env.get("KQ_ALLOW_LIST", "")),
+                member_role_name=env.get("KQ_MEMBER_ROLE_NAME") or None,
+                delegated_admins=_accounts(env.get("KQ_DELEGATED_ADMINS", "")),
+                canary=_flag(env, "KQ_CANARY"),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None
@@ -104,6 +111,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _names(raw: str) -> frozenset[str]:
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _accounts(raw: str) -> frozenset[str]:
+    accounts = _names(raw)
+    malformed = sorted(a for a in accounts if not re.fullmatch(r"\d{12}", a))
+    if malformed:
+        raise ValueError(f"KQ_DELEGATED_ADMINS must hold 12-digit account ids, not {', '.join(malformed)}")
+    return accounts
 
 
 def _regions(raw: str) -> tuple[str, ...]:

@@ -19,6 +19,13 @@ ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+#: The detail-type AWS gives each source we parse: custom events cannot use aws.* sources, and a mismatch means
+#: the event did not come from AWS as it claims.
+DETAIL_TYPES = {
+    "aws.iam": CLOUDTRAIL_DETAIL_TYPE,
+    "aws.health": "AWS Health Event",
+    "aws.guardduty": "GuardDuty Finding",
+}
 GUARDDUTY_IAM_USER = "IAMUser"
 
 
@@ -50,6 +57,9 @@ class Trigger:
     reason: str
     event_id: str | None = None
     category: str | None = None  # the abuse category, for ABUSE triggers
+    # The account EventBridge says the event came from; differs from ``account`` only for a Health organizational
+    # view event (detail.affectedAccount) or a GuardDuty administrator's finding (detail.accountId).
+    reported_by: str | None = field(default=None, compare=False)
     event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # verbatim, for evidence
 
 
@@ -64,7 +74,14 @@ def parse_event(event: Any) -> Trigger:
         parser = _abuse
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
-    return replace(parser(event, event["detail"]), event=event)
+    expected = DETAIL_TYPES.get(str(source), CLOUDTRAIL_DETAIL_TYPE)
+    if event.get("detail-type") != expected:
+        raise TriggerError(
+            f"an event from {source!r} with detail-type {event.get('detail-type')!r}: AWS sends {expected!r}"
+        )
+    reporter = event.get("account")
+    reported_by = reporter if isinstance(reporter, str) and ACCOUNT_ID.fullmatch(reporter) else None
+    return replace(parser(event, event["detail"]), event=event, reported_by=reported_by)
 
 
 def manual_trigger(account: str, user_name: str | None, access_key_id: str | None) -> Trigger:
@@ -143,7 +160,7 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     user = metadata.get("userName")
     if key is None and user is None:
         raise TriggerError(f"{code} names no access key and no user")
-    affected = detail.get("affectedAccount")
+    affected = detail.get("affectedAccount")  # organizational view: the member the event is about
     account = (
         affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
     )

@@ -1,6 +1,6 @@
 """Terraform into the same model as CloudFormation, so every KQ rule applies unchanged.
 
-Two inputs: a directory of ``.tf`` files (parsed with python-hcl2; local modules followed) and the JSON of
+Two inputs: a directory of ``.tf`` files (parsed by ``hcl``, tree-sitter's HCL grammar; local modules followed) and the JSON of
 ``terraform show -json PLAN``. Each supported resource becomes the CloudFormation resource it stands for (its
 logical id is the Terraform address), references become ``Ref``/``Fn::GetAtt``, and ``output`` blocks become
 Outputs. A ``# key-quarantine:acknowledge KQn <reason>`` comment on the line above a resource (or on its first
@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
+from key_quarantine.rules import hcl
 from key_quarantine.rules.model import Acknowledgement, Stack
 
 SOURCE_METADATA = "key-quarantine:source"
@@ -32,9 +31,6 @@ _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 _JSONENCODE = re.compile(r"^\$\{jsonencode\((?P<body>.*)\)\}$", re.DOTALL)
 _ACKNOWLEDGE = re.compile(
     r"key-quarantine:acknowledge\s+(?P<rule>(?:KeyQuarantine::)?KQ\d+)\s+(?P<reason>\S.*?)\s*$"
-)
-_HCL_OPTIONS = hcl2.SerializationOptions(
-    with_comments=False, strip_string_quotes=True, explicit_blocks=False, preserve_heredocs=False
 )
 
 #: Terraform type -> (CloudFormation type, {terraform attribute: CloudFormation property}).
@@ -172,31 +168,30 @@ def _read_directory(
         raise TerraformError(directory, "no .tf files in this folder")
     for path in files:
         document, text = _parse_hcl(path)
-        _read_document(document, text, path, scope=scope, module=module, seen=seen)
+        _read_document(document, text.splitlines(), path, scope=scope, module=module, seen=seen)
 
 
-def _parse_hcl(path: Path) -> tuple[dict[str, Any], str]:
+def _parse_hcl(path: Path) -> tuple[hcl.Document, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise TerraformError(path, "not text (UTF-8)") from None
     try:
-        return hcl2.loads(text, serialization_options=_HCL_OPTIONS), text
-    except Exception as error:  # noqa: BLE001 - lark raises many types; each means "not valid HCL"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TerraformError(path, f"not valid HCL: {first_line}") from None
+        return hcl.parse(text), text
+    except hcl.HclSyntaxError as error:
+        raise TerraformError(path, f"not valid HCL: {error}") from None
 
 
 def _read_document(
-    document: Mapping[str, Any],
-    text: str,
+    parsed: hcl.Document,
+    lines: list[str],
     path: Path,
     *,
     scope: _Scope,
     module: TerraformModule,
     seen: set[Path],
 ) -> None:
-    prefix = scope.prefix
+    prefix, document = scope.prefix, parsed.body
     for block in document.get("provider", []):
         region = (block.get("aws") or {}).get("region") if isinstance(block, Mapping) else None
         if isinstance(region, str) and not region.startswith("${") and prefix == "":
@@ -205,9 +200,9 @@ def _read_document(
         for resource_type, named in block.items():
             for name, values in named.items():
                 address = f"{prefix}{resource_type}.{name}"
-                line = _block_line(text, "resource", resource_type, name)
+                line = parsed.lines.get(("resource", resource_type, name))
                 resource = TerraformResource(address, resource_type, scope.qualify(dict(values)), path, line)
-                resource.acknowledgements = _acknowledgements(text, line, address)
+                resource.acknowledgements = _acknowledgements(lines, line, address)
                 module.resources.append(resource)
     for block in document.get("output", []):
         for name, values in block.items():
@@ -216,7 +211,7 @@ def _read_document(
                 module.module_outputs[f"{prefix}{name}".removesuffix(".")] = scope.qualify(value)
             else:
                 module.outputs[name] = value
-                module.output_sources[name] = {"file": str(path), "line": _block_line(text, "output", name)}
+                module.output_sources[name] = {"file": str(path), "line": parsed.lines.get(("output", name))}
     for block in document.get("module", []):
         for name, values in block.items():
             source = values.get("source") if isinstance(values, Mapping) else None
@@ -226,19 +221,10 @@ def _read_document(
                 _read_directory((path.parent / source).resolve(), child, module, seen)
 
 
-def _block_line(text: str, kind: str, *labels: str) -> int | None:
-    pattern = re.compile(
-        rf"^[ \t]*{kind}\s+" + r"\s+".join(f'"{re.escape(label)}"' for label in labels), re.MULTILINE
-    )
-    match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
-
-
-def _acknowledgements(text: str, line: int | None, address: str) -> list[Acknowledgement]:
+def _acknowledgements(lines: list[str], line: int | None, address: str) -> list[Acknowledgement]:
     """``# key-quarantine:acknowledge KQn reason`` on the resource's first line or the comment lines above it."""
     if line is None:
         return []
-    lines = text.splitlines()
     candidates = [lines[line - 1]]
     above = line - 2
     while above >= 0 and lines[above].strip().startswith(("#", "//")):
@@ -492,8 +478,8 @@ def _unknown(expression: str) -> dict[str, Any]:
 def _hcl_expression(body: str) -> Any:
     """A jsonencode() argument, parsed as HCL (cached: configurations repeat the same policies and patterns)."""
     try:
-        return hcl2.loads(f"value = {body}\n", serialization_options=_HCL_OPTIONS)["value"]
-    except Exception:  # noqa: BLE001 - an expression we cannot evaluate stays a string
+        return hcl.parse_expression(body)
+    except hcl.HclSyntaxError:  # an expression we cannot evaluate stays a string
         return f"${{jsonencode({body})}}"
 
 

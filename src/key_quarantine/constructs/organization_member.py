@@ -1,0 +1,212 @@
+"""``KeyQuarantineMember``: what a member account of the organization needs so the security account can respond.
+
+One template for every region of a member account (the StackSet deploys the same body everywhere), so regional
+differences are CloudFormation Conditions: in us-east-1 the leak signals AWS sends only there (IAM quarantine
+attach, legacy inline policy, AWS Health, GuardDuty) and every abuse call are forwarded, and the member responder
+role is created (IAM is global: once per account); in every other region only the regional abuse calls are
+forwarded. Forwarding goes to the security account's organization bus, with a role allowed only ``PutEvents``
+on it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct, IConstruct
+from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.constructs.key_quarantine import GLOBAL_EVENTS_REGION
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.data.detections import categories as detection_categories
+from key_quarantine.data.detections import regional_categories
+from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
+from key_quarantine.handlers.playbook import member_actions
+
+_C = TypeVar("_C", bound=IConstruct)
+MEMBER_TEMPLATE_PARAMETERS = ("CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId")
+
+
+class KeyQuarantineMember(Construct):
+    """Forwarding rules and the member responder role, for one member account (any region; see module doc).
+
+    Deploy it through ``KeyQuarantineOrganization``'s StackSet, or as a plain stack where StackSets do not
+    reach (the management account).
+
+    :param central_event_bus_arn: the organization bus in the security account (``KeyQuarantineOrganization
+        .event_bus``), in us-east-1.
+    :param central_responder_role_arn: the central responder's role: the only principal the member role trusts.
+    :param organization_id: the organization (``o-...``): the trust also requires the caller to be in it.
+    :param detections: abuse categories to forward (default all).
+    :param guardduty_finding_types: GuardDuty finding types to forward (default
+        ``DEFAULT_GUARDDUTY_FINDING_TYPES``; empty forwards none).
+
+    :ivar forward_role: the role EventBridge uses to put events on the central bus.
+    :ivar signals: the us-east-1 signal rules (``signals.rules``).
+    :ivar detections: the abuse rules by category (us-east-1 form and regional form).
+    :ivar responder_role: the role the central responder assumes (created in us-east-1 only).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        central_event_bus_arn: str,
+        central_responder_role_arn: str,
+        organization_id: str,
+        detections: Sequence[str] | None = None,
+        guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+    ) -> None:
+        chosen = list(detection_categories() if detections is None else detections)
+        unknown = sorted(set(chosen) - set(detection_categories()))
+        if unknown:
+            raise ValueError(
+                f"unknown detection categories {unknown}; known: {', '.join(detection_categories())}"
+            )
+        super().__init__(scope, construct_id)
+        in_global = cdk.CfnCondition(
+            self, "InGlobalRegion", expression=cdk.Fn.condition_equals(cdk.Aws.REGION, GLOBAL_EVENTS_REGION)
+        )
+        elsewhere = cdk.CfnCondition(
+            self,
+            "InOtherRegion",
+            expression=cdk.Fn.condition_not(cast("cdk.ICfnConditionExpression", in_global)),
+        )
+        bus = events.EventBus.from_event_bus_arn(self, "CentralBus", central_event_bus_arn)
+        self.forward_role = iam.Role(
+            self,
+            "ForwardRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="key-quarantine: forwards leak signals to the security account's bus",
+        )
+        target = targets.EventBus(bus, role=self.forward_role)  # grants the role PutEvents on that bus only
+        self.signals = TriggerRules(
+            self, "Signals", target=target, guardduty_finding_types=guardduty_finding_types
+        )
+        for rule in self.signals.rules.values():
+            _only_if(rule, in_global)
+        self.detections: dict[str, events.Rule] = {}
+        for category in chosen:
+            self.detections[category] = _only_if(
+                abuse_rule(
+                    self, category, description=f"key-quarantine: forward {category} calls", target=target
+                ),
+                in_global,
+            )
+        regional = Construct(self, "Regional")
+        for category in [c for c in chosen if c in regional_categories()]:
+            self.detections[f"{category}@regional"] = _only_if(
+                abuse_rule(
+                    regional,
+                    category,
+                    description=f"key-quarantine: forward {category} calls",
+                    target=target,
+                    regional_only=True,
+                ),
+                elsewhere,
+            )
+        self.responder_role = _only_if(
+            member_responder_role(
+                self, central_responder_role_arn=central_responder_role_arn, organization_id=organization_id
+            ),
+            in_global,
+        )
+
+
+def member_responder_role(
+    scope: Construct, *, central_responder_role_arn: str, organization_id: str
+) -> iam.Role:
+    """The playbook's member-account actions (``member_actions()``), for the central responder's role only."""
+    central_account = cdk.Fn.select(4, cdk.Fn.split(":", central_responder_role_arn))
+    principal = iam.AccountPrincipal(central_account).with_conditions(
+        {
+            "ArnEquals": {"aws:PrincipalArn": central_responder_role_arn},
+            "StringEquals": {"aws:PrincipalOrgID": organization_id},
+        }
+    )
+    return iam.Role(
+        scope,
+        "ResponderRole",
+        # A fixed name: the central responder builds this role's ARN from the account id an event names.
+        role_name=MEMBER_ROLE_NAME,
+        assumed_by=principal,
+        max_session_duration=cdk.Duration.hours(1),
+        description="key-quarantine: the security account's responder contains leaked keys here",
+        inline_policies={"Playbook": iam.PolicyDocument(statements=member_statements())},
+    )
+
+
+def member_statements() -> list[iam.PolicyStatement]:
+    """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself)."""
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for action in member_actions():
+        by_service[action.split(":")[0]].append(action)
+    users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
+    return [
+        iam.PolicyStatement(
+            sid=f"Playbook{service.capitalize()}",
+            actions=actions,
+            resources=[users if service == "iam" else "*"],
+        )
+        for service, actions in sorted(by_service.items())
+    ]
+
+
+def member_template(
+    *,
+    detections: Sequence[str] | None = None,
+    guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+) -> dict[str, Any]:
+    """The member stack as a standalone CloudFormation template, central values as Parameters.
+
+    Synthesized in an app of its own, without bootstrap or assets (a StackSet template cannot use them).
+    """
+    with tempfile.TemporaryDirectory(prefix="kq-member-") as outdir:
+        app = cdk.App(
+            outdir=outdir, analytics_reporting=False, context={"aws:cdk:enable-path-metadata": False}
+        )
+        stack = cdk.Stack(
+            app,
+            "KeyQuarantineMember",
+            synthesizer=cdk.BootstraplessSynthesizer(),
+            description="key-quarantine member: forwards leak signals to the security account; its responder role",
+        )
+        values = {
+            name: cdk.CfnParameter(stack, name, type="String", description=description).value_as_string
+            for name, description in zip(
+                MEMBER_TEMPLATE_PARAMETERS,
+                (
+                    "ARN of the organization event bus in the security account (us-east-1)",
+                    "ARN of the central responder's role, the only principal the member role trusts",
+                    "The organization id (o-...)",
+                ),
+                strict=True,
+            )
+        }
+        KeyQuarantineMember(
+            stack,
+            "Member",
+            central_event_bus_arn=values["CentralEventBusArn"],
+            central_responder_role_arn=values["CentralResponderRoleArn"],
+            organization_id=values["OrganizationId"],
+            detections=detections,
+            guardduty_finding_types=guardduty_finding_types,
+        )
+        template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
+    return cast("dict[str, Any]", json.loads(json.dumps(template)))
+
+
+def _only_if(construct: _C, condition: cdk.CfnCondition) -> _C:
+    """Create ``construct``'s CloudFormation resources only where ``condition`` holds."""
+    for child in construct.node.find_all():
+        if isinstance(child, cdk.CfnResource):
+            child.cfn_options.condition = condition
+    return construct
