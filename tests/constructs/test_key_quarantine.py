@@ -252,7 +252,7 @@ def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> N
 def test_alarms_on_dead_letters_and_errors_notify_the_topic(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateNumberOfMessagesVisible", "CanaryHeartbeat", "Errors"]
+    assert metrics == ["ApproximateNumberOfMessagesVisible", "CanaryHeartbeat", "Errors", "HandedBack"]
     for alarm in alarms.values():
         assert (
             alarm["Properties"]["AlarmActions"] == [{"Ref": Match.any_value()}]

@@ -17,6 +17,7 @@ from key_quarantine.constructs.responder_queue import (
     DEFAULT_MAXIMUM_CONCURRENCY,
     ResponderQueue,
 )
+from key_quarantine.handlers.batch import HANDED_BACK
 from tests.constructs.test_key_quarantine import US_EAST_1, assembly, resources, template
 
 __all__ = ["assembly", "template"]
@@ -111,3 +112,20 @@ def test_out_of_range_settings_are_refused_with_their_name(option: str, value: i
             dead_letter_queue=sqs.Queue(stack, "D"),
             **{option: value},
         )
+
+
+def test_a_signal_handed_back_to_the_queue_alarms_at_once(template: dict[str, Any]) -> None:
+    # a failed response no longer fails the invocation (ReportBatchItemFailures): its log line is counted instead
+    (metric_filter,) = resources(template, "AWS::Logs::MetricFilter").values()
+    properties = metric_filter["Properties"]
+    assert properties["FilterPattern"] == f'"{HANDED_BACK}"'
+    assert properties["LogGroupName"]["Ref"].startswith("KeyQuarantineResponderLogs")
+    (transformation,) = properties["MetricTransformations"]
+    (alarm,) = [a for lid, a in resources(template, "AWS::CloudWatch::Alarm").items() if "HandedBack" in lid]
+    assert (alarm["Properties"]["MetricName"], alarm["Properties"]["Namespace"]) == (
+        transformation["MetricName"],
+        transformation["MetricNamespace"],
+    )
+    assert alarm["Properties"]["Threshold"] == 1
+    (action,) = alarm["Properties"]["AlarmActions"]
+    assert action["Ref"].startswith("KeyQuarantineNotifications")

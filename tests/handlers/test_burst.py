@@ -21,7 +21,7 @@ import pytest
 from key_quarantine.constructs.responder_queue import DEFAULT_BATCH_SIZE
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.batch import FinishedMemo
+from key_quarantine.handlers.batch import HANDED_BACK, FinishedMemo
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, long_term_key
 from tests.handlers.test_responder_wiring import context_for
@@ -164,7 +164,9 @@ def test_keys_of_a_batch_are_answered_side_by_side(
     assert burst.key_status() == {burst.key: "Active", burst.other_key: "Active"}  # bystanders untouched
 
 
-def test_a_malformed_message_is_dead_lettered_alone(burst: MotoAccount) -> None:
+def test_a_malformed_message_is_dead_lettered_alone(
+    burst: MotoAccount, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a batch with a leak signal, a message that is not JSON, and an event that is no leak signal
     good = copy.deepcopy(sample("cloudtrail-attach-quarantine.json"))
     good["account"] = good["detail"]["recipientAccountId"] = burst.account_id
@@ -182,4 +184,9 @@ def test_a_malformed_message_is_dead_lettered_alone(burst: MotoAccount) -> None:
     result = responder.lambda_handler({"Records": records}, context_for(burst.account_id))
     # Then only the malformed message is handed back (to be dead-lettered); the leak is contained
     assert result == {"batchItemFailures": [{"itemIdentifier": "garbage"}]}
+    # And the hand-back is logged in the line the construct's alarm counts
+    responder_lines = [
+        json.loads(r.getMessage()) for r in caplog.records if r.name == "key_quarantine.responder"
+    ]
+    assert any(line.get("status") == HANDED_BACK for line in responder_lines)
     assert burst.key_status()[burst.key] == "Inactive"

@@ -13,6 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -26,6 +27,8 @@ from key_quarantine.constructs.tamper_alarms import TamperAlarms
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
+from key_quarantine.handlers.batch import HANDED_BACK
+from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
@@ -91,7 +94,7 @@ class KeyQuarantine(Construct):
         dead letters).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
-    :ivar alarms: the alarms on dead letters and responder errors.
+    :ivar alarms: the alarms on dead letters, responder errors, and signals handed back to the queue.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
     :ivar canary: the sweep's canary rule and missing-heartbeat alarm, or None when ``daily_sweep`` is False.
     :ivar tamper: the tamper alarms (``tamper.rules``), or None when ``tamper_alarms`` is False.
@@ -402,9 +405,33 @@ class KeyQuarantine(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (dead_letters, errors):
+        alarms = [dead_letters, errors, self._handed_back_alarm()]
+        for alarm in alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
-        return [dead_letters, errors]
+        return alarms
+
+    def _handed_back_alarm(self) -> cloudwatch.Alarm:
+        """Messages whose response failed go back to the queue without failing the invocation: counted from the
+        responder's log, so that a failure alarms at once rather than when the message is dead-lettered."""
+        handed_back = logs.MetricFilter(
+            self,
+            "HandedBackFilter",
+            log_group=self.responder.function.log_group,
+            metric_namespace=HEARTBEAT_NAMESPACE,
+            metric_name="HandedBack",
+            filter_pattern=logs.FilterPattern.literal(f'"{HANDED_BACK}"'),
+            metric_value="1",
+        )
+        return cloudwatch.Alarm(
+            self,
+            "HandedBackAlarm",
+            alarm_description="key-quarantine: the responder failed a step and handed the signal back to its queue",
+            metric=handed_back.metric(period=cdk.Duration.minutes(1), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
 
 def _lock_retention() -> s3.ObjectLockRetention:

@@ -32,6 +32,9 @@ from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamil
 
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
+HANDED_BACK = (
+    "handed-back"  # the log line's status when messages go back to the queue (a metric filter counts it)
+)
 GROUP_WORKERS = 4  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
 
 

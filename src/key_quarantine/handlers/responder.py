@@ -14,7 +14,14 @@ import os
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
+from key_quarantine.handlers.batch import (
+    HANDED_BACK,
+    Delivery,
+    FinishedMemo,
+    Responder,
+    log,
+    respond_to_batch,
+)
 from key_quarantine.handlers.correlation import Thresholds
 from key_quarantine.handlers.organization import Membership
 from key_quarantine.handlers.settings import Settings
@@ -37,6 +44,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if is_sqs_batch(event):
         deliveries = [Delivery(record["messageId"], record["body"]) for record in event["Records"]]
         failed = respond_to_batch(deliveries, responder).failed
+        if (
+            failed
+        ):  # the invocation succeeds, so Lambda's Errors metric misses these: an alarm counts this line
+            log(HANDED_BACK, count=len(failed), message_ids=failed)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
     answered = respond_to_batch([Delivery(DIRECT, event)], responder)
     result = answered.results[DIRECT]
