@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.organization import (
     MEMBER_ROLE_NAME,
     Membership,
@@ -156,6 +157,33 @@ def test_member_role_that_cannot_be_assumed_is_refused_only_when_retrying_cannot
         # When the responder asks for the member's credentials; Then a denial is refused, the rest retried
         with pytest.raises(expected, match=MEMBER_ROLE_NAME):
             member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
+
+
+def test_unreachable_member_hands_back_its_messages_alone(organization: dict[str, Any]) -> None:
+    # Given a batch with a leak in this account and one in a member account whose role STS is throttling
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="leaky")
+    iam.create_access_key(UserName="leaky")
+    events = []
+    for account in ("123456789012", organization["member"]):
+        event = sample("cloudtrail-attach-quarantine.json")
+        event["account"] = event["detail"]["recipientAccountId"] = account
+        event["detail"]["requestParameters"]["userName"] = "leaky"
+        events.append(event)
+    aws = Aws(region=REGION)
+    responder = Responder(
+        Settings(member_role_name=MEMBER_ROLE_NAME), aws, CENTRAL_ARN, membership=Membership(aws)
+    )
+    with Stubber(aws.client("sts")) as stub:
+        stub.add_client_error("assume_role", "Throttling", "slow down", http_status_code=400)
+        # When the batch is answered
+        result = respond_to_batch(
+            [Delivery("own", json.dumps(events[0])), Delivery("member", json.dumps(events[1]))], responder
+        )
+    # Then only the member's message goes back to the queue (to be retried), and the local leak is contained
+    assert result.failed == ["member"]
+    assert "will retry" in result.results["member"]["reason"]
+    assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
 
 
 def test_event_remembers_the_account_eventbridge_says_it_came_from() -> None:

@@ -25,7 +25,13 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.organization import Membership, RefusedAccountError, member_clients, refusal_id
+from key_quarantine.handlers.organization import (
+    Membership,
+    MemberUnreachableError,
+    RefusedAccountError,
+    member_clients,
+    refusal_id,
+)
 from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
@@ -175,6 +181,8 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
         )
     except RefusedAccountError as error:
         return _refuse(trigger, str(error), responder, ledger), False
+    except MemberUnreachableError as error:  # deliver again: this is passing, and the other groups go on
+        return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
     try:
         outcome = run_playbook(
             trigger, settings, aws, ledger, member=member, responder_account=responder.own_account
