@@ -51,6 +51,12 @@ class Deployed:
         form = ARN_FORMS[self._resources[logical_id]["Type"]]
         return form.format(account=ACCOUNT, region=REGION, name=self.name(logical_id))
 
+    def attribute(self, logical_id: str, attribute: str) -> str:
+        if attribute == "QueueName":
+            return self.name(logical_id)
+        assert attribute == "Arn", f"no stand-in for {attribute}"
+        return self.arn(logical_id)
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
@@ -59,9 +65,7 @@ class Deployed:
         if set(value) == {"Ref"}:
             return PSEUDO.get(value["Ref"]) or self.name(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
-            logical_id, attribute = value["Fn::GetAtt"]
-            assert attribute == "Arn", f"no stand-in for {attribute}"
-            return self.arn(logical_id)
+            return self.attribute(*value["Fn::GetAtt"])
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return separator.join(str(self.resolve(part)) for part in parts)

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantine
-from key_quarantine.constructs.tamper_alarms import BUCKET_CALLS, ROLE_CALLS, TRAIL_CALLS
+from key_quarantine.constructs.tamper_alarms import BUCKET_CALLS, QUEUE_CALLS, ROLE_CALLS, TRAIL_CALLS
 from key_quarantine.handlers.canary import CANARY_DETAIL_TYPE, CANARY_SOURCE
 from key_quarantine.rules.event_pattern import parse_pattern
 from tests.cdk_apps import plugin_report, synth
@@ -160,6 +160,20 @@ def bucket(d: Deployed, t: dict[str, Any]) -> str:
     return d.name(logical_id(t, "KeyQuarantineEvidence", "AWS::S3::Bucket"))
 
 
+def queue_url(prefix: str) -> Callable[[Deployed, dict[str, Any]], str]:
+    """SQS's CloudTrail events name a queue by its URL."""
+    return lambda d, t: (
+        f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{d.name(logical_id(t, prefix, 'AWS::SQS::Queue'))}"
+    )
+
+
+def mapping_id(d: Deployed, t: dict[str, Any]) -> str:
+    return d.name(
+        logical_id(t, "KeyQuarantineResponderFunctionSqsEventSource", "AWS::Lambda::EventSourceMapping")
+    )
+
+
+BUFFER, DEAD_LETTERS = queue_url("KeyQuarantineBufferQueue"), queue_url("KeyQuarantineResponderDeadLetters")
 RESPONDER, SWEEP = function("KeyQuarantineResponderFunction"), function("KeyQuarantineDailySweepFunction")
 RESPONDER_ARN = function_arn("KeyQuarantineResponderFunction")
 TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dict[str, Any]]]] = [
@@ -224,6 +238,15 @@ TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dic
         lambda d, t: {"roleName": role("KeyQuarantineTamperReenableRole")(d, t)},
     ),
     *[("Trail", "cloudtrail", call, lambda _d, _t: {"name": "organization-trail"}) for call in TRAIL_CALLS],
+    *[("Queues", "sqs", call, lambda d, t: {"queueUrl": BUFFER(d, t)}) for call in QUEUE_CALLS],
+    ("Queues", "sqs", "PurgeQueue", lambda d, t: {"queueUrl": DEAD_LETTERS(d, t)}),
+    (
+        "Mappings",
+        "lambda",
+        "UpdateEventSourceMapping20150331",
+        lambda d, t: {"uUID": mapping_id(d, t), "enabled": False},
+    ),
+    ("Mappings", "lambda", "DeleteEventSourceMapping20150331", lambda d, t: {"uUID": mapping_id(d, t)}),
     *[("BucketCalls", "s3", call, lambda d, t: {"bucketName": bucket(d, t)}) for call in BUCKET_CALLS],
 ]
 
@@ -281,6 +304,23 @@ def test_changes_to_other_resources_do_not_alarm(
     assert alarming(template, cloudtrail(service, event_name, parameters)) == []
 
 
+def test_other_queues_and_mappings_do_not_alarm_but_a_mapping_moved_off_our_queue_does(
+    template: dict[str, Any],
+) -> None:
+    deployed = Deployed(template)
+    buffer = BUFFER(deployed, template)
+    # Given a queue whose name ends like ours, and another function's mapping: nothing fires
+    lookalike = buffer.replace(f"/{ACCOUNT}/", f"/{ACCOUNT}/copy-of-")
+    assert alarming(template, cloudtrail("sqs", "DeleteQueue", {"queueUrl": lookalike})) == []
+    other_mapping = {"uUID": "a1b2c3d4-0000-1111-2222-333344445555", "enabled": False}
+    assert alarming(template, cloudtrail("lambda", "UpdateEventSourceMapping20150331", other_mapping)) == []
+    # When a mapping CloudTrail names only by the queue it reads (the answer) is deleted, Then it alarms
+    deleted = cloudtrail("lambda", "DeleteEventSourceMapping20150331", other_mapping)
+    queue_arn = deployed.arn(logical_id(template, "KeyQuarantineBufferQueue", "AWS::SQS::Queue"))
+    deleted["detail"]["responseElements"] = {"uUID": other_mapping["uUID"], "eventSourceArn": queue_arn}
+    assert alarming(template, deleted) == ["Mappings"]
+
+
 @pytest.mark.parametrize(
     ("service", "event_name", "field", "resource"),
     [
@@ -330,7 +370,7 @@ def test_every_tamper_rule_notifies_the_topic_with_who_what_and_when(template: d
         and body["Type"] == "AWS::Events::Rule"
         and "Reenable" not in lid
     }
-    assert len(rules) == 7
+    assert len(rules) == 9  # functions, roles, trail, queues, mapping, bucket, objects, rules, targets
     for properties in rules.values():
         assert "EventBusName" not in properties  # the default bus, where AWS's own events arrive
         (target,) = properties["Targets"]

@@ -273,6 +273,8 @@ class KeyQuarantine(Construct):
             functions=[f.function for f in functions],
             roles=[f.role for f in functions],
             evidence_bucket=self.evidence_bucket,
+            queues=[self.buffer.queue, self.responder.dead_letter_queue],
+            event_source_mappings=[self.buffer.event_source_mapping_id],
             trail_names=trail_names,
             reenable_on_tamper=reenable,
             reenable_rules=pipeline_rules,

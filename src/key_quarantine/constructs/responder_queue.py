@@ -91,15 +91,15 @@ class ResponderQueue(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
-        function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=batch_size,
-                max_batching_window=batching_window,
-                max_concurrency=maximum_concurrency,
-                report_batch_item_failures=True,
-            )
+        event_source = sources.SqsEventSource(
+            self.queue,
+            batch_size=batch_size,
+            max_batching_window=batching_window,
+            max_concurrency=maximum_concurrency,
+            report_batch_item_failures=True,
         )
+        function.add_event_source(event_source)
+        self.event_source_mapping_id = event_source.event_source_mapping_id
 
     def target(self) -> events.IRuleTarget:
         """A rule target: each rule that uses it is admitted by the queue's policy (aws:SourceArn), no other."""

@@ -21,6 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
@@ -51,6 +52,10 @@ ROLE_CALLS = (
     "UpdateRole",
 )
 TRAIL_CALLS = ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")
+#: Calls that drop the signals waiting in a queue or stop them reaching the responder.
+QUEUE_CALLS = ("DeleteQueue", "PurgeQueue", "SetQueueAttributes", "AddPermission", "RemovePermission")
+#: Disabling or deleting the queue's event source mapping stops the responder silently (no errors, no DLQ).
+MAPPING_CALL_PREFIXES = ("UpdateEventSourceMapping", "DeleteEventSourceMapping")
 #: Bucket calls that delete evidence or stop the deletion alarm (the EventBridge switch is PutBucketNotification).
 BUCKET_CALLS = (
     "DeleteBucket",
@@ -106,6 +111,26 @@ def roles_pattern(role_names: Sequence[str]) -> dict[str, Any]:
     return cloudtrail_pattern("aws.iam", ROLE_CALLS, {"roleName": list(role_names)})
 
 
+def queues_pattern(queue_names: Sequence[str]) -> dict[str, Any]:
+    """SQS names a queue by its URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``): the last segment."""
+    return cloudtrail_pattern(
+        "aws.sqs", QUEUE_CALLS, {"queueUrl": [{"suffix": f"/{n}"} for n in queue_names]}
+    )
+
+
+def mappings_pattern(mapping_ids: Sequence[str], queue_arns: Sequence[str]) -> dict[str, Any]:
+    """A mapping is named by its UUID in the request, and its queue in the answer (CloudTrail records both)."""
+    by_id = {"uUID": list(mapping_ids)}
+    if not queue_arns:
+        return cloudtrail_pattern("aws.lambda", [{"prefix": c} for c in MAPPING_CALL_PREFIXES], by_id)
+    pattern = cloudtrail_pattern("aws.lambda", [{"prefix": call} for call in MAPPING_CALL_PREFIXES])
+    pattern["detail"]["$or"] = [
+        {"requestParameters": by_id},
+        {"responseElements": {"eventSourceArn": list(queue_arns)}},
+    ]
+    return pattern
+
+
 def trail_pattern(trail_names: Sequence[str] | None) -> dict[str, Any]:
     """``None``: every trail of the account (any trail logging is what feeds the CloudTrail rules)."""
     if trail_names is None:
@@ -140,6 +165,10 @@ class TamperAlarms(Construct):
     :param rules: our EventBridge rules (on the default bus): disabled, deleted, retargeted or rewritten.
     :param functions: our functions: code, configuration, concurrency, permissions changed or deleted.
     :param roles: our functions' roles: policies or trust changed, role deleted.
+    :param queues: our queues (the buffer, the dead letters): deleted, purged, their attributes or permissions
+        changed (default none).
+    :param event_source_mappings: the ids of our functions' event source mappings: disabled, changed or deleted
+        (default none).
     :param evidence_bucket: our evidence: objects deleted, bucket policy, lifecycle, versioning or notification
         changed. A bucket KeyQuarantine created gets EventBridge notifications turned on; an existing bucket must
         have them turned on by its owner (S3 > Properties > Amazon EventBridge) or deletions go unseen.
@@ -149,8 +178,8 @@ class TamperAlarms(Construct):
         may disable a rule on purpose, e.g. to stop a misfiring responder; the alarm fires either way).
     :param reenable_rules: the rules the handler may re-enable (default none).
 
-    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, BucketCalls, ObjectDeleted, Rules,
-        RuleTargets).
+    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, Queues, Mappings, BucketCalls,
+        ObjectDeleted, Rules, RuleTargets).
     :ivar reenabler: the re-enable function, or None.
     """
 
@@ -164,6 +193,8 @@ class TamperAlarms(Construct):
         functions: Sequence[lambda_.IFunction],
         roles: Sequence[iam.IRole],
         evidence_bucket: s3.IBucket,
+        queues: Sequence[sqs.IQueue] = (),
+        event_source_mappings: Sequence[str] = (),
         trail_names: Sequence[str] | None = None,
         reenable_on_tamper: bool = False,
         reenable_rules: Sequence[events.IRule] = (),
@@ -201,6 +232,13 @@ class TamperAlarms(Construct):
             "BucketCalls": (bucket_calls_pattern(evidence_bucket.bucket_name), "the evidence bucket changed"),
             "ObjectDeleted": (object_deleted_pattern(evidence_bucket.bucket_name), "evidence deleted"),
         }
+        if queues:
+            own["Queues"] = (queues_pattern([q.queue_name for q in queues]), "our queues changed")
+        if event_source_mappings:
+            own["Mappings"] = (
+                mappings_pattern(event_source_mappings, [q.queue_arn for q in queues]),
+                "the responder's event source mapping changed",
+            )
         for name, (pattern, what) in own.items():
             self.rules[name] = self._rule(name, pattern, what)
         # Last, so they watch the other tamper rules too. A rule cannot report its own disabling (EventBridge
