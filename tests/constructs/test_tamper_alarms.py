@@ -449,6 +449,9 @@ def test_named_trails_narrow_the_trail_watch() -> None:
     assert alarming(template, cloudtrail("cloudtrail", "StopLogging", {"name": "org-trail"})) == ["Trail"]
     assert alarming(template, cloudtrail("cloudtrail", "StopLogging", {"name": trail_arn})) == ["Trail"]
     assert alarming(template, cloudtrail("cloudtrail", "StopLogging", {"name": "scratch-trail"})) == []
+    # PutEventSelectors (management events off blinds every CloudTrail rule) names the trail ``trailName``
+    selectors = {"trailName": "org-trail", "eventSelectors": []}
+    assert alarming(template, cloudtrail("cloudtrail", "PutEventSelectors", selectors)) == ["Trail"]
 
 
 def test_an_existing_evidence_bucket_is_watched_and_its_owner_is_told_to_send_events() -> None:

@@ -23,7 +23,7 @@ from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import HANDED_BACK, FinishedMemo
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
-from tests.handlers.test_detections import cloudtrail_event, long_term_key
+from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
 from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
 
@@ -63,8 +63,7 @@ def invoke_model(account: MotoAccount, user: str, key: str, second: int) -> dict
         eventTime=(START + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         eventID=str(uuid.uuid4()),
     )
-    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
-    return event
+    return in_account(event, account.account_id)
 
 
 def sqs_batches(events: Sequence[dict[str, Any]], size: int = DEFAULT_BATCH_SIZE) -> Iterator[dict[str, Any]]:

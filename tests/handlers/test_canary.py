@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from key_quarantine import KeyQuarantine
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.canary import (
     CANARY_DETAIL_TYPE,
     CANARY_SOURCE,
@@ -27,6 +28,7 @@ from key_quarantine.handlers.triggers import TriggerError, parse_event
 from tests.cdk_apps import synth
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.test_responder_wiring import context_for
+from tests.handlers.test_triggers import sample
 
 FUNCTION_NAME = "key-quarantine-responder"  # the name in context_for's ARN
 
@@ -156,3 +158,33 @@ def test_a_canary_source_with_another_detail_type_is_ignored(wired: MotoAccount)
     event = {"source": CANARY_SOURCE, "detail-type": "AWS API Call via CloudTrail", "detail": {}}
     result = responder.lambda_handler(event, context_for(wired.account_id))
     assert (result["status"], heartbeats()) == ("ignored", 0)
+
+
+def test_a_heartbeat_cloudwatch_refuses_goes_back_alone_and_the_leak_is_still_contained(
+    wired: MotoAccount,
+) -> None:
+    # Given a batch with the daily canary and a real leak signal, and CloudWatch refusing the heartbeat
+    leak = sample("cloudtrail-attach-quarantine.json")
+    leak["account"] = leak["detail"]["recipientAccountId"] = wired.account_id
+    leak["detail"]["requestParameters"]["userName"] = wired.user
+    canary = {
+        "id": "c1",
+        "source": CANARY_SOURCE,
+        "detail-type": CANARY_DETAIL_TYPE,
+        "detail": {"sent_at": "now"},
+    }
+    aws = Aws(region=REGION)
+    batch_responder = Responder(
+        replace(responder.SETTINGS, ledger_table=None),
+        aws,
+        f"arn:aws:lambda:{REGION}:{wired.account_id}:function:r",
+    )
+    with Stubber(aws.client("cloudwatch")) as stub:
+        stub.add_client_error("put_metric_data", "AccessDenied", "no", http_status_code=403)
+        # When the batch is answered
+        result = respond_to_batch(
+            [Delivery("canary", json.dumps(canary)), Delivery("leak", json.dumps(leak))], batch_responder
+        )
+    # Then only the canary goes back to the queue, and the leaked key is contained
+    assert result.failed == ["canary"]
+    assert wired.key_status()[wired.key] == "Inactive"

@@ -16,7 +16,7 @@ from key_quarantine.handlers import responder
 from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.correlation import Signal, Thresholds, correlate
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
-from tests.handlers.test_detections import cloudtrail_event, long_term_key
+from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
 from tests.handlers.test_responder_wiring import context_for
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -98,8 +98,7 @@ def create_cluster(account: MotoAccount, region: str, minutes_ago: int, number: 
         eventID=f"00000000-0000-4000-8000-00000000000{number}",
         readOnly=False,
     )
-    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
-    return event
+    return in_account(event, account.account_id)
 
 
 def test_a_miner_spreading_across_regions_is_an_incident_of_its_own(with_signals: MotoAccount) -> None:

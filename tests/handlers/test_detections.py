@@ -11,9 +11,10 @@ import pytest
 from key_quarantine import data
 from key_quarantine.data.detections import categories, detection_pattern, needs_all_management_events
 from key_quarantine.handlers.playbook import PlaybookError, run_playbook
-from key_quarantine.handlers.triggers import TriggerFamily, parse_event
+from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, parse_event
 from key_quarantine.rules.event_pattern import parse_pattern
 from tests.handlers.conftest import MotoAccount
+from tests.handlers.test_triggers import sample
 
 ACCOUNT = "111122223333"
 CATALOGUE = data.abuse_events()
@@ -64,6 +65,15 @@ def long_term_key(user: str = "leaked-deployer", key: str = "AKIAIOSFODNN7EXAMPL
         "accessKeyId": key,
         "userName": user,
     }
+
+
+def in_account(event: dict[str, Any], account: str) -> dict[str, Any]:
+    """The same call made in ``account`` by one of its own users (the caller's account is the event's)."""
+    event["account"] = event["detail"]["recipientAccountId"] = account
+    identity = event["detail"]["userIdentity"]
+    identity["accountId"] = account
+    identity["arn"] = identity["arn"].replace(f":{ACCOUNT}:", f":{account}:")
+    return event
 
 
 SESSION_FROM_USER_KEY = {
@@ -135,10 +145,28 @@ def test_abuse_event_becomes_a_trigger_about_that_user_and_key() -> None:
     assert (session.user_name, session.access_key_id) == ("leaked-deployer", None)  # every key of the user
 
 
+def test_a_call_from_another_accounts_user_is_not_about_a_user_here() -> None:
+    # Given CloudTrail's copy, in our account, of a call a user of another account made on our resource (a secret
+    # shared by resource policy): the event is ours, the caller is not
+    event = cloudtrail_event("secretsmanager.amazonaws.com", "GetSecretValue", long_term_key())
+    event["detail"]["userIdentity"]["accountId"] = "999999999999"
+    # When it is parsed, Then no trigger names our same-named user
+    with pytest.raises(TriggerError, match="caller belongs to account '999999999999'"):
+        parse_event(event)
+
+
+def test_a_signal_without_the_account_eventbridge_sets_is_refused() -> None:
+    # Given a GuardDuty finding naming an account, delivered without the top-level account (never from EventBridge)
+    event = sample("guardduty-iam-user.json")
+    del event["account"]
+    # Then nobody's word can be checked, so it is refused
+    with pytest.raises(TriggerError, match="not a 12-digit AWS account id"):
+        parse_event(event)
+
+
 def invoke_model_by(account: MotoAccount) -> Any:
     event = cloudtrail_event("bedrock.amazonaws.com", "InvokeModel", long_term_key(account.user, account.key))
-    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
-    return parse_event(event)
+    return parse_event(in_account(event, account.account_id))
 
 
 def test_detection_notifies_with_evidence_by_default(account: MotoAccount) -> None:

@@ -157,9 +157,7 @@ def test_playbook_never_touches_a_principal_the_event_does_not_name() -> None:
         @given(events(names, keys))
         def property_holds(event: Any) -> None:
             if isinstance(event, dict):
-                event["account"] = account.account_id
-                if isinstance(event.get("detail"), dict) and "recipientAccountId" in event["detail"]:
-                    event["detail"]["recipientAccountId"] = account.account_id
+                in_our_account(event, account.account_id)
             try:
                 trigger = parse_event(event)
             except TriggerError:
@@ -202,10 +200,15 @@ def abuse_sample() -> dict[str, Any]:
     return event
 
 
-def in_our_account(event: dict[str, Any]) -> dict[str, Any]:
-    event["account"] = "123456789012"
-    if "recipientAccountId" in event["detail"]:
-        event["detail"]["recipientAccountId"] = "123456789012"
+def in_our_account(event: dict[str, Any], account: str = "123456789012") -> dict[str, Any]:
+    """The event as EventBridge delivers it in ``account``; a CloudTrail caller is one of its own users."""
+    event["account"] = account
+    detail = event.get("detail")
+    if isinstance(detail, dict):
+        if "recipientAccountId" in detail:
+            detail["recipientAccountId"] = account
+        if isinstance(detail.get("userIdentity"), dict):
+            detail["userIdentity"]["accountId"] = account
     return event
 
 

@@ -138,7 +138,10 @@ def trail_pattern(trail_names: Sequence[str] | None) -> dict[str, Any]:
     forms: list[Any] = []
     for name in trail_names:
         forms += [name, {"suffix": f":trail/{name}"}]
-    return cloudtrail_pattern("aws.cloudtrail", TRAIL_CALLS, {"name": forms})
+    pattern = cloudtrail_pattern("aws.cloudtrail", TRAIL_CALLS)
+    # PutEventSelectors names the trail ``trailName``; the other calls ``name``
+    pattern["detail"]["$or"] = [{"requestParameters": {field: forms}} for field in ("name", "trailName")]
+    return pattern
 
 
 def bucket_calls_pattern(bucket_name: str) -> dict[str, Any]:

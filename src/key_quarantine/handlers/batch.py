@@ -41,6 +41,7 @@ LOG.setLevel(logging.INFO)
 HANDED_BACK = (
     "handed-back"  # the log line's status when messages go back to the queue (a metric filter counts it)
 )
+HEARTBEAT_FAILED = "heartbeat-failed"
 GROUP_WORKERS = 4  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
 
 
@@ -110,8 +111,8 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
         trigger = _trigger(delivery, responder)
         if isinstance(trigger, dict):
             results[delivery.message_id] = trigger
-            if trigger["status"] == "malformed":
-                failed.append(delivery.message_id)  # kept (dead-lettered) for a person to look at
+            if trigger["status"] in {"malformed", HEARTBEAT_FAILED}:
+                failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
         group = groups.setdefault(_memo_key(trigger), _Group(trigger))
         group.message_ids.append(delivery.message_id)
@@ -160,6 +161,8 @@ def _heartbeat(event: Mapping[str, Any], responder: Responder) -> dict[str, Any]
         return log("heartbeat", **record_heartbeat(responder.aws, event, function_name=function_name))
     except CanaryError as error:
         return log("ignored", event_id=event.get("id"), reason=str(error))
+    except Exception as error:  # noqa: BLE001 - only this message is tried again; the leak signals go on
+        return log(HEARTBEAT_FAILED, event_id=event.get("id"), reason=f"{type(error).__name__}: {error}")
 
 
 def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:

@@ -79,9 +79,9 @@ def parse_event(event: Any) -> Trigger:
         raise TriggerError(
             f"an event from {source!r} with detail-type {event.get('detail-type')!r}: AWS sends {expected!r}"
         )
-    reporter = event.get("account")
-    reported_by = reporter if isinstance(reporter, str) and ACCOUNT_ID.fullmatch(reporter) else None
-    return replace(parser(event, event["detail"]), event=event, reported_by=reported_by)
+    # EventBridge always sets ``account``; without it no one could say whose word the event is (organization.py)
+    reporter = _account(event.get("account"))
+    return replace(parser(event, event["detail"]), event=event, reported_by=reporter)
 
 
 def manual_trigger(account: str, user_name: str | None, access_key_id: str | None) -> Trigger:
@@ -139,6 +139,10 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     recipient = detail.get("recipientAccountId", account)
     if recipient != account:
         raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    if identity.get("accountId") != account:
+        # CloudTrail records a cross-account call (a shared secret, say) in the resource's account too: the
+        # caller is a user of another account, and a same-named user here must not pay for it.
+        raise TriggerError(f"the caller belongs to account {identity.get('accountId')!r}, not {account}")
     failed = f" (failed: {detail['errorCode']})" if detail.get("errorCode") else ""
     return Trigger(
         TriggerFamily.ABUSE,
