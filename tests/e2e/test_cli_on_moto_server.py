@@ -127,6 +127,47 @@ def test_respond_to_a_saved_event(server: Server, tmp_path: Path) -> None:
     assert statuses(server, "ci-deployer") == {key: "Inactive"}
 
 
+def test_a_released_user_who_leaks_again_is_contained_again(server: Server, tmp_path: Path) -> None:
+    # Given a ledger, and a quarantine the responder answered
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=server.environment["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    dynamodb.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "incident_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "incident_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    leaked_user(server)
+    event = sample_event("cloudtrail-attach-quarantine.json")
+    event["account"] = event["detail"]["recipientAccountId"] = server.account_id
+    event["detail"]["requestParameters"]["userName"] = "ci-deployer"
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    assert run(server, "respond", str(path), "--ledger-table", "ledger").returncode == 0
+    # When an operator releases the user (with the ledger), and AWS quarantines the user's key again later
+    released = run(server, "release", "--user", "ci-deployer", "--ledger-table", "ledger", "--format", "json")
+    assert released.returncode == 0, released.stderr
+    closed = {s["name"]: s for s in json.loads(released.stdout)["steps"]}["close-incidents"]
+    assert closed["status"] == "done", closed
+    assert server.iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == []
+    again = run(server, "respond", str(path), "--ledger-table", "ledger", "--format", "json")
+    # Then the user is contained again, as a new incident, and the first one is still on record
+    assert again.returncode == 0, again.stderr
+    steps = {s["name"]: s["status"] for s in json.loads(again.stdout)["steps"]}
+    assert steps["deny-policy"] == "done", steps
+    assert server.iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == [
+        "KeyQuarantineContainment"
+    ]
+    ids = [item["incident_id"]["S"] for item in dynamodb.scan(TableName="ledger")["Items"]]
+    assert sum("#released#" in incident for incident in ids) == 1
+    assert len(ids) == 2
+
+
 @pytest.mark.parametrize(
     ("arguments", "problem"),
     [

@@ -22,6 +22,7 @@ from key_quarantine.constructs.responder_queue import DEFAULT_BATCH_SIZE
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import HANDED_BACK, FinishedMemo
+from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
 from tests.handlers.test_responder_wiring import context_for
@@ -189,3 +190,16 @@ def test_a_malformed_message_is_dead_lettered_alone(
     ]
     assert any(line.get("status") == HANDED_BACK for line in responder_lines)
     assert burst.key_status()[burst.key] == "Inactive"
+
+
+def test_the_finished_memo_forgets_after_its_max_age_so_a_release_is_seen() -> None:
+    # Given an execution environment that saw an incident finish
+    now = [0.0]
+    memo = FinishedMemo(max_age=600, clock=lambda: now[0])
+    trigger = manual_trigger("123456789012", "ci-deployer", None)
+    memo.add(trigger)
+    # Then repeats within ten minutes cost nothing, and after that the ledger is asked again
+    now[0] = 600
+    assert trigger in memo
+    now[0] = 601
+    assert trigger not in memo

@@ -32,6 +32,10 @@ def add_commands(commands: Any) -> None:
     release.add_argument("--user", metavar="NAME", required=True, help="the IAM user to release")
     release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
     release.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+    release.add_argument(
+        "--ledger-table",
+        help="DynamoDB incident ledger whose incidents of the user are closed (default: KQ_LEDGER_TABLE)",
+    )
     respond = commands.add_parser(
         "respond",
         help="run the responder on a saved EventBridge event",

@@ -135,8 +135,11 @@ def _read_event(path: Path) -> Any:
 
 
 def _release(arguments: argparse.Namespace) -> int:
+    aws = Aws()
+    table = arguments.ledger_table or Settings.from_environment().ledger_table
     with aws_errors():
-        steps = release_user(Aws(), arguments.user, reactivate=arguments.reactivate)
+        ledger = Ledger(aws, table) if table else None
+        steps = release_user(aws, arguments.user, reactivate=arguments.reactivate, ledger=ledger)
     document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
     print_document(arguments.format, document, _steps_text(steps))
     return 1 if any(step.status.value == "failed" for step in steps) else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,20 +55,28 @@ class Delivery:
 
 
 class FinishedMemo:
-    """Triggers whose incident this execution environment saw finish: a repeat costs no AWS call. Bounded."""
+    """Triggers whose incident this execution environment saw finish: a repeat costs no AWS call. Bounded in size,
+    and in time: after ``max_age`` seconds the ledger is asked again (an operator may have released the user)."""
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(
+        self, limit: int = 10_000, max_age: float = 600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._limit = limit
-        self._seen: OrderedDict[tuple[str | None, ...], None] = OrderedDict()
+        self._max_age = max_age
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str | None, ...], float] = OrderedDict()
         self._lock = threading.Lock()
 
     def __contains__(self, trigger: Trigger) -> bool:
         with self._lock:
-            return _memo_key(trigger) in self._seen
+            seen_at = self._seen.get(_memo_key(trigger))
+            return seen_at is not None and self._clock() - seen_at <= self._max_age
 
     def add(self, trigger: Trigger) -> None:
         with self._lock:
-            self._seen[_memo_key(trigger)] = None
+            key = _memo_key(trigger)
+            self._seen.pop(key, None)
+            self._seen[key] = self._clock()
             if len(self._seen) > self._limit:
                 self._seen.popitem(last=False)
 

@@ -28,6 +28,8 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 class Ledger:
     ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+    #: What ``close_incidents`` needs beyond ACTIONS: only operators release, never the responder's role.
+    CLOSE_ACTIONS = ("dynamodb:Scan", "dynamodb:DeleteItem")
 
     def __init__(self, aws: Aws, table: str) -> None:
         self._table = table
@@ -172,6 +174,29 @@ class Ledger:
             )
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("record", error)
+
+    def close_incidents(self, account: str, user: str) -> list[str]:
+        """End the user's open incidents (``release``): each item is kept under ``<id>#released#<time>`` and the
+        original removed, so the user's next leak opens a new incident instead of finding this one finished."""
+        released_at = _now()
+        closed = []
+        for item in self._open_items(account, user):
+            incident_id = item["incident_id"]["S"]
+            archived = {**item, "incident_id": {"S": f"{incident_id}#released#{released_at}"}}
+            archived["released_at"] = {"S": released_at}
+            self._dynamodb.put_item(TableName=self._table, Item=archived)  # the record first: nothing is lost
+            self._dynamodb.delete_item(TableName=self._table, Key={"incident_id": {"S": incident_id}})
+            closed.append(incident_id)
+        return closed
+
+    def _open_items(self, account: str, user: str) -> list[dict[str, Any]]:
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="#a = :a AND #u = :u AND attribute_not_exists(released_at) AND attribute_exists(steps)",
+            ExpressionAttributeNames={"#a": "account", "#u": "user"},
+            ExpressionAttributeValues={":a": {"S": account}, ":u": {"S": user}},
+        )
+        return [item for page in pages for item in page.get("Items", [])]
 
     def _done_steps(self, incident: Incident) -> dict[str, str]:
         try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import PlaybookError, Status, StepResult
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
 
@@ -17,8 +18,11 @@ RELEASE_ACTIONS = (
 )
 
 
-def release_user(aws: Aws, user_name: str, *, reactivate: bool = False) -> list[StepResult]:
-    """Remove KeyQuarantineContainment and our tags; reactivate the user's keys only when asked."""
+def release_user(
+    aws: Aws, user_name: str, *, reactivate: bool = False, ledger: Ledger | None = None
+) -> list[StepResult]:
+    """Remove KeyQuarantineContainment and our tags; reactivate the user's keys only when asked; close the user's
+    incidents in the ledger, so that a later leak is answered as a new incident."""
     iam = aws.iam
     try:
         keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -30,7 +34,28 @@ def release_user(aws: Aws, user_name: str, *, reactivate: bool = False) -> list[
         _remove_policy(aws, user_name),
         _untag(aws, user_name),
         _reactivate(aws, user_name, keys, reactivate),
+        _close_incidents(aws, user_name, ledger),
     ]
+
+
+def _close_incidents(aws: Aws, user_name: str, ledger: Ledger | None) -> StepResult:
+    if ledger is None:
+        return StepResult(
+            "close-incidents",
+            Status.SKIPPED,
+            "no ledger given (--ledger-table or KQ_LEDGER_TABLE): the responder will take a new leak of this "
+            "user for the incident it already finished",
+        )
+    try:
+        account = str(aws.client("sts").get_caller_identity()["Account"])
+        closed = ledger.close_incidents(account, user_name)
+    except (ClientError, BotoCoreError) as error:
+        return StepResult("close-incidents", Status.FAILED, str(error))
+    if not closed:
+        return StepResult("close-incidents", Status.SKIPPED, "no open incident of the user in the ledger")
+    return StepResult(
+        "close-incidents", Status.DONE, f"closed {len(closed)} incident(s), kept as <id>#released#<time>"
+    )
 
 
 def _remove_policy(aws: Aws, user_name: str) -> StepResult:
