@@ -203,3 +203,28 @@ def test_the_finished_memo_forgets_after_its_max_age_so_a_release_is_seen() -> N
     assert trigger in memo
     now[0] = 601
     assert trigger not in memo
+
+
+def test_groups_not_started_before_the_deadline_go_back_and_the_started_ones_stand(
+    burst: MotoAccount,
+) -> None:
+    # Given a batch naming two users' keys, and an invocation that has time left for the first only
+    events = [
+        invoke_model(burst, burst.user, burst.key, 0),
+        invoke_model(burst, burst.bystander, burst.bystander_key, 1),
+    ]
+    time_left = iter([120_000, batch.GROUP_TIME_RESERVE_MS - 1])
+    answering = batch.Responder(
+        responder.SETTINGS,
+        responder.AWS,
+        context_for(burst.account_id).invoked_function_arn,
+        remaining_ms=lambda: next(time_left),
+    )
+    deliveries = [batch.Delivery(f"m{n}", json.dumps(event)) for n, event in enumerate(events)]
+    # When the batch is answered
+    result = batch.respond_to_batch(deliveries, answering)
+    # Then the first key is contained, and only the second's message goes back to the queue, untouched
+    assert result.failed == ["m1"]
+    assert result.results["m1"]["status"] == "deferred"
+    assert burst.key_status()[burst.key] == "Inactive"
+    assert burst.key_status(burst.bystander) == {burst.bystander_key: "Active"}

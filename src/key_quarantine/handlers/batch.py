@@ -43,7 +43,12 @@ HANDED_BACK = (
     "handed-back"  # the log line's status when messages go back to the queue (a metric filter counts it)
 )
 HEARTBEAT_FAILED = "heartbeat-failed"
-GROUP_WORKERS = 4  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
+GROUP_WORKERS = 4
+#: A group is started only with this much of the invocation left: a playbook run with evidence (CloudTrail
+#: LookupEvents in every region, throttled at 2 calls a second) takes well under it.
+GROUP_TIME_RESERVE_MS = (
+    45_000  # distinct keys of a batch answered side by side; each run is itself a few parallel calls
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class Responder:
     thresholds: Thresholds = field(default_factory=Thresholds)
     memo: FinishedMemo = field(default_factory=FinishedMemo)
     membership: Membership | None = None  # the organization's accounts (organization mode)
+    remaining_ms: Callable[[], int] | None = (
+        None  # the Lambda's time left (context.get_remaining_time_in_millis)
+    )
 
     @property
     def own_account(self) -> str:
@@ -175,6 +183,12 @@ def _heartbeat(event: Mapping[str, Any], responder: Responder) -> dict[str, Any]
 
 
 def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
+    if responder.remaining_ms is not None and responder.remaining_ms() < GROUP_TIME_RESERVE_MS:
+        # Starting now could be cut off by the timeout, which would send the whole batch back: hand back only
+        # the groups not started, and let the ones already answered stand
+        return log(
+            "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
+        ), True
     correlated, recorded = _correlations(group, responder)
     answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
     records = [record for record, _ in answered]

@@ -40,7 +40,15 @@ class IncompleteResponseError(RuntimeError):
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     AWS.calls.clear()
-    responder = Responder(SETTINGS, AWS, str(context.invoked_function_arn), THRESHOLDS, FINISHED, MEMBERSHIP)
+    responder = Responder(
+        SETTINGS,
+        AWS,
+        str(context.invoked_function_arn),
+        THRESHOLDS,
+        FINISHED,
+        MEMBERSHIP,
+        remaining_ms=getattr(context, "get_remaining_time_in_millis", None),
+    )
     if is_sqs_batch(event):
         deliveries = [Delivery(record["messageId"], record["body"]) for record in event["Records"]]
         failed = respond_to_batch(deliveries, responder).failed
