@@ -26,6 +26,8 @@ PSEUDO = {
     "AWS::AccountId": ACCOUNT,
     "AWS::Region": REGION,
     "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": STACK,
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/5a1b2c3d-0000-4000-8000-000000000000",
 }
 
 

@@ -17,11 +17,17 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantine
-from key_quarantine.constructs.tamper_alarms import BUCKET_CALLS, QUEUE_CALLS, ROLE_CALLS, TRAIL_CALLS
+from key_quarantine.constructs.tamper_alarms import (
+    BUCKET_CALLS,
+    QUEUE_CALLS,
+    ROLE_CALLS,
+    STACK_CALLS,
+    TRAIL_CALLS,
+)
 from key_quarantine.handlers.canary import CANARY_DETAIL_TYPE, CANARY_SOURCE
 from key_quarantine.rules.event_pattern import parse_pattern
 from tests.cdk_apps import plugin_report, synth
-from tests.deployed import ACCOUNT, REGION, Deployed
+from tests.deployed import ACCOUNT, PSEUDO, REGION, STACK, Deployed
 
 ENV = cdk.Environment(account=ACCOUNT, region=REGION)
 CLOUDFORMATION = "cloudformation.amazonaws.com"
@@ -238,6 +244,8 @@ TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dic
         lambda d, t: {"roleName": role("KeyQuarantineTamperReenableRole")(d, t)},
     ),
     *[("Trail", "cloudtrail", call, lambda _d, _t: {"name": "organization-trail"}) for call in TRAIL_CALLS],
+    *[("Stack", "cloudformation", call, lambda _d, _t: {"stackName": STACK}) for call in STACK_CALLS],
+    ("Stack", "cloudformation", "DeleteStack", lambda _d, _t: {"stackName": PSEUDO["AWS::StackId"]}),
     *[("Queues", "sqs", call, lambda d, t: {"queueUrl": BUFFER(d, t)}) for call in QUEUE_CALLS],
     ("Queues", "sqs", "PurgeQueue", lambda d, t: {"queueUrl": DEAD_LETTERS(d, t)}),
     (
@@ -296,6 +304,7 @@ def test_tamper_call_alarms_unless_cloudformation_made_it(
             {"roleName": "Security-KeyQuarantineResponder"},
         ),  # a prefix of ours is not ours
         ("s3", "DeleteBucket", {"bucketName": "someone-elses-bucket"}),
+        ("cloudformation", "DeleteStack", {"stackName": "SecurityCopy"}),
     ],
 )
 def test_changes_to_other_resources_do_not_alarm(
@@ -370,7 +379,9 @@ def test_every_tamper_rule_notifies_the_topic_with_who_what_and_when(template: d
         and body["Type"] == "AWS::Events::Rule"
         and "Reenable" not in lid
     }
-    assert len(rules) == 9  # functions, roles, trail, queues, mapping, bucket, objects, rules, targets
+    assert (
+        len(rules) == 10
+    )  # functions, roles, trail, stack, queues, mapping, bucket, objects, rules, targets
     for properties in rules.values():
         assert "EventBusName" not in properties  # the default bus, where AWS's own events arrive
         (target,) = properties["Targets"]

@@ -52,6 +52,15 @@ ROLE_CALLS = (
     "UpdateRole",
 )
 TRAIL_CALLS = ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")
+#: Calls that replace or remove the whole stack: a CloudFormation deployment by anyone who may deploy it. Our own
+#: deployments alarm too (the message says to check); CloudFormation's calls for nested stacks do not.
+STACK_CALLS = (
+    "DeleteStack",
+    "UpdateStack",
+    "ExecuteChangeSet",
+    "UpdateTerminationProtection",
+    "SetStackPolicy",
+)
 #: Calls that drop the signals waiting in a queue or stop them reaching the responder.
 QUEUE_CALLS = ("DeleteQueue", "PurgeQueue", "SetQueueAttributes", "AddPermission", "RemovePermission")
 #: Disabling or deleting the queue's event source mapping stops the responder silently (no errors, no DLQ).
@@ -131,6 +140,10 @@ def mappings_pattern(mapping_ids: Sequence[str], queue_arns: Sequence[str]) -> d
     return pattern
 
 
+def stack_pattern(stack_name: str, stack_id: str) -> dict[str, Any]:
+    return cloudtrail_pattern("aws.cloudformation", STACK_CALLS, {"stackName": [stack_name, stack_id]})
+
+
 def trail_pattern(trail_names: Sequence[str] | None) -> dict[str, Any]:
     """``None``: every trail of the account (any trail logging is what feeds the CloudTrail rules)."""
     if trail_names is None:
@@ -181,8 +194,8 @@ class TamperAlarms(Construct):
         may disable a rule on purpose, e.g. to stop a misfiring responder; the alarm fires either way).
     :param reenable_rules: the rules the handler may re-enable (default none).
 
-    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, Queues, Mappings, BucketCalls,
-        ObjectDeleted, Rules, RuleTargets).
+    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, Stack, Queues, Mappings,
+        BucketCalls, ObjectDeleted, Rules, RuleTargets).
     :ivar reenabler: the re-enable function, or None.
     """
 
@@ -232,6 +245,10 @@ class TamperAlarms(Construct):
                 "our roles or their policies changed",
             ),
             "Trail": (trail_pattern(trail_names), "CloudTrail logging stopped or changed"),
+            "Stack": (
+                stack_pattern(cdk.Stack.of(self).stack_name, cdk.Stack.of(self).stack_id),
+                "our stack updated or deleted through CloudFormation",
+            ),
             "BucketCalls": (bucket_calls_pattern(evidence_bucket.bucket_name), "the evidence bucket changed"),
             "ObjectDeleted": (object_deleted_pattern(evidence_bucket.bucket_name), "evidence deleted"),
         }
