@@ -108,45 +108,39 @@ def test_own_account_needs_no_role() -> None:
     )
 
 
-def test_membership_that_cannot_be_listed_refuses_with_the_reason(aws_credentials: None) -> None:
-    # Given a responder whose account may not list the organization (not the management account or a
-    # delegated administrator): moto lists nothing instead of failing, so the AWS error is stubbed
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("AccessDeniedException", 400),  # not (yet) the management account or a delegated administrator
+        ("TooManyRequestsException", 400),  # throttled, after botocore's own retries
+    ],
+)
+def test_membership_that_cannot_be_listed_is_retried_never_dropped(
+    aws_credentials: None, code: str, status: int
+) -> None:
+    # Given Organizations failing the responder's ListAccounts (moto lists nothing instead, so it is stubbed)
     trigger = manual_trigger("210987654321", "someone", None)
     settings = Settings(member_role_name=MEMBER_ROLE_NAME)
     aws = Aws(region=REGION)
     with Stubber(aws.client("organizations")) as stub:
-        stub.add_client_error("list_accounts", "AccessDeniedException", "not a delegated administrator")
-        # When the responder checks membership; Then it refuses, naming why
-        with pytest.raises(RefusedAccountError, match=r"cannot list the organization.s accounts.*delegated"):
-            member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
-
-
-def test_membership_that_cannot_be_listed_for_now_is_retried_not_refused(aws_credentials: None) -> None:
-    # Given Organizations throttling the responder (after botocore's own retries)
-    trigger = manual_trigger("210987654321", "someone", None)
-    settings = Settings(member_role_name=MEMBER_ROLE_NAME)
-    aws = Aws(region=REGION)
-    with Stubber(aws.client("organizations")) as stub:
-        stub.add_client_error("list_accounts", "TooManyRequestsException", "slow down", http_status_code=400)
-        # When the responder checks membership; Then the event fails to be tried again, it is not dropped
-        with pytest.raises(MemberUnreachableError, match="will retry"):
+        stub.add_client_error("list_accounts", code, "no", http_status_code=status)
+        # When the responder checks membership; Then the event fails to be tried again (then dead-lettered)
+        with pytest.raises(
+            MemberUnreachableError, match=r"cannot list the organization.s accounts.*will retry"
+        ):
             member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "expected"),
+    ("code", "status"),
     [
-        (
-            "AccessDenied",
-            403,
-            RefusedAccountError,
-        ),  # no member stack, or a trust policy that does not admit us
-        ("Throttling", 400, MemberUnreachableError),
-        ("InternalFailure", 500, MemberUnreachableError),
+        ("AccessDenied", 403),  # the member stack not deployed, or being redeployed
+        ("Throttling", 400),
+        ("InternalFailure", 500),
     ],
 )
-def test_member_role_that_cannot_be_assumed_is_refused_only_when_retrying_cannot_help(
-    organization: dict[str, Any], code: str, status: int, expected: type[Exception]
+def test_member_role_that_cannot_be_assumed_is_retried_never_dropped(
+    organization: dict[str, Any], code: str, status: int
 ) -> None:
     # Given a member account of the organization whose role STS will not hand out
     trigger = manual_trigger(organization["member"], "someone", None)
@@ -154,8 +148,8 @@ def test_member_role_that_cannot_be_assumed_is_refused_only_when_retrying_cannot
     aws = Aws(region=REGION)
     with Stubber(aws.client("sts")) as stub:
         stub.add_client_error("assume_role", code, "no", http_status_code=status)
-        # When the responder asks for the member's credentials; Then a denial is refused, the rest retried
-        with pytest.raises(expected, match=MEMBER_ROLE_NAME):
+        # When the responder asks for the member's credentials; Then the event is tried again, naming the role
+        with pytest.raises(MemberUnreachableError, match=MEMBER_ROLE_NAME):
             member_clients(trigger, CENTRAL_ARN, settings, aws, Membership(aws))
 
 

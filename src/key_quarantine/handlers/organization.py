@@ -37,20 +37,14 @@ SESSION_SECONDS = 900  # the shortest STS allows; one response takes well under 
 INACTIVE_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 
 
-#: Answers that retrying will not change: the responder is not allowed (no delegated administration, no member
-#: stack, a trust policy that does not admit it). Anything else (throttling after botocore's retries, a service
-#: error, a timeout) fails the invocation instead, so the event is retried and finally dead-lettered, not dropped.
-PERMANENT_ERRORS = frozenset(
-    {"AccessDenied", "AccessDeniedException", "AWSOrganizationsNotInUseException", "InvalidClientTokenId"}
-)
-
-
 class RefusedAccountError(Exception):
     """The event names an account the responder must not act in; the message says why."""
 
 
 class MemberUnreachableError(RuntimeError):
-    """A passing failure to check membership or assume the member role: the event must be tried again."""
+    """AWS would not say whether the account is a member, or hand out the member role: the event is tried again
+    and finally dead-lettered (an alarm, then ``replay-dlq``), never dropped. A denial is retried too: it is how a
+    member stack being redeployed, or a responder not yet made delegated administrator, looks."""
 
 
 @dataclass
@@ -105,7 +99,9 @@ def member_clients(
     try:
         member = membership.contains(target)
     except (ClientError, BotoCoreError) as error:
-        raise _refusal_or_retry(error, f"cannot list the organization's accounts to check {target}") from None
+        raise MemberUnreachableError(
+            f"cannot list the organization's accounts to check {target}, will retry: {error}"
+        ) from None
     if not member:
         raise RefusedAccountError(f"account {target} is not an active account of this organization")
     return assume_member_role(aws, trigger, partition, settings.member_role_name)
@@ -118,7 +114,9 @@ def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: st
             RoleArn=role_arn, RoleSessionName=session_name(trigger), DurationSeconds=SESSION_SECONDS
         )["Credentials"]
     except (ClientError, BotoCoreError) as error:
-        raise _refusal_or_retry(error, f"cannot assume {role_arn} (is the member stack deployed?)") from None
+        raise MemberUnreachableError(
+            f"cannot assume {role_arn} (is the member stack deployed?), will retry: {error}"
+        ) from None
     return Aws.with_credentials(
         credentials["AccessKeyId"],
         credentials["SecretAccessKey"],
@@ -126,13 +124,6 @@ def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: st
         session_token=credentials["SessionToken"],
         share_with=aws,
     )
-
-
-def _refusal_or_retry(error: ClientError | BotoCoreError, what: str) -> Exception:
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-    if code in PERMANENT_ERRORS:
-        return RefusedAccountError(f"{what}: {error}")
-    return MemberUnreachableError(f"{what}, will retry: {error}")
 
 
 def session_name(trigger: Trigger) -> str:
