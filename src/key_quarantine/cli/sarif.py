@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,9 @@ def as_sarif(findings: Sequence[Finding], base: Path | None = None) -> str:
 
 
 def _driver(rules: list[Rule]) -> dict[str, Any]:
+    # importlib.metadata costs ~20 ms: only SARIF output needs it, not every scan
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
     try:
         tool_version = version("cdk-key-quarantine")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
-from key_quarantine.rules.terraform import CONDITIONAL_METADATA
+from key_quarantine.rules.model import CONDITIONAL_METADATA
 
 
 def check(context: RuleContext) -> Iterator[Finding]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from key_quarantine.rules.base import Finding
-from key_quarantine.rules.terraform import SOURCE_METADATA
+from key_quarantine.rules.model import SOURCE_METADATA
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 CDK_PATH_METADATA = "aws:cdk:path"
+#: Where a resource was written (Terraform: file and line), for locations in reports.
+SOURCE_METADATA = "key-quarantine:source"
+#: Set on resources whose count/for_each is not a literal: they may or may not exist.
+CONDITIONAL_METADATA = "key-quarantine:conditional"
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from key_quarantine.rules import hcl
-from key_quarantine.rules.model import Acknowledgement, Stack
+from key_quarantine.rules.model import CONDITIONAL_METADATA, SOURCE_METADATA, Acknowledgement, Stack
 
-SOURCE_METADATA = "key-quarantine:source"
-#: Set on resources whose count/for_each is not a literal: they may or may not exist.
-CONDITIONAL_METADATA = "key-quarantine:conditional"
+if TYPE_CHECKING:
+    from key_quarantine.rules import hcl
+
 PLAN_MAJOR_VERSION = "1"
 _REFERENCE = re.compile(
     r"^(?P<address>(?:module\.[\w-]+\.)*(?:data\.)?[a-z][\w]*\.[\w-]+)(?:\[[^\]]*\])?(?:\.(?P<attr>[\w]+))?"
@@ -126,7 +125,7 @@ def load_directory(directory: Path, region: str | None = None, *, only: Path | N
         name=f"terraform:{directory.resolve().name}", path=only or directory, region=region
     )
     _read_directory(directory, _Scope(), module, seen=set(), only=only)
-    return to_stack(module, account=None)
+    return to_stack(module)
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,9 @@ def _read_directory(
 
 
 def _parse_hcl(path: Path) -> tuple[hcl.Document, str]:
+    # tree-sitter loads on the first .tf file: CloudFormation scans and CDK synths never pay for it
+    from key_quarantine.rules import hcl  # noqa: PLC0415
+
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -270,7 +272,7 @@ def load_plan(path: Path, document: Mapping[str, Any], region: str | None = None
     for name, output in ((configuration.get("root_module") or {}).get("outputs") or {}).items():
         refs = (output.get("expression") or {}).get("references") or []
         module.outputs[name] = _reference_expression(refs)
-    return to_stack(module, account=None)
+    return to_stack(module)
 
 
 def _planned_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -307,7 +309,7 @@ def _plan_region(configuration: Mapping[str, Any]) -> str | None:
 # --- into the model ---------------------------------------------------------------------------------------
 
 
-def to_stack(module: TerraformModule, account: str | None) -> Stack:
+def to_stack(module: TerraformModule) -> Stack:
     resources: dict[str, dict[str, Any]] = {}
     addresses = {resource.address: resource for resource in module.resources}
     converter = _Converter(addresses, module.module_outputs)
@@ -329,7 +331,7 @@ def to_stack(module: TerraformModule, account: str | None) -> Stack:
         name=module.name,
         template_path=module.path,
         template=template,
-        account=account,
+        account=None,  # Terraform names no account: the provider's credentials decide
         region=module.region,
         kind="terraform",
     )
@@ -477,6 +479,8 @@ def _unknown(expression: str) -> dict[str, Any]:
 @lru_cache(maxsize=1024)
 def _hcl_expression(body: str) -> Any:
     """A jsonencode() argument, parsed as HCL (cached: configurations repeat the same policies and patterns)."""
+    from key_quarantine.rules import hcl  # noqa: PLC0415 - see _parse_hcl
+
     try:
         return hcl.parse_expression(body)
     except hcl.HclSyntaxError:  # an expression we cannot evaluate stays a string
