@@ -22,8 +22,6 @@ HEARTBEAT_METRIC = "CanaryHeartbeat"
 HEARTBEAT_DIMENSION = "FunctionName"
 #: The responder's heartbeat (PutMetricData has no resource-level permissions; the role scopes the namespace).
 HEARTBEAT_ACTIONS = ("cloudwatch:PutMetricData",)
-#: The sweep's canary: one event on the default bus.
-SEND_ACTIONS = ("events:PutEvents",)
 
 
 class CanaryError(ValueError):

@@ -161,9 +161,6 @@ def summarize(details: Sequence[Mapping[str, Any]]) -> list[Calls]:
 
 
 def _signals(item: Mapping[str, Any]) -> list[Signal]:
-    if "calls" not in item:  # one call an item, as written before batches
-        at = _time(item["at"]["S"].split("#", 1)[0])
-        return [Signal(at, item["event_name"]["S"], item["region"]["S"])]
     signals = []
     for entry in item["calls"]["L"]:
         call = entry["M"]

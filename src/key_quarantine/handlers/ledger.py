@@ -28,8 +28,6 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 class Ledger:
     ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-    #: What ``close_incidents`` needs beyond ACTIONS: only operators release, never the responder's role.
-    CLOSE_ACTIONS = ("dynamodb:Scan", "dynamodb:DeleteItem")
 
     def __init__(self, aws: Aws, table: str) -> None:
         self._table = table

@@ -32,7 +32,6 @@ MEMBER_ROLE_NAME = "KeyQuarantineMemberResponder"
 #: What the central responder needs beyond the playbook to act across the organization.
 LIST_ACCOUNTS_ACTION = "organizations:ListAccounts"
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
-ORGANIZATION_ACTIONS = (LIST_ACCOUNTS_ACTION, ASSUME_ROLE_ACTION)
 SESSION_SECONDS = 900  # the shortest STS allows; one response takes well under a minute
 INACTIVE_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 

@@ -1,8 +1,8 @@
 """The response playbook, shared by the Lambda responder and the ``key-quarantine`` CLI.
 
-Each step is data plus one idempotent function: its name, its phase, the IAM actions it needs (the responder's
+Each step is data plus one idempotent function: its name, the IAM actions it needs (the responder's
 role is built from exactly their union) and ``run``. Order: resolve who and which key, then contain (deactivate
-keys, deny policy) in one parallel round, then everything else (evidence, tags, notification). Containment never
+keys, deny policy: ``CONTAINMENT_STEPS``) in one parallel round, then everything else (evidence, tags, notification). Containment never
 waits on evidence; a failed step does not stop the others.
 """
 
@@ -37,12 +37,6 @@ from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 #: ledger, Security Hub) stays in the responder's account. In organization mode the member role grants exactly
 #: the playbook's actions on these services.
 MEMBER_SERVICES = frozenset({"iam", "cloudtrail"})
-
-
-class Phase(StrEnum):
-    RESOLVE = "resolve"
-    CONTAIN = "contain"
-    RECORD = "record"
 
 
 class Status(StrEnum):
@@ -107,7 +101,6 @@ def incident_id_of(trigger: Trigger, user_name: str) -> str:
 @dataclass(frozen=True)
 class Step:
     name: str
-    phase: Phase
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
@@ -482,17 +475,15 @@ def _code(error: ClientError) -> str:
 
 # --- the playbook -----------------------------------------------------------------------------------------
 
-_IAM_READ = ("iam:GetAccessKeyLastUsed", "iam:ListUserTags", "iam:ListAccessKeys")
-RESOLVE_ACTIONS = _IAM_READ
+RESOLVE_ACTIONS = ("iam:GetAccessKeyLastUsed", "iam:ListUserTags", "iam:ListAccessKeys")
 CONTAINMENT_STEPS = (
-    Step("deactivate-keys", Phase.CONTAIN, ("iam:UpdateAccessKey",), deactivate_keys),
-    Step("deny-policy", Phase.CONTAIN, ("iam:PutUserPolicy",), attach_deny_policy),
+    Step("deactivate-keys", ("iam:UpdateAccessKey",), deactivate_keys),
+    Step("deny-policy", ("iam:PutUserPolicy",), attach_deny_policy),
 )
 RECORD_STEPS = (
-    Step("remove-console-access", Phase.RECORD, ("iam:DeleteLoginProfile",), remove_login_profile),
+    Step("remove-console-access", ("iam:DeleteLoginProfile",), remove_login_profile),
     Step(
         "evidence",
-        Phase.RECORD,
         (
             "iam:GetUser",
             "iam:ListGroupsForUser",
@@ -505,10 +496,10 @@ RECORD_STEPS = (
         ),
         collect_evidence,
     ),
-    Step("tag-user", Phase.RECORD, ("iam:TagUser",), tag_user),
-    Step("notify", Phase.RECORD, ("sns:Publish",), notify, once=True),
-    Step("security-hub", Phase.RECORD, ("securityhub:BatchImportFindings",), security_hub_finding),
-    Step("delete-keys", Phase.RECORD, ("iam:DeleteAccessKey",), delete_keys),
+    Step("tag-user", ("iam:TagUser",), tag_user),
+    Step("notify", ("sns:Publish",), notify, once=True),
+    Step("security-hub", ("securityhub:BatchImportFindings",), security_hub_finding),
+    Step("delete-keys", ("iam:DeleteAccessKey",), delete_keys),
 )
 ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
 

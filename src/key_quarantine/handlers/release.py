@@ -9,14 +9,6 @@ from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import PlaybookError, Status, StepResult
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
 
-RELEASE_ACTIONS = (
-    "iam:DeleteUserPolicy",
-    "iam:UntagUser",
-    "iam:ListUserTags",
-    "iam:UpdateAccessKey",
-    "iam:ListAccessKeys",
-)
-
 
 def release_user(
     aws: Aws, user_name: str, *, reactivate: bool = False, ledger: Ledger | None = None

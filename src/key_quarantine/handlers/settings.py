@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -49,7 +49,6 @@ class Settings:
     evidence_event_cap: int = DEFAULT_EVIDENCE_EVENT_CAP
     security_hub: bool = False
     acting_user: str | None = None  # the IAM user running the response (the CLI's caller): never contained
-    guardduty_finding_types: tuple[str, ...] = field(default_factory=tuple)
     max_key_age_days: int = 90
     max_unused_key_days: int = 30
     contain_categories: frozenset[str] = frozenset()  # abuse categories that contain; the others notify
@@ -77,7 +76,6 @@ class Settings:
                 regions=_regions(env.get("KQ_REGIONS", "us-east-1")),
                 evidence_event_cap=_positive_int(env, "KQ_EVIDENCE_EVENT_CAP", DEFAULT_EVIDENCE_EVENT_CAP),
                 security_hub=_flag(env, "KQ_SECURITY_HUB"),
-                guardduty_finding_types=tuple(t for t in env.get("KQ_GUARDDUTY_TYPES", "").split(",") if t),
                 max_key_age_days=_positive_int(env, "KQ_MAX_KEY_AGE_DAYS", 90),
                 max_unused_key_days=_positive_int(env, "KQ_MAX_UNUSED_KEY_DAYS", 30),
                 contain_categories=_names(env.get("KQ_CONTAIN_CATEGORIES", "")),
