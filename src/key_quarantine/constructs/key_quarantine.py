@@ -25,7 +25,7 @@ from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.responder_queue import ResponderQueue
 from key_quarantine.constructs.tamper_alarms import TamperAlarms
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
-from key_quarantine.data import QUARANTINE_POLICY_NAME_PREFIX
+from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.batch import HANDED_BACK
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
@@ -34,7 +34,6 @@ from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
-GLOBAL_EVENTS_REGION = "us-east-1"
 #: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
 POLICY_SCOPED_READS = frozenset({"iam:ListEntitiesForPolicy", "iam:GetPolicyVersion"})
 SWEEP_HANDLER = "key_quarantine.handlers.daily_sweep.lambda_handler"
@@ -322,7 +321,6 @@ class KeyQuarantine(Construct):
         reasons = {
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
             "Action::kms:GenerateDataKey*": "CDK's encrypt/decrypt grant on this construct's own KMS key.",
-            "Resource::*": "cloudtrail:LookupEvents supports no resource-level permissions.",
         }
         account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
         reasons[f"Resource::arn:<AWS::Partition>:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"] = (

@@ -24,9 +24,10 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
-from key_quarantine.constructs.key_quarantine import GLOBAL_EVENTS_REGION, KeyQuarantine
+from key_quarantine.constructs.key_quarantine import KeyQuarantine
 from key_quarantine.constructs.organization_member import member_template
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.organization import ASSUME_ROLE_ACTION, LIST_ACCOUNTS_ACTION, MEMBER_ROLE_NAME
 

@@ -23,8 +23,8 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
 from key_quarantine.constructs.detection_rules import abuse_rule
-from key_quarantine.constructs.key_quarantine import GLOBAL_EVENTS_REGION
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME

@@ -16,9 +16,8 @@ from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import regional_categories
-
-RESPONDER_REGION = "us-east-1"
 
 
 class KeyQuarantineRegionalForwarder(Construct):
@@ -45,7 +44,7 @@ class KeyQuarantineRegionalForwarder(Construct):
             raise ValueError(
                 "KeyQuarantineRegionalForwarder needs a stack pinned to a region (env=Environment(region=...))"
             )
-        if stack.region == RESPONDER_REGION:
+        if stack.region == GLOBAL_EVENTS_REGION:
             raise ValueError(
                 "KeyQuarantineRegionalForwarder is for other regions: KeyQuarantine already detects in us-east-1"
             )
@@ -59,14 +58,14 @@ class KeyQuarantineRegionalForwarder(Construct):
         self.destination = events.EventBus.from_event_bus_arn(
             self,
             "ResponderBus",
-            f"arn:{stack.partition}:events:{RESPONDER_REGION}:{account}:event-bus/default",
+            f"arn:{stack.partition}:events:{GLOBAL_EVENTS_REGION}:{account}:event-bus/default",
         )
         self.rules: dict[str, events.Rule] = {}
         for category in chosen:
             self.rules[category] = abuse_rule(
                 self,
                 category,
-                description=f"key-quarantine: forward {category} calls made with long-lived keys to {RESPONDER_REGION}",
+                description=f"key-quarantine: forward {category} calls made with long-lived keys to {GLOBAL_EVENTS_REGION}",
                 target=targets.EventBus(self.destination),
                 regional_only=True,
             )

@@ -25,9 +25,9 @@ from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
+from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE
 from key_quarantine.handlers.tamper import REENABLE_ACTIONS
 
-CLOUDTRAIL = "AWS API Call via CloudTrail"
 CLOUDFORMATION = "cloudformation.amazonaws.com"
 #: Rule calls by the request field that names the rule: one tamper rule each, as one pattern naming every rule
 #: twice would pass EventBridge's 2,048-character pattern limit with CloudFormation's 64-character names.
@@ -94,7 +94,7 @@ def cloudtrail_pattern(
     }
     if request:
         detail["requestParameters"] = request
-    return {"source": [source], "detail-type": [CLOUDTRAIL], "detail": detail}
+    return {"source": [source], "detail-type": [CLOUDTRAIL_DETAIL_TYPE], "detail": detail}
 
 
 def rules_pattern(rule_names: Sequence[str], field: str) -> dict[str, Any]:

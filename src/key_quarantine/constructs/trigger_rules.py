@@ -8,7 +8,11 @@ from typing import Any
 from aws_cdk import aws_events as events
 
 from constructs import Construct
-from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX
+from key_quarantine.data import (
+    CLOUDTRAIL_DETAIL_TYPE,
+    LEGACY_QUARANTINE_INLINE_POLICY,
+    QUARANTINE_POLICY_ARN_PREFIX,
+)
 
 #: GuardDuty findings about an IAM user's credentials being used by someone else (FACTS.md). A configurable
 #: default: findings on session credentials name the user, and the responder contains all of its keys.
@@ -28,14 +32,13 @@ DEFAULT_GUARDDUTY_FINDING_TYPES: tuple[str, ...] = (
     "Impact:IAMUser/CostHarvesting",
     "AttackSequence:IAM/CompromisedCredentials",
 )
-CLOUDTRAIL = "AWS API Call via CloudTrail"
 
 
 def quarantine_policy_pattern() -> dict[str, Any]:
     """AWS attaching any AWSCompromisedKeyQuarantine* policy: a prefix, so V4 and later versions match too."""
     return {
         "source": ["aws.iam"],
-        "detail-type": [CLOUDTRAIL],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
         "detail": {
             "eventSource": ["iam.amazonaws.com"],
             "eventName": ["AttachUserPolicy"],
@@ -47,7 +50,7 @@ def quarantine_policy_pattern() -> dict[str, Any]:
 def legacy_quarantine_pattern() -> dict[str, Any]:
     return {
         "source": ["aws.iam"],
-        "detail-type": [CLOUDTRAIL],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
         "detail": {
             "eventSource": ["iam.amazonaws.com"],
             "eventName": ["PutUserPolicy"],

@@ -21,6 +21,10 @@ QUARANTINE_POLICY_NAME_PREFIX = "AWSCompromisedKeyQuarantine"
 
 #: Before 2020 AWS put this inline policy on the user instead.
 LEGACY_QUARANTINE_INLINE_POLICY = "AWSExposedCredentialPolicy_DO_NOT_REMOVE"
+#: The detail-type EventBridge gives a management call recorded by CloudTrail.
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+#: IAM is global: its CloudTrail events, and global Health events, reach EventBridge only here.
+GLOBAL_EVENTS_REGION = "us-east-1"
 
 #: Policy names AWS is known to have published, newest last; V4 (2026-11-06) has no document offline yet.
 KNOWN_QUARANTINE_POLICY_NAMES = (

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from key_quarantine.data import AbuseEvent, abuse_events
+from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE, AbuseEvent, abuse_events
 
-CLOUDTRAIL = "AWS API Call via CloudTrail"
 #: Calls made with a long-lived user key, or a session minted from one (GetSessionToken): userIdentity.type is
 #: IAMUser for both. Roles (AssumedRole) and AWS services (AWSService) never match.
 LONG_LIVED_USER = "IAMUser"
@@ -55,7 +54,7 @@ def detection_pattern(category: str, *, regional_only: bool = False) -> dict[str
             calls  # an event name only counts with its own service (ses GetAccount, not another's)
         )
     return {
-        "detail-type": [CLOUDTRAIL],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
         "source": sorted({"aws." + source.split(".")[0] for source in by_source}),
         "detail": detail,
     }

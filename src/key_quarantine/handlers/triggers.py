@@ -13,12 +13,16 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from key_quarantine.data import LEGACY_QUARANTINE_INLINE_POLICY, QUARANTINE_POLICY_ARN_PREFIX, abuse_events
+from key_quarantine.data import (
+    CLOUDTRAIL_DETAIL_TYPE,
+    LEGACY_QUARANTINE_INLINE_POLICY,
+    QUARANTINE_POLICY_ARN_PREFIX,
+    abuse_events,
+)
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
-CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 #: The detail-type AWS gives each source we parse: custom events cannot use aws.* sources, and a mismatch means
 #: the event did not come from AWS as it claims.
 DETAIL_TYPES = {

@@ -17,7 +17,7 @@ from key_quarantine import data
 
 #: Stands in for the account of an environment-agnostic stack, in samples and in patterns alike.
 SAMPLE_ACCOUNT = "123456789012"
-GLOBAL_EVENTS_REGION = "us-east-1"
+GLOBAL_EVENTS_REGION = data.GLOBAL_EVENTS_REGION
 
 
 class SignalFamily(StrEnum):
