@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 import venv
 from pathlib import Path
+
+from synth_bench import machine  # the same machine line in every results file
 
 HERE = Path(__file__).resolve().parent
 CHECKOV_VERSION = "3.3.30"
@@ -174,7 +175,7 @@ def main() -> None:
             },
         }
     results = {
-        "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        "machine": machine(),
         "checkov": checkov_version,
         "repeats": arguments.repeats,
         "inputs": {

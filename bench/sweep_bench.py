@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from respond_bench import start_server
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -32,7 +34,6 @@ def per_user_listing(aws: Any) -> int:
 def main() -> None:
     from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - benchmark-only dependencies
     from moto.iam.models import iam_backends  # noqa: PLC0415
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
     from key_quarantine.handlers.aws import Aws  # noqa: PLC0415
     from key_quarantine.handlers.sweep import run_audit  # noqa: PLC0415
@@ -43,10 +44,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--output", type=Path, default=HERE / "results" / "sweep.json")
     arguments = parser.parse_args()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+    server, os.environ["AWS_ENDPOINT_URL"] = start_server()
     try:
         backend = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
         for number in range(arguments.users):
