@@ -89,8 +89,9 @@ def run(arguments: argparse.Namespace) -> int:
     event = _read_event(Path(arguments.event_file)) if arguments.command == "respond" else None
     with aws_errors():
         aws = Aws()
-        settings = _settings(arguments, aws)
-        trigger = _trigger(arguments, aws, event)
+        caller = aws.client("sts").get_caller_identity()
+        settings = _settings(arguments, str(caller["Arn"]))
+        trigger = _trigger(arguments, str(caller["Account"]), event)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
     print_document(arguments.format, outcome.as_json(), _outcome_text(outcome))
@@ -99,12 +100,12 @@ def run(arguments: argparse.Namespace) -> int:
 
 def settings_for(arguments: argparse.Namespace, aws: Aws) -> tuple[Settings, str]:
     """The responder's settings for this operator (environment, then options), and the operator's ARN."""
-    return _settings(arguments, aws), str(aws.client("sts").get_caller_identity()["Arn"])
+    caller = str(aws.client("sts").get_caller_identity()["Arn"])
+    return _settings(arguments, caller), caller
 
 
-def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
+def _settings(arguments: argparse.Namespace, caller: str) -> Settings:
     settings = Settings.from_environment()
-    caller = aws.client("sts").get_caller_identity()["Arn"]
     own_user = caller.rsplit("/", 1)[-1] if ":user/" in caller else None
     return dataclasses.replace(
         settings,
@@ -115,8 +116,7 @@ def _settings(arguments: argparse.Namespace, aws: Aws) -> Settings:
     ).with_dry_run(arguments.dry_run)
 
 
-def _trigger(arguments: argparse.Namespace, aws: Aws, event: Any) -> Trigger:
-    account = aws.client("sts").get_caller_identity()["Account"]
+def _trigger(arguments: argparse.Namespace, account: str, event: Any) -> Trigger:
     if arguments.command == "contain":
         return manual_trigger(account, arguments.user, arguments.access_key_id)
     trigger = parse_event(event)
