@@ -72,8 +72,7 @@ def parse_event(event: Any) -> Trigger:
     if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
         raise TriggerError("not an EventBridge event: no 'detail' object")
     source = event.get("source")
-    parsers = {"aws.iam": _cloudtrail_iam, "aws.health": _health, "aws.guardduty": _guardduty}
-    parser = parsers.get(source) if isinstance(source, str) else None
+    parser = _PARSERS.get(source) if isinstance(source, str) else None
     if parser is None and event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE:
         parser = _abuse
     if parser is None:
@@ -100,7 +99,7 @@ def manual_trigger(account: str, user_name: str | None, access_key_id: str | Non
 
 
 def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
-    if event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE or detail.get("eventSource") != "iam.amazonaws.com":
+    if detail.get("eventSource") != "iam.amazonaws.com":  # parse_event checked the detail-type
         raise TriggerError("an aws.iam event that is not an IAM API call recorded by CloudTrail")
     if detail.get("errorCode"):
         raise TriggerError(
@@ -116,10 +115,7 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
         family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
     else:
         return _abuse(event, detail)
-    account = _account(event.get("account"))
-    recipient = detail.get("recipientAccountId", account)
-    if recipient != account:
-        raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    account = _recorded_in(event, detail)
     return Trigger(family, account, _user_name(parameters.get("userName")), None, reason, _event_id(detail))
 
 
@@ -139,10 +135,7 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
             f"{detail.get('eventName')} was called by a {identity.get('type')}, not an IAM user's key"
         )
     key = identity.get("accessKeyId")
-    account = _account(event.get("account"))
-    recipient = detail.get("recipientAccountId", account)
-    if recipient != account:
-        raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    account = _recorded_in(event, detail)
     if identity.get("accountId") != account:
         # CloudTrail records a cross-account call (a shared secret, say) in the resource's account too: the
         # caller is a user of another account, and a same-named user here must not pay for it.
@@ -236,3 +229,15 @@ def _key_id(value: Any) -> str:
 def _event_id(detail: Mapping[str, Any]) -> str | None:
     value = detail.get("eventID")
     return value if isinstance(value, str) else None
+
+
+def _recorded_in(event: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
+    """The account of a CloudTrail record, which must be the account EventBridge delivered it in."""
+    account = _account(event.get("account"))
+    recipient = detail.get("recipientAccountId", account)
+    if recipient != account:
+        raise TriggerError(f"the event's account {account} and its recipientAccountId {recipient!r} differ")
+    return account
+
+
+_PARSERS = {"aws.iam": _cloudtrail_iam, "aws.health": _health, "aws.guardduty": _guardduty}
