@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
@@ -36,7 +37,7 @@ from key_quarantine.handlers.organization import (
 )
 from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
+from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
@@ -126,21 +127,32 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
     failed: list[str] = []
     groups: dict[tuple[str | None, ...], _Group] = {}
     for delivery in deliveries:
-        trigger = _trigger(delivery, responder)
-        if isinstance(trigger, dict):
-            results[delivery.message_id] = trigger
-            if trigger["status"] in {"malformed", HEARTBEAT_FAILED}:
+        triggers = _triggers(delivery, responder)
+        if isinstance(triggers, dict):
+            results[delivery.message_id] = triggers
+            if triggers["status"] in {"malformed", HEARTBEAT_FAILED}:
                 failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
-        group = groups.setdefault(_memo_key(trigger), _Group(trigger))
-        group.message_ids.append(delivery.message_id)
-        if trigger.event is not None:
-            group.details.append(trigger.event["detail"])
+        for trigger in triggers:
+            group = groups.setdefault(_memo_key(trigger), _Group(trigger))
+            group.message_ids.append(delivery.message_id)
+            if trigger.event is not None:
+                group.details.append(trigger.event["detail"])
     answered = _each(list(groups.values()), lambda group: _respond_group(group, responder))
+    per_message: dict[str, list[dict[str, Any]]] = {}
+    group_failures: set[str] = set()
     for group, (result, group_failed) in zip(groups.values(), answered, strict=True):
-        results.update(dict.fromkeys(group.message_ids, result))
-        failed += group.message_ids if group_failed else []
+        for message_id in group.message_ids:
+            per_message.setdefault(message_id, []).append(result)
+        group_failures.update(group.message_ids if group_failed else [])
+    results.update({message_id: _combined(found) for message_id, found in per_message.items()})
+    failed += [message_id for message_id in per_message if message_id in group_failures]
     return BatchResult(results, failed)
+
+
+def _combined(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A message's result: its one group's, or every group's when it named several keys (a Health event)."""
+    return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
 
 
 def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any], bool]]) -> list[Any]:
@@ -150,16 +162,16 @@ def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any],
         return list(pool.map(answer, groups))
 
 
-def _trigger(delivery: Delivery, responder: Responder) -> Trigger | dict[str, Any]:
-    """The delivery's trigger, or the result that ends it (malformed, ignored, a canary's heartbeat)."""
+def _triggers(delivery: Delivery, responder: Responder) -> tuple[Trigger, ...] | dict[str, Any]:
+    """The delivery's triggers, or the result that ends it (malformed, ignored, a canary's heartbeat)."""
     body = delivery.body
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as error:
-            return log(
-                "malformed", message_id=delivery.message_id, reason=f"the message is not JSON ({error})"
-            )
+    try:
+        if isinstance(body, str):
+            body = event_json.loads(body)
+        else:
+            event_json.check_depth(body)
+    except event_json.EventJsonError as error:
+        return log("malformed", message_id=delivery.message_id, reason=f"the message is {error}")
     if is_canary(body):
         return _heartbeat(body, responder)
     if not isinstance(body, Mapping) or not isinstance(body.get("detail"), Mapping):
@@ -167,7 +179,7 @@ def _trigger(delivery: Delivery, responder: Responder) -> Trigger | dict[str, An
             "malformed", message_id=delivery.message_id, reason="the message is not an EventBridge event"
         )
     try:
-        return parse_event(body)
+        return parse_triggers(body)
     except TriggerError as error:
         return log("ignored", event_id=body.get("id"), reason=str(error))
 
