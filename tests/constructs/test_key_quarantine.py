@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from key_quarantine import Containment, KeyQuarantine, ResponseMode
+from key_quarantine.constructs.key_quarantine import heartbeat_filter
 from key_quarantine.handlers.playbook import required_actions
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -252,7 +253,13 @@ def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> N
 def test_alarms_on_dead_letters_and_errors_notify_the_topic(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateNumberOfMessagesVisible", "CanaryHeartbeat", "Errors", "HandedBack"]
+    assert metrics == [
+        "ApproximateNumberOfMessagesVisible",
+        "CanaryHeartbeat",
+        "Errors",
+        "HandedBack",
+        "NumberOfMessagesPublished",  # the heartbeat's notice reached the notification topic
+    ]
     for alarm in alarms.values():
         assert (
             alarm["Properties"]["AlarmActions"] == [{"Ref": Match.any_value()}]
@@ -295,8 +302,13 @@ def test_storage_is_encrypted_private_and_tls_only(assembly: Path) -> None:
             }
         },
     )
+    # the notification topic's e-mail leaves out the daily heartbeat notice; the alarm topic's gets everything
     template.has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "secops@example.com"}
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "secops@example.com", "FilterPolicy": heartbeat_filter()},
+    )
+    template.resource_properties_count_is(
+        "AWS::SNS::Subscription", {"Protocol": "email", "FilterPolicy": Match.absent()}, 1
     )
 
 

@@ -97,7 +97,9 @@ def on_resource(
 # --- KMS -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["KeyQuarantineKey", "KeyQuarantineAlarmKey"])
+@pytest.mark.parametrize(
+    "prefix", ["KeyQuarantineKey", "KeyQuarantineAlarmKey", "KeyQuarantineLedgerSealKey"]
+)
 @pytest.mark.parametrize(
     "action", ["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:CreateGrant"]
 )
@@ -285,3 +287,29 @@ def test_a_stack_without_a_cloudformation_role_must_name_its_admins() -> None:
     )
     with pytest.raises(ValueError, match="pipeline_admin_arns"):
         KeyQuarantine(stack, "KeyQuarantine")
+
+
+@pytest.mark.parametrize("action", ["kms:GenerateMac", "kms:VerifyMac"])
+def test_only_our_roles_can_seal_the_ledgers_word(
+    deployed: tuple[dict[str, Any], Deployed], action: str
+) -> None:
+    """An HMAC key's policy is the root of its permissions like any KMS key's: without a statement for it, an
+    administrator's AdministratorAccess does not let it produce a seal that verifies (test_ledger_seal)."""
+    template, _ = deployed
+    policy = key_policy(deployed, "KeyQuarantineLedgerSealKey")
+    key = template["Resources"][resource(template, "KeyQuarantineLedgerSealKey", "AWS::KMS::Key")][
+        "Properties"
+    ]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    assert on_key(policy, action, ATTACKER) == "implicit-deny"
+    for role in ("KeyQuarantineResponderRole", "KeyQuarantineDailySweepRole"):
+        assert on_key(policy, action, role_arn(deployed, role)) == "allow"
+    assert on_key(policy, "kms:DisableKey", ATTACKER) == "explicit-deny"
+    # and the responder is told which key seals (its role may use it, and only it, for kms)
+    (responder,) = [
+        body["Properties"]
+        for lid, body in template["Resources"].items()
+        if lid.startswith("KeyQuarantineResponderFunction") and body["Type"] == "AWS::Lambda::Function"
+    ]
+    seal_key = resource(template, "KeyQuarantineLedgerSealKey", "AWS::KMS::Key")
+    assert responder["Environment"]["Variables"]["KQ_LEDGER_MAC_KEY"] == {"Fn::GetAtt": [seal_key, "Arn"]}

@@ -195,6 +195,7 @@ def table(prefix: str, form: str = "name") -> Callable[[Deployed, dict[str, Any]
 
 
 PIPELINE_KEY, ALARM_KEY = key_id("KeyQuarantineKey"), key_id("KeyQuarantineAlarmKey")
+SEAL_KEY = key_id("KeyQuarantineLedgerSealKey")
 NOTIFICATIONS, ALARMS = topic_arn("KeyQuarantineNotifications"), topic_arn("KeyQuarantineAlarms")
 SUBSCRIPTION = "7f6c1d2e-0000-4000-8000-000000000000"
 BUFFER, DEAD_LETTERS = queue_url("KeyQuarantineBufferQueue"), queue_url("KeyQuarantineResponderDeadLetters")
@@ -281,6 +282,7 @@ TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dic
         "DisableKey",
         lambda d, t: {"keyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{ALARM_KEY(d, t)}"},
     ),
+    ("Keys", "kms", "ScheduleKeyDeletion", lambda d, t: {"keyId": SEAL_KEY(d, t)}),
     *[
         ("Topics", "sns", call, lambda d, t: {"subscriptionArn": f"{NOTIFICATIONS(d, t)}:{SUBSCRIPTION}"})
         for call in ("Unsubscribe", "SetSubscriptionAttributes")

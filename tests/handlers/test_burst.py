@@ -25,7 +25,7 @@ from key_quarantine.handlers.batch import HANDED_BACK, FinishedMemo
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
-from tests.handlers.test_responder_wiring import context_for
+from tests.handlers.test_responder_wiring import context_for, quarantine_event
 from tests.handlers.test_triggers import sample
 
 START = datetime.now(UTC).replace(microsecond=0)
@@ -230,3 +230,27 @@ def test_groups_not_started_before_the_deadline_go_back_and_the_started_ones_sta
     assert result.results["m1"]["status"] == "deferred"
     assert burst.key_status()[burst.key] == "Inactive"
     assert burst.key_status(burst.bystander) == {burst.bystander_key: "Active"}
+
+
+def test_a_dozen_fresh_abuse_keys_ahead_of_the_quarantine_event_cannot_defer_it(burst: MotoAccount) -> None:
+    # Given a batch where a dozen abuse groups (fresh keys the attacker drives, or made up) arrived before AWS's
+    # quarantine attach for the leaked user, and an invocation with time left to start only four groups
+    abuse = [invoke_model(burst, f"decoy-{n}", f"AKIADECOY{n:011d}", n) for n in range(12)]
+    deliveries = [batch.Delivery(f"abuse{n}", json.dumps(event)) for n, event in enumerate(abuse)]
+    deliveries.append(batch.Delivery("quarantine", json.dumps(quarantine_event(burst, burst.user))))
+    checks = iter([120_000] * 4 + [batch.GROUP_TIME_RESERVE_MS - 1] * 20)
+    answering = batch.Responder(
+        responder.SETTINGS,
+        responder.AWS,
+        context_for(burst.account_id).invoked_function_arn,
+        remaining_ms=lambda: next(checks),
+    )
+    # When the batch is answered
+    result = batch.respond_to_batch(deliveries, answering)
+    # Then the AWS-confirmed signal was answered first and never deferred: the user is contained now
+    assert "quarantine" not in result.failed
+    assert result.results["quarantine"]["status"] == "responded"
+    assert burst.key_status()[burst.key] == "Inactive"
+    # and only abuse groups went back to the queue (the four started stand)
+    assert sorted(result.failed) == sorted(f"abuse{n}" for n in range(4, 12))
+    assert {result.results[f"abuse{n}"]["status"] for n in range(4, 12)} == {"deferred"}

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from key_quarantine import KeyQuarantine
+from key_quarantine.constructs.key_quarantine import heartbeat_filter
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
@@ -22,6 +23,8 @@ from key_quarantine.handlers.canary import (
     CANARY_SOURCE,
     HEARTBEAT_METRIC,
     HEARTBEAT_NAMESPACE,
+    HEARTBEAT_NOTICE,
+    NOTICE_KIND_ATTRIBUTE,
 )
 from key_quarantine.handlers.daily_sweep import sweep
 from key_quarantine.handlers.triggers import TriggerError, parse_event
@@ -188,3 +191,54 @@ def test_a_heartbeat_cloudwatch_refuses_goes_back_alone_and_the_leak_is_still_co
     # Then only the canary goes back to the queue, and the leaked key is contained
     assert result.failed == ["canary"]
     assert wired.key_status()[wired.key] == "Inactive"
+
+
+def canary_event() -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "source": CANARY_SOURCE,
+        "detail-type": CANARY_DETAIL_TYPE,
+        "detail": {"sent_at": "now"},
+    }
+
+
+def test_the_heartbeat_reaches_the_topic_and_the_email_filter_keeps_it_out_of_mailboxes(
+    wired: MotoAccount,
+) -> None:
+    # Given a subscription filtered like the construct's e-mail subscriptions, beside the account's inbox
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    mailbox = sqs.create_queue(QueueName="mailbox")["QueueUrl"]
+    mailbox_arn = sqs.get_queue_attributes(QueueUrl=mailbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=wired.settings.topic_arn,
+        Protocol="sqs",
+        Endpoint=mailbox_arn,
+        Attributes={"FilterPolicy": json.dumps(heartbeat_filter())},
+    )
+    # When the canary reaches the responder
+    result = responder.lambda_handler(canary_event(), context_for(wired.account_id))
+    # Then the heartbeat was published to the topic (the MissingNotice alarm counts NumberOfMessagesPublished)
+    assert (result["status"], result["notice"]) == ("heartbeat", "published")
+    (notice,) = wired.notifications()
+    assert notice["MessageAttributes"][NOTICE_KIND_ATTRIBUTE]["Value"] == HEARTBEAT_NOTICE
+    # and the filtered subscription got nothing, while a real notice still reaches it
+    assert sqs.receive_message(QueueUrl=mailbox).get("Messages", []) == []
+    sns.publish(TopicArn=wired.settings.topic_arn, Message="a leak was contained")
+    (mail,) = sqs.receive_message(QueueUrl=mailbox)["Messages"]
+    assert json.loads(mail["Body"])["Message"] == "a leak was contained"
+
+
+def test_a_heartbeat_the_topic_refuses_goes_back_to_the_queue(wired: MotoAccount) -> None:
+    # Given the topic's key disabled by someone (SNS refuses the publish): the heartbeat metric alone would hide it
+    aws = Aws(region=REGION)
+    batch_responder = Responder(
+        responder.SETTINGS, aws, f"arn:aws:lambda:{REGION}:{wired.account_id}:function:r"
+    )
+    with Stubber(aws.client("sns")) as stub:
+        stub.add_client_error("publish", "KMSDisabled", "key disabled", http_status_code=400)
+        result = respond_to_batch([Delivery("canary", json.dumps(canary_event()))], batch_responder)
+    # Then the canary goes back (retried, then dead-lettered: the dead-letter alarm is on the alarm topic)
+    assert result.failed == ["canary"]
+    assert result.results["canary"]["status"] == "heartbeat-failed"

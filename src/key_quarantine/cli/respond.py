@@ -18,7 +18,7 @@ from key_quarantine.cli.commands import CommandError
 from key_quarantine.handlers import event_json, policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
-from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import Membership
 from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
 from key_quarantine.handlers.release import release_user
@@ -98,7 +98,7 @@ def run(arguments: argparse.Namespace) -> int:
         caller = aws.client("sts").get_caller_identity()
         settings = _settings(arguments, str(caller["Arn"]))
         trigger = manual_trigger(str(caller["Account"]), arguments.user, arguments.access_key_id)
-        ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
+        ledger = open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
         outcome = run_playbook(trigger, settings, aws, ledger)
     print_document(arguments.format, outcome.as_json(), _outcome_text(outcome))
     return 1 if outcome.failed else 0

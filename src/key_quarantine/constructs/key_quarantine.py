@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -21,11 +22,11 @@ from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.pipeline_canary import PipelineCanary
 from key_quarantine.constructs.pipeline_policies import (
-    KEY_USE_ACTIONS,
     TABLE_ADMIN_ACTIONS,
     TABLE_WRITE_ACTIONS,
     alarm_source,
     allow_service_delivery,
+    allow_use_by,
     default_admins,
     deny_except,
     pipeline_key,
@@ -37,8 +38,9 @@ from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TY
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.batch import HANDED_BACK
-from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
+from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE, NOTICE_KIND_ATTRIBUTE
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
+from key_quarantine.handlers.ledger_seal import SEAL_ACTIONS
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -99,7 +101,8 @@ class KeyQuarantine(Construct):
         the pipeline key, write the ledger, read the dead letters and send to the buffer (default none). Every
         other principal of the account may not, whatever its IAM policy says.
 
-    :ivar encryption_key: the pipeline's key (topic, queues, tables); ``alarm_key``: the alarm topic's own key.
+    :ivar encryption_key: the pipeline's key (topic, queues, tables); ``alarm_key``: the alarm topic's own key;
+        ``seal_key``: the HMAC key that seals the ledger's items (``handlers.ledger_seal``).
     :ivar alarm_topic: where alarms and tamper alerts go, encrypted with ``alarm_key``: a disabled or
         unusable pipeline key does not silence them.
     :ivar topic: the notification topic.
@@ -114,7 +117,9 @@ class KeyQuarantine(Construct):
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
     :ivar alarms: the alarms on dead letters, responder errors, and signals handed back to the queue.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
-    :ivar canary: the sweep's canary rule and missing-heartbeat alarm, or None when ``daily_sweep`` is False.
+    :ivar canary: the sweep's canary rule, its missing-heartbeat alarm and missing-notice alarm (the heartbeat's
+        notice never reached ``topic``), or None when ``daily_sweep`` is False. E-mail subscriptions to ``topic``
+        filter the heartbeat notice out.
     :ivar tamper: the tamper alarms (``tamper.rules``), or None when ``tamper_alarms`` is False.
     """
 
@@ -177,6 +182,14 @@ class KeyQuarantine(Construct):
         self.alarm_key = pipeline_key(
             self, "AlarmKey", description="key-quarantine: the alarm topic's encryption", admins=self.admins
         )
+        self.seal_key = pipeline_key(
+            self,
+            "LedgerSealKey",
+            description="key-quarantine: seals the ledger's word (HMAC), usable by the responder's roles only",
+            admins=self.admins,
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+        )
         self.topic = existing_topic or self._new_topic()
         self.alarm_topic = sns.Topic(
             self,
@@ -186,7 +199,7 @@ class KeyQuarantine(Construct):
             enforce_ssl=True,
         )
         for address in notification_emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(address))
+            _without_heartbeats(self.topic.add_subscription(subscriptions.EmailSubscription(address)))
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(address))
         self.evidence_bucket = existing_evidence_bucket or self._new_evidence_bucket(
             object_lock=evidence_object_lock
@@ -237,11 +250,13 @@ class KeyQuarantine(Construct):
             "KQ_ALLOW_LIST": ",".join(detection_allow_list),
             "KQ_CORRELATION": (correlation_thresholds or Thresholds()).to_environment(),
             "KQ_CANARY": str(daily_sweep).lower(),
+            "KQ_LEDGER_MAC_KEY": self.seal_key.key_arn,
         }
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
             "sns": [self.topic.topic_arn],
             "dynamodb": [self.ledger.table_arn, self.signals.table_arn],
+            "kms": [self.seal_key.key_arn],
             "securityhub": [
                 stack.format_arn(
                     service="securityhub", resource="product", resource_name=f"{stack.account}/default"
@@ -292,6 +307,7 @@ class KeyQuarantine(Construct):
                 responder=self.responder.function,
                 sender=self.sweep.role,
                 topic=self.alarm_topic,
+                notices=self.topic,
             )
             if self.sweep
             else None
@@ -305,21 +321,10 @@ class KeyQuarantine(Construct):
     def _allow_key_use(self, functions: Sequence[ResponderFunction]) -> None:
         """Who may use each key, by ``aws:PrincipalArn`` (so an operator role need not exist when the policy is
         set): our functions' roles and the operators on the pipeline key; the re-enabler on the alarm key."""
-        users = {
-            self.encryption_key: [*(f.role.role_arn for f in functions), *self.operators],
-            self.alarm_key: [r.role_arn for r in self._alarm_publishers()],
-        }
-        for key, arns in users.items():
-            if arns:
-                key.add_to_resource_policy(
-                    iam.PolicyStatement(
-                        sid="OurRolesUseTheKey",
-                        principals=[iam.AnyPrincipal()],
-                        actions=list(KEY_USE_ACTIONS),
-                        resources=["*"],
-                        conditions={"ArnEquals": {"aws:PrincipalArn": arns}},
-                    )
-                )
+        ours = [*(f.role.role_arn for f in functions), *self.operators]
+        allow_use_by(self.encryption_key, ours)
+        allow_use_by(self.alarm_key, [r.role_arn for r in self._alarm_publishers()])
+        allow_use_by(self.seal_key, ours, SEAL_ACTIONS)
 
     def _alarm_publishers(self) -> list[iam.IRole]:
         reenabler = self.tamper.reenabler if self.tamper else None
@@ -351,7 +356,7 @@ class KeyQuarantine(Construct):
             evidence_bucket=self.evidence_bucket,
             queues=[self.buffer.queue, self.responder.dead_letter_queue],
             event_source_mappings=[self.buffer.event_source_mapping_id],
-            keys=[self.encryption_key, self.alarm_key],
+            keys=[self.encryption_key, self.alarm_key, self.seal_key],
             topics=[self.topic, self.alarm_topic],
             tables=[self.ledger, self.signals],
             key_watchers=[self.topic],
@@ -513,6 +518,17 @@ class KeyQuarantine(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def heartbeat_filter() -> dict[str, Any]:
+    """An e-mail subscription's filter: every message but the canary's heartbeat notice (which has the attribute;
+    notices from EventBridge and the playbook have none)."""
+    return {NOTICE_KIND_ATTRIBUTE: [{"exists": False}]}
+
+
+def _without_heartbeats(subscription: sns.Subscription) -> None:
+    # on the CfnSubscription: CDK's SubscriptionFilter cannot say "attribute absent"
+    cast("sns.CfnSubscription", subscription.node.default_child).filter_policy = heartbeat_filter()
 
 
 def _lock_retention() -> s3.ObjectLockRetention:

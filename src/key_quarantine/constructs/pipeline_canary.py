@@ -33,10 +33,13 @@ class PipelineCanary(Construct):
     :param target: the trigger path's target (the same delivery as the leak-signal rules).
     :param responder: the function that records the heartbeat (the alarm's metric dimension).
     :param sender: the principal that sends the canary (granted ``events:PutEvents`` on the default bus).
-    :param topic: where the alarm notifies.
+    :param topic: where the alarms notify (the alarm topic, under a key of its own).
+    :param notices: the topic the responder publishes its heartbeat notice to (default None: no notice alarm).
 
     :ivar rule: the canary rule.
     :ivar alarm: ALARM when no heartbeat arrived in ``HEARTBEAT_WINDOW_HOURS`` hours (missing data breaches).
+    :ivar notice_alarm: ALARM when nothing was published to ``notices`` in that window: the heartbeat reached the
+        responder but not the topic (its key disabled or re-policed, its policy changed), or None.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class PipelineCanary(Construct):
         responder: lambda_.IFunction,
         sender: iam.IGrantable,
         topic: sns.ITopic,
+        notices: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         pattern = canary_pattern()
@@ -66,18 +70,42 @@ class PipelineCanary(Construct):
             statistic="Sum",
             period=cdk.Duration.hours(1),
         )
-        self.alarm = cloudwatch.Alarm(
+        self.alarm = _missing_for_a_day(
             self,
             "MissingHeartbeat",
-            alarm_description=(
-                "key-quarantine: no canary heartbeat in 25 hours; the trigger path (rules, delivery, responder) "
-                "or the daily sweep is broken or was tampered with"
-            ),
-            metric=heartbeat,
-            threshold=1,
-            evaluation_periods=HEARTBEAT_WINDOW_HOURS,
-            datapoints_to_alarm=HEARTBEAT_WINDOW_HOURS,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            heartbeat,
+            "key-quarantine: no canary heartbeat in 25 hours; the trigger path (rules, delivery, responder) "
+            "or the daily sweep is broken or was tampered with",
+            topic,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        self.notice_alarm = (
+            _missing_for_a_day(
+                self,
+                "MissingNotice",
+                notices.metric_number_of_messages_published(period=cdk.Duration.hours(1), statistic="Sum"),
+                "key-quarantine: nothing reached the notification topic in 25 hours, not even the canary's "
+                "heartbeat notice; the topic, its KMS key or its policy is broken or was tampered with",
+                topic,
+            )
+            if notices is not None
+            else None
+        )
+
+
+def _missing_for_a_day(
+    scope: Construct, construct_id: str, metric: cloudwatch.IMetric, description: str, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """Hourly sums, 25 of 25 below 1, missing data breaching: a daily event plus an hour of slack."""
+    alarm = cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=metric,
+        threshold=1,
+        evaluation_periods=HEARTBEAT_WINDOW_HOURS,
+        datapoints_to_alarm=HEARTBEAT_WINDOW_HOURS,
+        comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+    )
+    alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+    return alarm

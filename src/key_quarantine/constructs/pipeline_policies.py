@@ -121,10 +121,19 @@ def deny_except(sid: str, actions: Sequence[str], allowed: Sequence[str]) -> iam
     )
 
 
-def pipeline_key(scope: Construct, construct_id: str, *, description: str, admins: Sequence[str]) -> kms.Key:
-    """A rotating key whose policy delegates management (not use) to IAM and lets only ``admins`` switch it off.
+def pipeline_key(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    admins: Sequence[str],
+    key_spec: kms.KeySpec = kms.KeySpec.SYMMETRIC_DEFAULT,
+    key_usage: kms.KeyUsage = kms.KeyUsage.ENCRYPT_DECRYPT,
+) -> kms.Key:
+    """A key whose policy delegates management (not use) to IAM and lets only ``admins`` switch it off; a
+    symmetric key rotates (KMS rotates no HMAC key).
 
-    Key use is added per principal with ``allow_key_use`` and ``allow_service_delivery``.
+    Key use is added per principal with ``allow_use_by`` and ``allow_service_delivery``.
     """
     policy = iam.PolicyDocument(
         statements=[
@@ -144,15 +153,30 @@ def pipeline_key(scope: Construct, construct_id: str, *, description: str, admin
             deny_except("OnlyAdminsSwitchTheKeyOff", KEY_TAMPER_ACTIONS, admins),
         ]
     )
-    return kms.Key(scope, construct_id, enable_key_rotation=True, description=description, policy=policy)
+    return kms.Key(
+        scope,
+        construct_id,
+        enable_key_rotation=key_spec == kms.KeySpec.SYMMETRIC_DEFAULT,
+        description=description,
+        policy=policy,
+        key_spec=key_spec,
+        key_usage=key_usage,
+    )
 
 
-def allow_key_use(key: kms.IKey, sid: str, principals: Sequence[iam.IPrincipal]) -> None:
-    """Named principals (our roles) may use the key; nobody else in the account may, whatever IAM says."""
-    if principals:
+def allow_use_by(
+    key: kms.IKey, principal_arns: Sequence[str], actions: Sequence[str] = KEY_USE_ACTIONS
+) -> None:
+    """Named principals (our roles) may use the key, matched on ``aws:PrincipalArn`` (so a role named here need not
+    exist when the policy is set); nobody else in the account may, whatever IAM says."""
+    if principal_arns:
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid=sid, principals=list(principals), actions=list(KEY_USE_ACTIONS), resources=["*"]
+                sid="OurRolesUseTheKey",
+                principals=[iam.AnyPrincipal()],
+                actions=list(actions),
+                resources=["*"],
+                conditions={"ArnEquals": {"aws:PrincipalArn": list(principal_arns)}},
             )
         )
 

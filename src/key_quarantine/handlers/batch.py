@@ -12,6 +12,7 @@ only its messages are delivered again (ReportBatchItemFailures) and, after the q
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -27,7 +28,7 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.escalation import escalation_notice, record_calls
-from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import (
     Membership,
     MemberUnreachableError,
@@ -46,6 +47,9 @@ HANDED_BACK = (
 )
 HEARTBEAT_FAILED = "heartbeat-failed"
 GROUP_WORKERS = 4
+#: Signals that only suggest a leak (abuse calls, their correlations): answered after the AWS-confirmed ones of a
+#: batch, and the only ones the time reserve may hand back.
+DEFERRABLE_FAMILIES = frozenset({TriggerFamily.ABUSE})
 #: A group is started only with this much of the invocation left: a playbook run with evidence (CloudTrail
 #: LookupEvents in every region, throttled at 2 calls a second) takes well under it.
 GROUP_TIME_RESERVE_MS = (
@@ -138,7 +142,7 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
             group.message_ids.append(delivery.message_id)
             if trigger.event is not None:
                 group.details.append(trigger.event["detail"])
-    answered = _each(list(groups.values()), lambda group: _respond_group(group, responder))
+    answered = _answer_confirmed_first(list(groups.values()), responder)
     per_message: dict[str, list[dict[str, Any]]] = {}
     group_failures: set[str] = set()
     for group, (result, group_failed) in zip(groups.values(), answered, strict=True):
@@ -153,6 +157,19 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
 def _combined(results: list[dict[str, Any]]) -> dict[str, Any]:
     """A message's result: its one group's, or every group's when it named several keys (a Health event)."""
     return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
+
+
+def _answer_confirmed_first(groups: list[_Group], responder: Responder) -> list[tuple[dict[str, Any], bool]]:
+    """AWS-confirmed leaks (quarantine attach, Health, GuardDuty, ...) are answered before any abuse group of the
+    batch, and the time reserve never defers them: a dozen fresh abuse keys ahead of the quarantine event in the
+    queue must not push it back by a visibility timeout. Answers come back in the groups' order."""
+    confirmed = [i for i, group in enumerate(groups) if group.trigger.family not in DEFERRABLE_FAMILIES]
+    rest = [i for i in range(len(groups)) if i not in set(confirmed)]
+    answers: dict[int, tuple[dict[str, Any], bool]] = {}
+    for wave, may_defer in ((confirmed, False), (rest, True)):
+        answer = functools.partial(_respond_group, responder=responder, may_defer=may_defer)
+        answers.update(zip(wave, _each([groups[i] for i in wave], answer), strict=True))
+    return [answers[i] for i in range(len(groups))]
 
 
 def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any], bool]]) -> list[Any]:
@@ -188,15 +205,18 @@ def _heartbeat(event: Mapping[str, Any], responder: Responder) -> dict[str, Any]
     """The canary proves the path from the default bus to here; it never reaches the playbook."""
     function_name = responder.own_arn.split(":")[-1]
     try:
-        return log("heartbeat", **record_heartbeat(responder.aws, event, function_name=function_name))
+        recorded = record_heartbeat(
+            responder.aws, event, function_name=function_name, topic_arn=responder.settings.topic_arn
+        )
+        return log("heartbeat", **recorded)
     except CanaryError as error:
         return log("ignored", event_id=event.get("id"), reason=str(error))
     except Exception as error:  # noqa: BLE001 - only this message is tried again; the leak signals go on
         return log(HEARTBEAT_FAILED, event_id=event.get("id"), reason=f"{type(error).__name__}: {error}")
 
 
-def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
-    if responder.remaining_ms is not None and responder.remaining_ms() < GROUP_TIME_RESERVE_MS:
+def _respond_group(group: _Group, responder: Responder, *, may_defer: bool) -> tuple[dict[str, Any], bool]:
+    if may_defer and responder.remaining_ms is not None and responder.remaining_ms() < GROUP_TIME_RESERVE_MS:
         # Starting now could be cut off by the timeout, which would send the whole batch back: hand back only
         # the groups not started, and let the ones already answered stand
         return log(
@@ -212,7 +232,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
 
 def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
-    ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table and not settings.dry_run else None
+    ledger = None if settings.dry_run else open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
     if _finished(trigger, responder, ledger):
         return _already_finished(trigger), False
     try:

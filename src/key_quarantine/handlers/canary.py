@@ -20,8 +20,13 @@ CANARY_DETAIL_TYPE = "Key Quarantine Canary"
 HEARTBEAT_NAMESPACE = "KeyQuarantine"
 HEARTBEAT_METRIC = "CanaryHeartbeat"
 HEARTBEAT_DIMENSION = "FunctionName"
-#: The responder's heartbeat (PutMetricData has no resource-level permissions; the role scopes the namespace).
-HEARTBEAT_ACTIONS = ("cloudwatch:PutMetricData",)
+#: The responder's heartbeat (PutMetricData has no resource-level permissions; the role scopes the namespace), and
+#: the heartbeat's notice to the topic, which proves the notice path (topic, its key and policy) end to end.
+HEARTBEAT_ACTIONS = ("cloudwatch:PutMetricData", "sns:Publish")
+#: The message attribute that marks the heartbeat's notice: e-mail subscriptions filter it out (no daily mail), the
+#: topic's NumberOfMessagesPublished still counts it.
+NOTICE_KIND_ATTRIBUTE = "key-quarantine-kind"
+HEARTBEAT_NOTICE = "heartbeat"
 
 
 class CanaryError(ValueError):
@@ -52,8 +57,12 @@ def send_canary(aws: Aws, now: datetime | None = None) -> str:
     return str(entry["EventId"])
 
 
-def record_heartbeat(aws: Aws, event: Mapping[str, Any], function_name: str) -> dict[str, Any]:
-    """The heartbeat metric for a canary event that came through the trigger path."""
+def record_heartbeat(
+    aws: Aws, event: Mapping[str, Any], function_name: str, topic_arn: str | None = None
+) -> dict[str, Any]:
+    """The heartbeat metric for a canary event that came through the trigger path, and a heartbeat notice to the
+    topic (marked, so e-mail subscribers do not get it). Raises when either fails: the canary is tried again and
+    finally dead-lettered, which alarms on the alarm topic."""
     if event.get("detail-type") != CANARY_DETAIL_TYPE or not isinstance(event.get("detail"), Mapping):
         raise CanaryError(
             f"a {CANARY_SOURCE} event must have detail-type {CANARY_DETAIL_TYPE!r} and a detail"
@@ -69,4 +78,15 @@ def record_heartbeat(aws: Aws, event: Mapping[str, Any], function_name: str) -> 
             }
         ],
     )
-    return {"canary_event_id": event.get("id"), "sent_at": event["detail"].get("sent_at")}
+    recorded = {"canary_event_id": event.get("id"), "sent_at": event["detail"].get("sent_at")}
+    if topic_arn:
+        aws.client("sns").publish(
+            TopicArn=topic_arn,
+            Subject="key-quarantine heartbeat",
+            Message=json.dumps({"heartbeat": recorded}),
+            MessageAttributes={
+                NOTICE_KIND_ATTRIBUTE: {"DataType": "String", "StringValue": HEARTBEAT_NOTICE}
+            },
+        )
+        recorded["notice"] = "published"
+    return recorded

@@ -10,7 +10,7 @@ from typing import Any
 from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import send_canary
-from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.playbook import PlaybookError, run_playbook
 from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
@@ -31,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # no
 def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
     aws.calls.clear()
     audit = run_audit(aws, AuditLimits(settings.max_key_age_days, settings.max_unused_key_days))
-    ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
+    ledger = open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
     responses = [
         _respond(user, settings, aws, ledger, account) for user in audit.quarantined_users_with_active_keys
     ]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from key_quarantine.handlers.ledger_seal import SEAL_ACTIONS, Seal, seal_name
+
 if TYPE_CHECKING:
     from key_quarantine.handlers.aws import Aws
     from key_quarantine.handlers.playbook import Incident, StepResult
@@ -27,11 +29,15 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class Ledger:
-    ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+    """``seal``: when given, every "done", claim and "finished" is written with a seal and believed only with one
+    that verifies (``ledger_seal``)."""
 
-    def __init__(self, aws: Aws, table: str) -> None:
+    ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", *SEAL_ACTIONS)
+
+    def __init__(self, aws: Aws, table: str, seal: Seal | None = None) -> None:
         self._table = table
         self._dynamodb = aws.client("dynamodb")
+        self._seal = seal
         self.problems: list[str] = []
 
     def open(self, incident: Incident) -> dict[str, str]:
@@ -62,21 +68,48 @@ class Ledger:
         return self._done_steps(incident)
 
     def claim(self, incident: Incident, step: str) -> bool:
-        """True for the one delivery that may run ``step``; True as well when the ledger cannot answer."""
+        """True for the one delivery that may run ``step``; True as well when the ledger cannot answer, and when
+        the claim found there carries no valid seal (it was not ours)."""
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"incident_id": {"S": incident.incident_id}},
-                UpdateExpression="SET claims.#step = :now",
-                ConditionExpression="attribute_not_exists(claims.#step)",
-                ExpressionAttributeNames={"#step": step},
-                ExpressionAttributeValues={":now": {"S": _now()}},
-            )
+            self._take_claim(incident.incident_id, step, conditional=True)
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
-                return False
+                return not self._sealed_claim(incident.incident_id, step) and self._retake(incident, step)
             self._fail_safe("claim", error)
         except BotoCoreError as error:
+            self._fail_safe("claim", error)
+        return True
+
+    def _take_claim(self, incident_id: str, step: str, *, conditional: bool) -> None:
+        now = _now()
+        names, values = {"#step": step}, {":now": {"S": now}}
+        expression = "SET claims.#step = :now"
+        seal = self._sign(incident_id, f"claim:{step}", now)
+        if seal is not None:
+            names["#seal"], values[":seal"] = seal_name(f"claim:{step}"), {"S": seal}
+            expression += ", #seal = :seal"
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"incident_id": {"S": incident_id}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **({"ConditionExpression": "attribute_not_exists(claims.#step)"} if conditional else {}),
+        )
+
+    def _sealed_claim(self, incident_id: str, step: str) -> bool:
+        """Whether the claim in the ledger is ours; always True without a seal (every claim is believed)."""
+        if self._seal is None:
+            return True
+        item = self._item(incident_id)
+        claimed = item.get("claims", {}).get("M", {}).get(step, {}).get("S", "")
+        return self._seal.verifies(incident_id, f"claim:{step}", claimed, _text(item, f"claim:{step}"))
+
+    def _retake(self, incident: Incident, step: str) -> bool:
+        LOG.warning("claim of %s on %s has no valid seal: not ours, taken over", step, incident.incident_id)
+        try:
+            self._take_claim(incident.incident_id, step, conditional=False)
+        except (ClientError, BotoCoreError) as error:
             self._fail_safe("claim", error)
         return True
 
@@ -112,14 +145,20 @@ class Ledger:
             found = self._dynamodb.get_item(
                 TableName=self._table,
                 Key={"incident_id": {"S": incident_id}},
-                ProjectionExpression="#f",
-                ExpressionAttributeNames={"#f": marker},
+                ProjectionExpression="#f, #q",
+                ExpressionAttributeNames={"#f": marker, "#q": seal_name(marker)},
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as error:
             LOG.warning("ledger read failed, responding as if the incident were new: %s", error)
             return False
-        return marker in found.get("Item", {})
+        item = found.get("Item", {})
+        if marker not in item or self._seal is None:
+            return marker in item
+        if self._seal.verifies(incident_id, marker, _text(item, None, marker), _text(item, marker)):
+            return True
+        LOG.warning("%s of %s has no valid seal: not believed, responding as new", marker, incident_id)
+        return False
 
     def record_refusal(self, refusal_id: str, trigger: Trigger, reason: str) -> bool:
         """Record an event the responder refused to act on; False when this event was recorded before."""
@@ -157,10 +196,17 @@ class Ledger:
             for i, r in enumerate(done)
         }
         assignments = [f"steps.#s{i} = :v{i}" for i in range(len(done))]
+        sealed = [(f"step:{r.name}", r.detail) for r in done]
         if finished:
             names["#finished"] = finished_marker(incident.trigger)
             values[":finished"] = {"S": _now()}
             assignments.append("#finished = :finished")
+            sealed.append((names["#finished"], values[":finished"]["S"]))
+        for i, (name, value) in enumerate(sealed):
+            seal = self._sign(incident.incident_id, name, value)
+            if seal is not None:
+                names[f"#q{i}"], values[f":q{i}"] = seal_name(name), {"S": seal}
+                assignments.append(f"#q{i} = :q{i}")
         expression = "SET " + ", ".join(assignments)
         try:
             self._dynamodb.update_item(
@@ -198,23 +244,64 @@ class Ledger:
 
     def _done_steps(self, incident: Incident) -> dict[str, str]:
         try:
-            found = self._dynamodb.get_item(
-                TableName=self._table, Key={"incident_id": {"S": incident.incident_id}}, ConsistentRead=True
-            )
+            item = self._item(incident.incident_id)
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("read", error)
             return {}
-        steps = found.get("Item", {}).get("steps", {}).get("M", {})
-        return {
+        steps = item.get("steps", {}).get("M", {})
+        done = {
             name: value["M"]["detail"]["S"]
             for name, value in steps.items()
             if value.get("M", {}).get("status", {}).get("S") == "done"
         }
+        return {
+            name: detail for name, detail in done.items() if self._believed_step(item, incident, name, detail)
+        }
+
+    def _believed_step(self, item: dict[str, Any], incident: Incident, name: str, detail: str) -> bool:
+        if self._seal is None:
+            return True
+        believed = self._seal.verifies(
+            incident.incident_id, f"step:{name}", detail, _text(item, f"step:{name}")
+        )
+        if not believed:
+            LOG.warning("step %s of %s has no valid seal: done again", name, incident.incident_id)
+        return believed
+
+    def _item(self, incident_id: str) -> dict[str, Any]:
+        found = self._dynamodb.get_item(
+            TableName=self._table, Key={"incident_id": {"S": incident_id}}, ConsistentRead=True
+        )
+        item: dict[str, Any] = found.get("Item", {})
+        return item
+
+    def _sign(self, incident_id: str, name: str, value: str) -> str | None:
+        """A seal, or None when there is no seal key or KMS cannot sign (written unsealed: not believed later)."""
+        if self._seal is None:
+            return None
+        try:
+            return self._seal.sign(incident_id, name, value)
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("seal", error)
+            return None
 
     def _fail_safe(self, operation: str, error: Exception) -> None:
         message = f"ledger {operation} failed, going on without it: {error}"
         LOG.warning(message)
         self.problems.append(message)
+
+
+def open_ledger(aws: Aws, table: str | None, mac_key: str | None) -> Ledger | None:
+    """The ledger, sealed when a seal key is configured (``KQ_LEDGER_MAC_KEY``); None without a table."""
+    if not table:
+        return None
+    return Ledger(aws, table, Seal(aws, mac_key) if mac_key else None)
+
+
+def _text(item: dict[str, Any], sealed: str | None, attribute: str | None = None) -> str:
+    """A string attribute of ``item``: the seal of ``sealed``, or ``attribute`` itself; "" when absent."""
+    name = seal_name(sealed) if sealed is not None else str(attribute)
+    return str(item.get(name, {}).get("S", ""))
 
 
 def finished_marker(trigger: Trigger) -> str:

@@ -56,6 +56,7 @@ class Settings:
     member_role_name: str | None = None  # organization mode: the role assumed in a member account
     delegated_admins: frozenset[str] = frozenset()  # accounts whose events may name another account
     canary: bool = False  # the daily sweep sends a canary event down the trigger path
+    ledger_mac_key: str | None = None  # the KMS HMAC key that seals the ledger's items (ledger_seal)
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +84,7 @@ class Settings:
                 member_role_name=env.get("KQ_MEMBER_ROLE_NAME") or None,
                 delegated_admins=_accounts(env.get("KQ_DELEGATED_ADMINS", "")),
                 canary=_flag(env, "KQ_CANARY"),
+                ledger_mac_key=env.get("KQ_LEDGER_MAC_KEY") or None,
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None
