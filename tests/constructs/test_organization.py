@@ -17,6 +17,7 @@ from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TY
 from key_quarantine.data.detections import categories, regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
 from key_quarantine.handlers.playbook import ALL_STEPS, RESOLVE_ACTIONS
+from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 from tests.cdk_apps import plugin_report, synth
 
 SECURITY = "111111111111"
@@ -144,13 +145,21 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
     (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
     (policy,) = role["Properties"]["Policies"]
     granted: set[str] = set()
-    for statement in policy["PolicyDocument"]["Statement"]:
+    statements = policy["PolicyDocument"]["Statement"]
+    for statement in [s for s in statements if s["Sid"].startswith("Playbook")]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         granted |= set(actions)
         if any(a.startswith("iam:") for a in actions):
             assert json.dumps(statement["Resource"]).endswith(':user/*"]]}')  # users, never roles
     # Then the role grants exactly those: nothing about the ledger, topic or bucket, which stay central
     assert granted == needed
+    # and the central daily sweep's reads only: the credential report, and AWS's quarantine policies by prefix
+    reads = {s["Sid"]: s for s in statements if not s["Sid"].startswith("Playbook")}
+    assert set(reads) == {"SweepAccountReads", "SweepQuarantinePolicyReads"}
+    assert sorted(reads["SweepAccountReads"]["Action"]) == sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS)
+    assert json.dumps(reads["SweepQuarantinePolicyReads"]["Resource"]).endswith(
+        ':iam::aws:policy/AWSCompromisedKeyQuarantine*"]]}'
+    )
     assert "iam:UpdateAccessKey" in granted
     assert "iam:PutUserPolicy" in granted
 
@@ -219,11 +228,14 @@ def test_responder_may_assume_only_the_member_role_inside_the_organization(centr
         for p in resources(central, "AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
-    assert assume["Resource"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::*:role/{MEMBER_ROLE_NAME}"]]
-    }
-    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG_ID}}
+    # the responder and the daily sweep (which sweeps every member account), each the member role only
+    assumes = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assert len(assumes) == 2
+    for assume in assumes:
+        assert assume["Resource"] == {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::*:role/{MEMBER_ROLE_NAME}"]]
+        }
+        assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG_ID}}
     (function,) = [
         f
         for lid, f in resources(central, "AWS::Lambda::Function").items()

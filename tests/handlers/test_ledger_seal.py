@@ -37,10 +37,10 @@ def sealed(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount
     )
 
 
-def answer(account: MotoAccount, message_id: str = "m1") -> dict[str, object]:
+def answer(account: MotoAccount, message_id: str = "m1", aws: Aws | None = None) -> dict[str, object]:
     responder = Responder(
         account.settings,
-        Aws(region=REGION),
+        aws or Aws(region=REGION),
         f"arn:aws:lambda:{REGION}:{account.account_id}:function:r",
         memo=FinishedMemo(),
     )
@@ -110,9 +110,18 @@ def test_a_seal_cannot_be_moved_to_another_incident(sealed: MotoAccount) -> None
 
 
 def test_a_genuine_finished_incident_is_still_believed(sealed: MotoAccount) -> None:
-    # Given an incident the responder finished and sealed
-    first = answer(sealed, "m1")
+    # Given an incident the responder finished and sealed: one seal per claim, step recorded and finished marker
+    aws = Aws(region=REGION)
+    first = answer(sealed, "m1", aws)
     assert first["status"] == "responded"
+    trigger = parse_event(quarantine_event(sealed, sealed.user))
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=sealed.table, Key={"incident_id": {"S": incident_id_of(trigger, sealed.user)}}
+    )["Item"]
+    seals = [name for name in item if name.startswith("seal:")]
+    assert (
+        aws.calls["kms:GenerateMac"] == len(seals) == len(item["steps"]["M"]) + len(item["claims"]["M"]) + 1
+    )
     calls_before = len(sealed.notifications())
     # When a duplicate delivery arrives in a fresh execution environment (no memo)
     second = answer(sealed, "m2")

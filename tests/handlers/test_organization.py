@@ -27,6 +27,7 @@ from moto.sts.models import sts_backends
 from key_quarantine import KeyQuarantineOrganization
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.daily_sweep import sweep
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership, assume_member_role
 from key_quarantine.handlers.playbook import run_playbook
@@ -35,6 +36,7 @@ from key_quarantine.handlers.triggers import manual_trigger
 from tests.cdk_apps import synth
 from tests.handlers.conftest import REGION, MotoAccount, build_account
 from tests.handlers.test_responder_wiring import context_for
+from tests.handlers.test_sweep import install_quarantine_policy
 from tests.handlers.test_triggers import sample
 
 OUTSIDER = "999999999999"
@@ -397,3 +399,23 @@ def test_member_role_missing_an_action_is_denied_that_step(organization: Organiz
     assert steps["deactivate-keys"].startswith("failed"), steps
     assert "not authorized to perform: iam:UpdateAccessKey" in steps["deactivate-keys"]
     assert steps["deny-policy"].startswith("done")
+
+
+def test_the_daily_sweep_finds_a_missed_quarantine_in_a_member_account(organization: Organization) -> None:
+    # Given a member account whose user AWS quarantined while the signal was missed (its key still active)
+    arn = install_quarantine_policy(account=organization.member)
+    organization.member_iam().attach_user_policy(UserName="leaked-deployer", PolicyArn=arn)
+    aws = Aws(region=REGION)
+    # When the central daily sweep runs in organization mode
+    summary = sweep(responder.SETTINGS, aws, account=organization.central.account_id)
+    # Then every member account was swept through the member role, and the missed quarantine contained there
+    swept = {member["account"]: member for member in summary["members"]}
+    assert set(swept) == {organization.member, organization.admin}
+    assert swept[organization.member]["summary"].get("quarantined-key-still-active") == 1
+    (response,) = swept[organization.member]["responses"]
+    assert response["user"] == "leaked-deployer"
+    assert set(organization.member_keys().values()) == {"Inactive"}
+    # with one AssumeRole per member account, and the incident kept in the central ledger under the member
+    assert aws.calls["sts:AssumeRole"] == 2
+    accounts = {item.get("account", {}).get("S") for item in organization.ledger_items()}
+    assert organization.member in accounts

@@ -24,17 +24,17 @@ QUARANTINE_V3 = "AWSCompromisedKeyQuarantineV3"
 PER_USER_CALLS_FOR_ONE_KEY = 2  # ListAccessKeys + GetAccessKeyLastUsed for its key
 
 
-def install_quarantine_policy(name: str = QUARANTINE_V3) -> str:
-    """AWS's own quarantine policy document, loaded into moto as the AWS managed policy it is."""
+def install_quarantine_policy(name: str = QUARANTINE_V3, account: str = DEFAULT_ACCOUNT_ID) -> str:
+    """AWS's own quarantine policy document, loaded into moto (in ``account``) as the AWS managed policy it is."""
     document = next(
         json.loads(p.read_text())
         for p in sorted((data.DATA_DIR / "quarantine_policies").glob(f"{name}.json"))
     )
     version = document["PolicyVersion"]
-    backend = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+    backend = iam_backends[account]["global"]
     policy = AWSManagedPolicy.from_data(
         name,
-        DEFAULT_ACCOUNT_ID,
+        account,
         REGION,
         {
             "DefaultVersionId": version["VersionId"],

@@ -43,10 +43,8 @@ from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.ledger_seal import SEAL_ACTIONS
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
-from key_quarantine.handlers.sweep import AUDIT_ACTIONS
+from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
-#: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
-POLICY_SCOPED_READS = frozenset({"iam:ListEntitiesForPolicy", "iam:GetPolicyVersion"})
 SWEEP_HANDLER = "key_quarantine.handlers.daily_sweep.lambda_handler"
 
 

@@ -26,6 +26,7 @@ from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.key_quarantine import KeyQuarantine
 from key_quarantine.constructs.organization_member import member_template
+from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import categories as detection_categories
@@ -171,9 +172,17 @@ class KeyQuarantineOrganization(Construct):
         cdk.CfnOutput(self, "CentralResponderRoleArn", value=role_arn)
 
     def _allow_member_roles(self, organization_id: str, delegated_admin_accounts: Sequence[str]) -> None:
-        """The responder may assume the member role in the organization's accounts, and list them."""
+        """The responder, and the daily sweep (which sweeps every member account), may assume the member role in
+        the organization's accounts, and list them."""
+        sweep = self.key_quarantine.sweep
+        for function in [self.key_quarantine.responder, *([sweep] if sweep else [])]:
+            self._allow_member_role(function, organization_id)
+        self.key_quarantine.responder.function.add_environment(
+            "KQ_DELEGATED_ADMINS", ",".join(delegated_admin_accounts)
+        )
+
+    def _allow_member_role(self, responder: ResponderFunction, organization_id: str) -> None:
         stack = cdk.Stack.of(self)
-        responder = self.key_quarantine.responder
         responder.role.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeMemberResponderRole",
@@ -188,7 +197,6 @@ class KeyQuarantineOrganization(Construct):
             )
         )
         responder.function.add_environment("KQ_MEMBER_ROLE_NAME", MEMBER_ROLE_NAME)
-        responder.function.add_environment("KQ_DELEGATED_ADMINS", ",".join(delegated_admin_accounts))
         for evidence, reason in {
             f"Resource::arn:<AWS::Partition>:iam::*:role/{MEMBER_ROLE_NAME}": (
                 "The member role in whichever account of the organization a key leaks (aws:ResourceOrgID)."

@@ -7,10 +7,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import send_canary
 from key_quarantine.handlers.ledger import Ledger, open_ledger
+from key_quarantine.handlers.organization import Membership, MemberUnreachableError, assume_member_role
 from key_quarantine.handlers.playbook import PlaybookError, run_playbook
 from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
@@ -25,10 +28,13 @@ MISSED = "the daily sweep found AWS's quarantine policy on a user whose key is s
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001 - a schedule event says nothing
-    return sweep(SETTINGS, AWS, account=str(context.invoked_function_arn).split(":")[4])
+    _, partition, _, _, account, *_ = str(context.invoked_function_arn).split(":")
+    return sweep(SETTINGS, AWS, account=account, partition=partition)
 
 
-def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
+def sweep(settings: Settings, aws: Aws, *, account: str, partition: str = "aws") -> dict[str, Any]:
+    """The account's audit and responses; in organization mode (``member_role_name``) also every member account's,
+    through the member role: one AssumeRole, then the same audit calls as here, per account."""
     aws.calls.clear()
     audit = run_audit(aws, AuditLimits(settings.max_key_age_days, settings.max_unused_key_days))
     ledger = open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
@@ -42,6 +48,9 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
         **audit.as_json(),
         "responses": responses,
         "quarantine_policy_changes": [change.as_json() for change in changes],
+        "members": _sweep_members(settings, aws, ledger, account, partition)
+        if settings.member_role_name
+        else [],
     }
     if ledger is not None:
         ledger.record_sweep(
@@ -49,7 +58,7 @@ def sweep(settings: Settings, aws: Aws, *, account: str) -> dict[str, Any]:
             summary["summary"],
             [str(r.get("user")) for r in responses],
         )
-    _notify(settings, aws, audit, responses, changes)
+    _notify(settings, aws, audit, responses, changes, members=summary["members"])
     LOG.info(json.dumps({key: value for key, value in summary.items() if key != "findings"}, default=str))
     return summary
 
@@ -64,18 +73,82 @@ def _canary(settings: Settings, aws: Aws) -> str:
         return f"failed: {type(error).__name__}: {error}"
 
 
-def _respond(user: str, settings: Settings, aws: Aws, ledger: Ledger | None, account: str) -> dict[str, Any]:
+def _respond(
+    user: str,
+    settings: Settings,
+    aws: Aws,
+    ledger: Ledger | None,
+    account: str,
+    *,
+    member: tuple[Aws, str] | None = None,
+) -> dict[str, Any]:
+    """``member``: the member account's clients and the responder's own account (organization mode)."""
     trigger = Trigger(TriggerFamily.SWEEP, account, user, None, MISSED)
     try:
-        return run_playbook(trigger, settings, aws, ledger).as_json()
+        if member is None:
+            return run_playbook(trigger, settings, aws, ledger).as_json()
+        clients, own_account = member
+        return run_playbook(
+            trigger, settings, aws, ledger, member=clients, responder_account=own_account
+        ).as_json()
     except PlaybookError as error:
         return {"user": user, "refused": str(error)}
 
 
+def _sweep_members(
+    settings: Settings, aws: Aws, ledger: Ledger | None, own_account: str, partition: str
+) -> list[dict[str, Any]]:
+    """Each member account swept like this one; an account that cannot be listed or entered is reported, not
+    skipped silently (the summary names it)."""
+    try:
+        accounts = sorted(Membership(aws).accounts() - {own_account})
+    except (ClientError, BotoCoreError) as error:
+        return [{"account": "*", "error": f"cannot list the organization's accounts: {error}"}]
+    return [
+        _sweep_member(member, settings, aws, ledger, own_account=own_account, partition=partition)
+        for member in accounts
+    ]
+
+
+def _sweep_member(
+    member: str, settings: Settings, aws: Aws, ledger: Ledger | None, *, own_account: str, partition: str
+) -> dict[str, Any]:
+    role = str(settings.member_role_name)
+    try:
+        clients = assume_member_role(
+            aws, Trigger(TriggerFamily.SWEEP, member, None, None, MISSED), partition, role
+        )
+        audit = run_audit(clients, AuditLimits(settings.max_key_age_days, settings.max_unused_key_days))
+    except (MemberUnreachableError, ClientError, BotoCoreError, TimeoutError) as error:
+        return {"account": member, "error": str(error)}
+    responses = [
+        _respond(user, settings, aws, ledger, member, member=(clients, own_account))
+        for user in audit.quarantined_users_with_active_keys
+    ]
+    return {"account": member, **audit.as_json(), "responses": responses}
+
+
+def _member_line(member: dict[str, Any]) -> str:
+    if "error" in member:
+        return f"- {member['account']}: NOT SWEPT ({member['error']})"
+    counts = (
+        ", ".join(f"{problem}: {count}" for problem, count in sorted(member["summary"].items()))
+        or "no finding"
+    )
+    responded = ", ".join(str(r.get("user")) for r in member["responses"])
+    return f"- {member['account']}: {counts}" + (f"; responded to {responded}" if responded else "")
+
+
 def _notify(
-    settings: Settings, aws: Aws, audit: Audit, responses: list[dict[str, Any]], changes: list[PolicyChange]
+    settings: Settings,
+    aws: Aws,
+    audit: Audit,
+    responses: list[dict[str, Any]],
+    changes: list[PolicyChange],
+    *,
+    members: list[dict[str, Any]],
 ) -> None:
-    if not settings.topic_arn or not (audit.findings or changes):
+    if not settings.topic_arn or not (audit.findings or changes or members):
         return
     counts = audit.as_json()["summary"]
     lines = [f"{problem}: {count}" for problem, count in sorted(counts.items())]
@@ -94,6 +167,9 @@ def _notify(
             f"Responded to {len(responses)} missed quarantine(s): "
             + ", ".join(str(r.get("user")) for r in responses),
         ]
+    if members:
+        lines += ["", "Member accounts:"]
+        lines += [_member_line(member) for member in members]
     if changes:
         lines += ["", "AWS changed its quarantine policies (refresh with key-quarantine policies --refresh):"]
         lines += [f"- {change.describe()}" for change in changes]

@@ -70,6 +70,15 @@ class Membership:
                 self._listed_at = self.clock()
             return account in self._accounts
 
+    def accounts(self) -> frozenset[str]:
+        """Every active account of the organization (listed now unless the list is fresh)."""
+        with self._lock:
+            age = None if self._listed_at is None else self.clock() - self._listed_at
+            if age is None or age > self.max_age:
+                self._accounts = self._list()
+                self._listed_at = self.clock()
+            return self._accounts
+
     def _list(self) -> frozenset[str]:
         pages = self.aws.client("organizations").get_paginator("list_accounts").paginate()
         return frozenset(

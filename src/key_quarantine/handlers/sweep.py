@@ -27,6 +27,8 @@ AUDIT_ACTIONS = (
     "iam:ListPolicies",
     "iam:ListEntitiesForPolicy",
 )
+#: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
+POLICY_SCOPED_READS = frozenset({"iam:ListEntitiesForPolicy", "iam:GetPolicyVersion"})
 
 
 class Problem(StrEnum):
