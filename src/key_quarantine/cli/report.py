@@ -34,7 +34,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
+def as_text(findings: Sequence[Finding], *, verbose: bool = False, notes: Sequence[str] = ()) -> str:
     lines = []
     for finding in findings:
         if finding.acknowledged and not verbose:
@@ -45,6 +45,7 @@ def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
             lines.append(f"    Fix: {RULES_BY_ID[finding.rule_id].explanation}")
             if finding.acknowledgement is not None:
                 lines.append(f"    Acknowledged: {finding.acknowledgement.reason}")
+    lines.extend(f"Note: {note}" for note in notes)  # what was not read: a clean report must not hide it
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -58,8 +59,12 @@ def summary_line(findings: Sequence[Finding]) -> str:
     )
 
 
-def as_json(findings: Sequence[Finding]) -> str:
-    document = {"findings": [_finding_json(f) for f in findings], "summary": summary(findings)}
+def as_json(findings: Sequence[Finding], *, notes: Sequence[str] = ()) -> str:
+    document = {
+        "findings": [_finding_json(f) for f in findings],
+        "summary": summary(findings),
+        "notes": list(notes),
+    }
     return json.dumps(document, indent=2) + "\n"
 
 
