@@ -46,11 +46,11 @@ def load_app(
             raise InputError(path, "no such file or directory")
         if path.is_dir() and (path / MANIFEST).exists():
             stacks.extend(_load_assembly(path))
-        elif path.is_dir() and any(path.glob("*.tf")):
+        elif path.is_dir() and terraform.is_configuration_folder(path):
             stacks.append(_terraform(partial(terraform.load_directory, path, region)))
         elif path.is_dir():
             stacks.extend(_load_template_folder(path, account, region))
-        elif path.suffix == ".tf":
+        elif path.suffix == ".tf" or path.name.endswith(".tf.json"):
             stacks.append(_terraform(partial(terraform.load_directory, path.parent, region, only=path)))
         elif path.suffix == ".json" and terraform.is_plan(document := _read_json(path)):
             stacks.append(_terraform(partial(terraform.load_plan, path, document, region)))
