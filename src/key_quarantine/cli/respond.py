@@ -18,9 +18,10 @@ from key_quarantine.cli.commands import CommandError
 from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
+from key_quarantine.handlers.playbook import Outcome, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.steps import PlaybookError, StepResult
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigger, parse_event
 
