@@ -40,7 +40,8 @@ def add_commands(commands: Any) -> None:
         "respond",
         help="run the responder on a saved EventBridge event",
         description="Run the responder's playbook on an EventBridge event saved as JSON (a quarantine attach, an "
-        f"AWS Health AWS_RISK_* event, a GuardDuty finding). The event's account must be the caller's. {exits}",
+        "AWS Health AWS_RISK_* event, a GuardDuty finding), deciding as the responder Lambda decides: an event about "
+        f"another account, or sent by one about this account, is refused. {exits}",
     )
     respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
     respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
