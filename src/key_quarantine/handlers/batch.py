@@ -35,8 +35,9 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
