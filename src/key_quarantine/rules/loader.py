@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from key_quarantine.rules import terraform
-from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
+from key_quarantine.rules.model import SOURCE_METADATA, Acknowledgement, AppModel, Resource, Stack
 
 MANIFEST = "manifest.json"
 VALIDATION_REPORT = "validation-report.json"
@@ -24,6 +24,7 @@ ACKNOWLEDGED_RULES_METADATA = "aws:cdk:acknowledged-rules"
 LOGICAL_ID_METADATA = "aws:cdk:logicalId"
 TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
 NESTED_STACK_TYPE = "AWS::CloudFormation::Stack"
+TERRAFORM_TEXT_SUFFIXES = (".tf", ".tf.json", ".tfvars", ".tfvars.json")
 
 
 class InputError(Exception):
@@ -63,9 +64,34 @@ def load_app(
 
 def _terraform(load: Callable[[], Stack]) -> Stack:
     try:
-        return load()
+        stack = load()
     except terraform.TerraformError as error:
         raise InputError(error.path, error.problem) from None
+    stack.source_files = _terraform_sources(stack)
+    return stack
+
+
+def _terraform_sources(stack: Stack) -> list[Path]:
+    """The files of a Terraform input, for rules that read text (KQ9): a plan's JSON; or the .tf file given,
+    or every .tf and variable file of the folder, with the files of each local module it followed."""
+    root = stack.template_path.resolve()
+    if root.is_file() and root.suffix != ".tf":
+        return [root]
+    recorded = {
+        Path(str(source["file"])).resolve()
+        for resource in stack.resources.values()
+        if isinstance(source := resource.metadata.get(SOURCE_METADATA), Mapping) and source.get("file")
+    }
+    own_folder = root.parent if root.is_file() else root
+    folders = {path.parent for path in recorded} - {own_folder} | ({root} if root.is_dir() else set())
+    files = recorded | ({root} if root.is_file() else set())
+    files.update(
+        path.resolve()
+        for folder in folders
+        for path in folder.iterdir()
+        if path.is_file() and path.name.endswith(TERRAFORM_TEXT_SUFFIXES)
+    )
+    return sorted(files)
 
 
 # --- cloud assemblies -------------------------------------------------------------------------------------

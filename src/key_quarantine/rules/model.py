@@ -65,6 +65,8 @@ class Stack:
     region: str | None = None
     parent: Resource | None = None
     kind: str = "cloudformation"  # or "terraform": what the template was made from
+    #: The files the stack was read from (a Terraform folder's .tf and .tfvars); empty: the template file.
+    source_files: list[Path] = field(default_factory=list)
     construct_paths: dict[str, str] = field(default_factory=dict)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
@@ -92,6 +94,13 @@ class Stack:
     @property
     def metadata(self) -> Mapping[str, Any]:
         return _mapping(self.template.get("Metadata"))
+
+    @property
+    def sources(self) -> list[Path]:
+        """Every file whose text made this stack, for rules that read text rather than values."""
+        if self.source_files:
+            return self.source_files
+        return [self.template_path] if self.template_path.is_file() else []
 
     @property
     def root(self) -> Stack:
