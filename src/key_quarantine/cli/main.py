@@ -12,8 +12,9 @@ from pathlib import Path
 
 from key_quarantine.cli import commands, report, sarif
 from key_quarantine.rules.base import Finding, Level
-from key_quarantine.rules.loader import InputError
-from key_quarantine.rules.runner import scan_paths
+from key_quarantine.rules.loader import InputError, load_app
+from key_quarantine.rules.model import InputRead
+from key_quarantine.rules.runner import run_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 FAIL_ON_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "never": None}
@@ -51,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_scan(arguments: argparse.Namespace) -> int:
-    findings = scan_paths(arguments.paths, account=arguments.account, region=arguments.region)
-    rendered = _render(findings, arguments.format, verbose=arguments.verbose)
+    app = load_app(arguments.paths, account=arguments.account, region=arguments.region)
+    findings = run_rules(app)
+    rendered = _render(findings, arguments.format, verbose=arguments.verbose, inputs=app.inputs)
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))
@@ -61,12 +63,14 @@ def run_scan(arguments: argparse.Namespace) -> int:
     return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
 
 
-def _render(findings: Sequence[Finding], output_format: str, *, verbose: bool) -> str:
+def _render(
+    findings: Sequence[Finding], output_format: str, *, verbose: bool, inputs: Sequence[InputRead]
+) -> str:
     if output_format == "json":
-        return report.as_json(findings)
+        return report.as_json(findings, inputs)
     if output_format == "sarif":
         return sarif.as_sarif(findings)
-    return report.as_text(findings, verbose=verbose)
+    return report.as_text(findings, verbose=verbose, inputs=inputs)
 
 
 def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
