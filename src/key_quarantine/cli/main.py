@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_audit(subcommands)
     commands.add_policies(subcommands)
     commands.add_replay(subcommands)
+    commands.add_report(subcommands)
     return parser
 
 
@@ -119,11 +120,24 @@ def _run_aws_command(arguments: argparse.Namespace) -> int:
         return respond.run_audit_command(arguments)
     if arguments.command == "policies":
         return respond.run_policies_command(arguments)
+    if arguments.command == "report":
+        from key_quarantine.cli import incident_page  # noqa: PLC0415
+
+        return _write_page(incident_page.page(arguments), arguments.output)
     if arguments.command == "replay-dlq":
         from key_quarantine.cli import replay  # noqa: PLC0415
 
         return replay.run_replay(arguments)
     return respond.run(arguments)
+
+
+def _write_page(page: str, output: str | None) -> int:
+    if output:
+        _write_atomically(Path(output), page)
+        print(f"wrote {output}")
+    else:
+        sys.stdout.write(page)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

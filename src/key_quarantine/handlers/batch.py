@@ -26,6 +26,7 @@ from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
+from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import (
     Membership,
@@ -34,8 +35,9 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
@@ -204,6 +206,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
     correlated, recorded = _correlations(group, responder)
     answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
     records = [record for record, _ in answered]
+    _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
 
@@ -295,6 +298,27 @@ def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], b
         log("correlation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
         return [], False
     return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched], True
+
+
+def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) -> None:
+    """Tell about calls the key reaches for the first time in the window, unless this run's notice just did."""
+    trigger, settings = group.trigger, responder.settings
+    if trigger.family is not TriggerFamily.ABUSE or not settings.signals_table or not group.details:
+        return
+    try:
+        notified = any(s["name"] == "notify" and s["status"] == "done" for s in answer.get("steps", []))
+        escalation = record_calls(
+            responder.aws, settings.signals_table, trigger, group.details, notified=notified
+        )
+        if not escalation.may_notify or not settings.topic_arn or settings.dry_run:
+            return
+        subject, message = escalation_notice(trigger, str(answer.get("incident_id", "?")), escalation)
+        responder.aws.client("sns").publish(
+            TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
+        )
+        log("escalated", user=trigger.user_name, calls=[r.event_name for r in escalation.reached])
+    except Exception as error:  # noqa: BLE001 - the calls were answered; the evidence keeps them whatever happens
+        log("escalation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
 
 
 def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
