@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_scan(arguments: argparse.Namespace) -> int:
     app = load_app(arguments.paths, account=arguments.account, region=arguments.region)
     findings = run_rules(app)
-    rendered = _render(findings, arguments.format, verbose=arguments.verbose, inputs=app.inputs)
+    notes = [note for stack in app.stacks for note in stack.notes]
+    rendered = _render(findings, arguments.format, verbose=arguments.verbose, notes=notes, inputs=app.inputs)
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))
@@ -65,13 +66,18 @@ def run_scan(arguments: argparse.Namespace) -> int:
 
 
 def _render(
-    findings: Sequence[Finding], output_format: str, *, verbose: bool, inputs: Sequence[InputRead]
+    findings: Sequence[Finding],
+    output_format: str,
+    *,
+    verbose: bool,
+    notes: Sequence[str],
+    inputs: Sequence[InputRead],
 ) -> str:
     if output_format == "json":
-        return report.as_json(findings, inputs)
+        return report.as_json(findings, notes=notes, inputs=inputs)
     if output_format == "sarif":
         return sarif.as_sarif(findings)
-    return report.as_text(findings, verbose=verbose, inputs=inputs)
+    return report.as_text(findings, verbose=verbose, notes=notes, inputs=inputs)
 
 
 def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:

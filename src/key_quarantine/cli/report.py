@@ -35,7 +35,13 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def as_text(findings: Sequence[Finding], *, verbose: bool = False, inputs: Sequence[InputRead] = ()) -> str:
+def as_text(
+    findings: Sequence[Finding],
+    *,
+    verbose: bool = False,
+    notes: Sequence[str] = (),
+    inputs: Sequence[InputRead] = (),
+) -> str:
     lines = []
     for finding in findings:
         if finding.acknowledged and not verbose:
@@ -46,6 +52,7 @@ def as_text(findings: Sequence[Finding], *, verbose: bool = False, inputs: Seque
             lines.append(f"    Fix: {RULES_BY_ID[finding.rule_id].explanation}")
             if finding.acknowledgement is not None:
                 lines.append(f"    Acknowledged: {finding.acknowledgement.reason}")
+    lines.extend(f"Note: {note}" for note in notes)  # what was not read: a clean report must not hide it
     lines.extend(inputs_lines(inputs, verbose=verbose))
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
@@ -92,10 +99,13 @@ def summary_line(findings: Sequence[Finding]) -> str:
     )
 
 
-def as_json(findings: Sequence[Finding], inputs: Sequence[InputRead] = ()) -> str:
+def as_json(
+    findings: Sequence[Finding], *, notes: Sequence[str] = (), inputs: Sequence[InputRead] = ()
+) -> str:
     document = {
         "findings": [_finding_json(f) for f in findings],
         "summary": summary(findings),
+        "notes": list(notes),
         "inputs": [{"path": str(i.path), "kind": i.kind, "detail": i.detail} for i in inputs],
     }
     return json.dumps(document, indent=2) + "\n"

@@ -139,7 +139,7 @@ class _Reader:
             if MANIFEST in {f.name for f in files}:
                 self._assembly(folder)
                 continue
-            has_terraform = _is_terraform_folder(folder)
+            has_terraform = terraform.is_configuration_folder(folder)
             if has_terraform:
                 self._terraform_folder(folder)
             for path in files:
@@ -221,10 +221,6 @@ def _walk(top: Path) -> Iterator[tuple[Path, list[Path]]]:
         if MANIFEST in names:
             subfolders[:] = []
         yield Path(folder), [Path(folder) / name for name in sorted(names)]
-
-
-def _is_terraform_folder(folder: Path) -> bool:
-    return any(folder.glob("*.tf")) or any(folder.glob("*.tf.json"))
 
 
 def _called_module_folders(stacks: Iterable[Stack]) -> set[Path]:

@@ -86,6 +86,8 @@ class Stack:
     construct_paths: dict[str, str] = field(default_factory=dict)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
+    #: What the reader could not read or decide (a module call not followed...): the report shows them.
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for logical_id, body in _mapping(self.template.get("Resources")).items():
