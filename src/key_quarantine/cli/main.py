@@ -13,6 +13,7 @@ from pathlib import Path
 from key_quarantine.cli import commands, report, sarif
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.loader import InputError, load_app
+from key_quarantine.rules.model import InputRead
 from key_quarantine.rules.runner import run_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -55,7 +56,7 @@ def run_scan(arguments: argparse.Namespace) -> int:
     app = load_app(arguments.paths, account=arguments.account, region=arguments.region)
     findings = run_rules(app)
     notes = [note for stack in app.stacks for note in stack.notes]
-    rendered = _render(findings, arguments.format, verbose=arguments.verbose, notes=notes)
+    rendered = _render(findings, arguments.format, verbose=arguments.verbose, notes=notes, inputs=app.inputs)
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))
@@ -64,12 +65,19 @@ def run_scan(arguments: argparse.Namespace) -> int:
     return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
 
 
-def _render(findings: Sequence[Finding], output_format: str, *, verbose: bool, notes: Sequence[str]) -> str:
+def _render(
+    findings: Sequence[Finding],
+    output_format: str,
+    *,
+    verbose: bool,
+    notes: Sequence[str],
+    inputs: Sequence[InputRead],
+) -> str:
     if output_format == "json":
-        return report.as_json(findings, notes=notes)
+        return report.as_json(findings, notes=notes, inputs=inputs)
     if output_format == "sarif":
         return sarif.as_sarif(findings)
-    return report.as_text(findings, verbose=verbose, notes=notes)
+    return report.as_text(findings, verbose=verbose, notes=notes, inputs=inputs)
 
 
 def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
