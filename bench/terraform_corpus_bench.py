@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 from scan_bench import OFFLINE, checkov_command, ensure_checkov
+from scan_bench import median_seconds as scan_median_seconds
 from synth_bench import machine
 
 HERE = Path(__file__).resolve().parent
@@ -213,12 +212,7 @@ def score(expected: set[tuple[str, str]], found: set[tuple[str, str]]) -> dict[s
 
 
 def median_seconds(command: list[str], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False, env=OFFLINE)
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times), 2)
+    return round(scan_median_seconds(command, repeats)[0], 2)
 
 
 def main() -> None:
