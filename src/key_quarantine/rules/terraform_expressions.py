@@ -292,7 +292,8 @@ class Evaluator:
 
     def _path(self, names: list[str], _parts: Sequence[Node], env: Env, _depth: int) -> Any:
         module = env.module
-        known = {"module": str(module.directory), "root": str(module.root), "cwd": str(module.root)}
+        root = str(module.root.resolve())  # terraform runs in the root folder: path.* are absolute here
+        known = {"module": str(module.directory.resolve()), "root": root, "cwd": root}
         return known.get(names[0], _NOT_HERE)
 
     def _module(self, names: list[str], parts: Sequence[Node], env: Env, depth: int) -> Any:
