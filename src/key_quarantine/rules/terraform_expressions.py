@@ -542,6 +542,8 @@ def forget_caches() -> None:
     _tree.cache_clear()
     _template_pieces.cache_clear()
     _CONSTANTS.clear()
+
+
 _ENV_DEPENDENT = re.compile(rb"\b(?:file|templatefile|fileexists|filebase64)\s*\(")
 
 
