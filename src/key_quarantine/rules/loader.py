@@ -341,3 +341,8 @@ _CloudFormationYamlLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def is_template(path: Path) -> bool:
+    """Whether the file is a CloudFormation template (as a folder scan judges it); unreadable files are errors."""
+    return any(_templates_among([path]))
