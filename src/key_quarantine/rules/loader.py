@@ -558,5 +558,14 @@ _CloudFormationYamlLoader.yaml_implicit_resolvers = {
 
 
 def is_template(path: Path) -> bool:
-    """Whether the file is a CloudFormation template (as a folder scan judges it); unreadable files are errors."""
-    return any(_templates_among([path]))
+    """Whether a folder scan would read the file (a template or a Terraform plan); a broken file that says it is
+    CloudFormation is an error, as in a folder scan."""
+    try:
+        document = _read_document(path)
+    except InputError:
+        if _looks_like_a_template(path):
+            raise
+        return False
+    if terraform.is_plan(document):
+        return True
+    return isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping)
