@@ -39,7 +39,9 @@ def install(wheel: Path, target: Path, *options: str) -> Path:
 def scan_only_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with ``pip install cdk-key-quarantine`` (no extra), at this repository's pins."""
     venv = tmp_path_factory.mktemp("scan-only") / "venv"
-    run(sys.executable, "-m", "venv", "--without-pip", venv)  # this pip installs into it: seconds saved
+    run(
+        sys.executable, "-m", "venv", venv
+    )  # with pip: the action's install step uses it, as after setup-python
     pip(
         "--python",
         venv / "bin" / "python",
