@@ -287,3 +287,18 @@ def test_it_refuses_in_one_line_without_the_stacks_outputs_or_as_a_user(
     expected = {"no stack": "stack 'Security'", "no outputs": "has no output", "a user's key": "role session"}
     assert expected[problem] in err
     assert server.iam.list_users()["Users"] == []
+
+
+def test_a_ledger_the_operator_cannot_read_is_named_and_the_drill_fails_without_a_traceback(
+    aws_side: AwsSide, operator: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a ledger the operator's session cannot read (here: gone; in AWS: its key serves operator_role_arns only)
+    aws_side.deployed.clients["dynamodb"].delete_table(TableName="ledger")
+    # When the drill runs
+    code, out, err = drill(capsys, "--execute", "--timeout", "5")
+    # Then containment is still seen, the notice is not, the reason is one line, and the user is deleted
+    assert code == 1, err
+    assert "deny policy in place   " in out
+    assert "notice published       not seen" in out
+    assert "problem: cannot read the ledger ledger (ResourceNotFoundException)" in out
+    assert operator.iam.list_users()["Users"] == []

@@ -48,6 +48,7 @@ class Drill:
         default_factory=lambda: dict.fromkeys(("key deactivated", "deny policy in place", "notice published"))
     )
     cleanup: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # what kept a stage from being seen, once each
 
     @property
     def drill_id(self) -> str:
@@ -133,9 +134,16 @@ def _notice_published(aws: Aws, drill: Drill) -> bool:
     incident = tags.get(INCIDENT_TAG)
     if incident is None:
         return False
-    item = aws.client("dynamodb").get_item(
-        TableName=drill.ledger_table, Key={"incident_id": {"S": incident}}, ConsistentRead=True
-    )
+    try:
+        item = aws.client("dynamodb").get_item(
+            TableName=drill.ledger_table, Key={"incident_id": {"S": incident}}, ConsistentRead=True
+        )
+    except ClientError as error:  # the ledger's key serves the responder and operator_role_arns only
+        drill.problems[f"ledger {error.response['Error']['Code']}"] = (
+            f"cannot read the ledger {drill.ledger_table} ({error.response['Error']['Code']}): run the drill as "
+            "one of the construct's operator_role_arns to see the notice"
+        )
+        return False
     step = item.get("Item", {}).get("steps", {}).get("M", {}).get(NOTIFY_STEP, {}).get("M", {})
     return bool(step.get("status", {}).get("S") == "done")
 
@@ -191,6 +199,7 @@ def _summary(drill: Drill) -> str:
     lines = [f"drill {drill.drill_id} on stack {drill.stack}: user {drill.user}, key {drill.access_key_id}"]
     for stage, seconds in drill.stages.items():
         lines.append(f"  {stage:22} {'not seen' if seconds is None else f'{seconds:.1f} s after the signal'}")
+    lines += [f"  problem: {line}" for line in drill.problems.values()]
     lines += [f"  cleanup: {line}" for line in drill.cleanup]
     lines.append(
         "drill passed" if drill.complete else "drill FAILED: a stage was not seen before the timeout"
@@ -205,6 +214,7 @@ def _report(drill: Drill) -> dict[str, Any]:
         "access_key_id": drill.access_key_id,
         "stages": [{"stage": stage, "seconds_after_signal": s} for stage, s in drill.stages.items()],
         "cleanup": drill.cleanup,
+        "problems": list(drill.problems.values()),
         "passed": drill.complete,
     }
 
