@@ -556,3 +556,17 @@ _CloudFormationYamlLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def is_template(path: Path) -> bool:
+    """Whether a folder scan would read the file (a template or a Terraform plan); a broken file that says it is
+    CloudFormation is an error, as in a folder scan."""
+    try:
+        document = _read_document(path)
+    except InputError:
+        if _looks_like_a_template(path):
+            raise
+        return False
+    if terraform.is_plan(document):
+        return True
+    return isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping)
