@@ -27,6 +27,7 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.cannot_contain import CannotContain, CannotContainError
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
+from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import (
     Membership,
@@ -35,8 +36,9 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import Outcome, PlaybookError, incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
@@ -206,6 +208,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
     correlated, recorded = _correlations(group, responder)
     answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
     records = [record for record, _ in answered]
+    _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
 
@@ -318,6 +321,27 @@ def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], b
     return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched], True
 
 
+def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) -> None:
+    """Tell about calls the key reaches for the first time in the window, unless this run's notice just did."""
+    trigger, settings = group.trigger, responder.settings
+    if trigger.family is not TriggerFamily.ABUSE or not settings.signals_table or not group.details:
+        return
+    try:
+        notified = any(s["name"] == "notify" and s["status"] == "done" for s in answer.get("steps", []))
+        escalation = record_calls(
+            responder.aws, settings.signals_table, trigger, group.details, notified=notified
+        )
+        if not escalation.may_notify or not settings.topic_arn or settings.dry_run:
+            return
+        subject, message = escalation_notice(trigger, str(answer.get("incident_id", "?")), escalation)
+        responder.aws.client("sns").publish(
+            TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
+        )
+        log("escalated", user=trigger.user_name, calls=[r.event_name for r in escalation.reached])
+    except Exception as error:  # noqa: BLE001 - the calls were answered; the evidence keeps them whatever happens
+        log("escalation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
+
+
 def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
     """What a trigger names, and who reported it (a forged report must not share a genuine one's answer)."""
     fields = (
@@ -326,7 +350,9 @@ def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
         trigger.user_name,
         trigger.access_key_id,
         trigger.category,
-        trigger.cannot_contain.found if trigger.cannot_contain else None,  # two roles' findings are two notices
+        trigger.cannot_contain.found
+        if trigger.cannot_contain
+        else None,  # two roles' findings are two notices
     )
     return (*fields, trigger.reported_by)
 

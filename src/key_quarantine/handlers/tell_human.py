@@ -13,8 +13,9 @@ import hashlib
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.cannot_contain import CannotContain, notice
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import Outcome, Status, StepResult
+from key_quarantine.handlers.playbook import Outcome
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import Status, StepResult
 from key_quarantine.handlers.triggers import Trigger
 
 
