@@ -6,11 +6,18 @@ AWS's own attach is recorded with the quarantined user's identity and ``AWS Inte
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
 
+from key_quarantine.handlers import batch
+from key_quarantine.handlers.batch import Delivery, Responder
+from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.triggers import ATTACHED_BY_A_PRINCIPAL, TriggerFamily, parse_event
+from tests.handlers.conftest import MotoAccount
+from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
 
 MALLORY = {
@@ -90,3 +97,73 @@ def test_signals_only_aws_can_send_are_from_aws() -> None:
     health["detail"]["affectedEntities"][0]["entityValue"] = "AKIAIOSFODNN7EXAMPLE"
     assert parse_event(health).from_aws
     assert parse_event(sample("guardduty-iam-user.json")).from_aws
+
+
+# --- what the playbook does with it -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def irreversible(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
+    """An account whose responder deletes keys and console passwords: the settings this attack abuses."""
+    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
+    account.settings = dataclasses.replace(account.settings, delete_keys=True, remove_console_access=True)
+    account.iam.create_login_profile(UserName=account.user, Password="Break-glass-1!")
+    return account
+
+
+def attach_on(account: MotoAccount, identity: dict[str, Any], source_ip: str, agent: str) -> str:
+    event = attached_by({**identity, "accountId": account.account_id}, source_ip, agent, user=account.user)
+    event["account"] = event["detail"]["recipientAccountId"] = account.account_id
+    return json.dumps(event)
+
+
+def answer(account: MotoAccount, *bodies: str) -> batch.BatchResult:
+    responder = Responder(
+        account.settings, account.aws(), context_for(account.account_id).invoked_function_arn
+    )
+    return batch.respond_to_batch([Delivery(f"m{i}", body) for i, body in enumerate(bodies)], responder)
+
+
+def has_console_password(account: MotoAccount) -> bool:
+    try:
+        account.iam.get_login_profile(UserName=account.user)
+    except account.iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def test_a_principal_attaching_a_quarantine_policy_on_someone_contains_reversibly_and_says_who(
+    irreversible: MotoAccount,
+) -> None:
+    # Given mallory (an ordinary principal) attaches AWSCompromisedKeyQuarantineV3 on a break-glass user
+    answer(irreversible, attach_on(irreversible, MALLORY, "203.0.113.9", "aws-cli/2.15.0"))
+    # Then the user is contained reversibly: keys inactive, not deleted; console password kept; deny in place
+    assert irreversible.key_status() == {irreversible.key: "Inactive", irreversible.other_key: "Inactive"}
+    assert has_console_password(irreversible)
+    assert irreversible.inline_policies() == ["KeyQuarantineContainment"]
+    # And the notice says who attached it, and that it was not AWS
+    (message,) = irreversible.notifications()
+    assert "arn:aws:iam::123456789012:user/mallory (from 203.0.113.9" in message["Message"]
+    assert "not AWS" in message["Message"]
+    # And `release --reactivate` can undo all of it
+    release_user(irreversible.aws(), irreversible.user, reactivate=True)
+    assert set(irreversible.key_status().values()) == {"Active"}
+
+
+def test_awss_own_attach_runs_the_irreversible_steps_even_after_a_principals(
+    irreversible: MotoAccount,
+) -> None:
+    # Given mallory's attach was answered first (reversibly), then AWS itself quarantines the same user
+    own = {
+        "type": "IAMUser",
+        "arn": f"arn:aws:iam::{irreversible.account_id}:user/{irreversible.user}",
+        "userName": irreversible.user,
+        "accessKeyId": irreversible.key,
+    }
+    answer(irreversible, attach_on(irreversible, MALLORY, "203.0.113.9", "aws-cli/2.15.0"))
+    assert has_console_password(irreversible)
+    result = answer(irreversible, attach_on(irreversible, own, "AWS Internal", "AWS Internal"))
+    # Then AWS's word is not taken for the finished incident of mallory's: the keys and password go
+    assert result.failed == []
+    assert irreversible.key_status() == {}
+    assert not has_console_password(irreversible)

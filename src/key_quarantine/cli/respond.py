@@ -18,7 +18,6 @@ from key_quarantine.cli.commands import CommandError
 from key_quarantine.handlers import event_json, policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
-from key_quarantine.handlers.cannot_contain import CannotContainError
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import Membership
 from key_quarantine.handlers.playbook import Outcome, run_playbook
@@ -37,7 +36,7 @@ def aws_errors() -> Iterator[None]:
     """What AWS (or its absence) says, and what the playbook refuses, as one line for the operator (exit 2)."""
     try:
         yield
-    except (PlaybookError, CannotContainError, TriggerError, SettingsError) as error:
+    except (PlaybookError, TriggerError, SettingsError) as error:
         raise CommandError(str(error)) from None
     except NoCredentialsError:
         raise CommandError("no AWS credentials: configure boto3 (or AWS_ENDPOINT_URL for moto)") from None

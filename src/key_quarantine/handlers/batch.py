@@ -25,7 +25,7 @@ from typing import Any
 from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
-from key_quarantine.handlers.cannot_contain import CannotContain, CannotContainError
+from key_quarantine.handlers.cannot_contain import CannotContain
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
@@ -38,7 +38,7 @@ from key_quarantine.handlers.organization import (
 )
 from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.steps import PlaybookError
+from key_quarantine.handlers.steps import CannotContainError, PlaybookError
 from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 

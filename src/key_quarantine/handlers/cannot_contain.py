@@ -6,7 +6,8 @@ learns it only from IAM) describes the problem as a ``CannotContain``: what was 
 the exact next step and the command for it. ``tell_human`` sends that, once per signal.
 
 Reuse: a parser that meets another such principal builds a ``CannotContain`` (with one of the functions below or
-its own) and sets it on the ``Trigger``; ``batch`` routes it to ``tell_human`` and never to the playbook.
+its own) and sets it on the ``Trigger``; ``batch`` routes it to ``tell_human`` and never to the playbook. Code
+that learns it later raises ``steps.base.CannotContainError`` with one.
 """
 
 from __future__ import annotations
@@ -29,14 +30,7 @@ class CannotContain:
     next_step: str
     command: str = ""
     principal: str = ""  # whom it is about (the notice's subject line, the result's "user")
-
-
-class CannotContainError(Exception):
-    """Raised where the responder learns only late that it cannot contain (an unknown owner, a root key)."""
-
-    def __init__(self, problem: CannotContain) -> None:
-        super().__init__(f"NOT CONTAINED: {problem.found}: {problem.why}; next step: {problem.next_step}")
-        self.problem = problem
+    retry: bool = False  # the answer may change (CloudTrail delivers late): the delivery is tried again
 
 
 def is_root(user_name: object) -> bool:
@@ -97,6 +91,7 @@ def unknown_owner(found: str, access_key_id: str, why: str) -> CannotContain:
     return CannotContain(
         found=found,
         why=why,
+        retry=True,
         next_step=f"find whose key {access_key_id} was (CloudTrail: its calls, and the DeleteAccessKey that removed "
         "it) and contain that user: key-quarantine contain --user NAME",
         command=f"aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={access_key_id}",

@@ -27,7 +27,10 @@ def tell_human(
     contain = StepResult("contain", Status.SKIPPED, f"not contained: {problem.why}. Next: {next_step}")
     sent = _send(trigger, problem, notice_id, settings=settings, aws=aws, ledger=ledger)
     keys = [trigger.access_key_id] if trigger.access_key_id else []
-    return Outcome(notice_id, problem.principal, keys, [contain, sent], dict(aws.calls))
+    steps = [contain, sent]
+    if problem.retry:  # a failed step sends the delivery back: the next look may find what this one did not
+        steps.append(StepResult("look-again", Status.FAILED, "the answer may change: delivered again later"))
+    return Outcome(notice_id, problem.principal, keys, steps, dict(aws.calls))
 
 
 def notice_id_of(trigger: Trigger, problem: CannotContain) -> str:
