@@ -26,14 +26,6 @@ from tests.handlers.test_triggers import sample
 ROOT_KEY = "AKIAROOTEXAMPLEKEY01"
 
 
-@pytest.fixture
-def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    monkeypatch.setattr(responder, "SETTINGS", account.settings)
-    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
-    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
-    return account
-
-
 def guardduty(account_id: str, user_type: str, user: str, key: str, **extra: Any) -> dict[str, Any]:
     event = sample("guardduty-iam-user.json")
     event["account"] = event["detail"]["accountId"] = account_id
@@ -120,10 +112,14 @@ def test_a_sample_finding_on_a_real_user_notifies_only_and_says_it_is_a_sample(w
     assert "CreateSampleFindings" in message["Message"]
 
 
-def test_the_same_finding_delivered_again_is_told_once(wired: MotoAccount) -> None:
+def test_the_same_finding_delivered_again_is_told_once(
+    wired: MotoAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event = guardduty(wired.account_id, "Root", "Root", ROOT_KEY)
     handle(wired, event)
-    responder.FINISHED = FinishedMemo()  # another execution environment: only the ledger remembers
+    monkeypatch.setattr(
+        responder, "FINISHED", FinishedMemo()
+    )  # another environment: only the ledger remembers
     second = handle(wired, event)
     assert len(wired.notifications()) == 1
     assert {step["name"]: step["status"] for step in second["steps"]}["notify"] == "skipped"
