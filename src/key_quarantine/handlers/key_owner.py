@@ -3,8 +3,8 @@
 Someone who holds a leaked key for a minute before the first signal can create a second key and delete the named
 one; IAM then answers ``NoSuchEntity`` for it. CloudTrail still has the deletion (IAM records it in the global
 events region: the user in ``requestParameters.userName``, or the caller itself when it deleted its own key) and the
-key's earlier calls (their ``userIdentity.userName``). Both are looked up in one parallel round, first page only
-(newest first): the latest deletion and the latest calls are what matter, and the round stays within #3's bounds.
+key's earlier calls (their ``userIdentity.userName``). First page only (newest first): the latest deletion and
+the latest calls are what matter.
 
 CloudTrail delivers a record about five minutes after the call: an owner not found yet may be found on a retry.
 """
@@ -48,21 +48,45 @@ class Owner:
 def find_owner(
     cloudtrail: Callable[[str], Any], account: str, key: str, regions: tuple[str, ...], since: datetime
 ) -> Owner:
-    """The key's user from its deletion, else from its own calls (in ``regions``), in one parallel round."""
-    lookups: list[tuple[str, str, str]] = [(GLOBAL_EVENTS_REGION, "EventName", "DeleteAccessKey")]
-    lookups += [(region, "AccessKeyId", key) for region in regions]
+    """The key's user from its deletion, else from its own calls (in ``regions``). One parallel round: the
+    deletion, and the key's calls in every region but the global-events one, whose LookupEvents pace (2 a second)
+    the deletion's lookup already takes; that region's calls are read only when nothing named the user."""
+    deletion_lookup = (GLOBAL_EVENTS_REGION, "EventName", "DeleteAccessKey")
+    first = [deletion_lookup] + [(r, "AccessKeyId", key) for r in regions if r != GLOBAL_EVENTS_REGION]
+    answers = _lookup_all(cloudtrail, account, since, first)
+    deletion = _deletion(answers[deletion_lookup][0], account, key)
+    user = (deletion.user if deletion else None) or _caller_of(answers, account, key)
+    if user is None and GLOBAL_EVENTS_REGION in regions:
+        answers |= _lookup_all(cloudtrail, account, since, [(GLOBAL_EVENTS_REGION, "AccessKeyId", key)])
+        user = _caller_of(answers, account, key)
+    unanswered = [
+        f"{region} {attribute}: {why}" for (region, attribute, _), (_, why) in answers.items() if why
+    ]
+    return Owner(user, deletion, unanswered)
+
+
+def _lookup_all(
+    cloudtrail: Callable[[str], Any], account: str, since: datetime, lookups: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[list[Mapping[str, Any]], str]]:
+    """Each lookup's records, and why it has none when it failed ("" when it answered)."""
     with ThreadPoolExecutor(max_workers=len(lookups)) as pool:
         pages = list(pool.map(lambda lookup: _events(cloudtrail, account, since, lookup), lookups))
-    unanswered = [
-        f"{lookup[0]} {lookup[1]}: {page}"
+    return {
+        lookup: ([], page) if isinstance(page, str) else ([_record(event) for event in page], "")
         for lookup, page in zip(lookups, pages, strict=True)
-        if isinstance(page, str)
-    ]
-    records = [[_record(event) for event in page] if isinstance(page, list) else [] for page in pages]
-    deletion = _deletion(records[0], account, key)
-    callers = (_own_user(record, account, key) for page in records[1:] for record in page)
-    user = (deletion.user if deletion else None) or next((user for user in callers if user), None)
-    return Owner(user, deletion, unanswered)
+    }
+
+
+def _caller_of(
+    answers: dict[tuple[str, str, str], tuple[list[Mapping[str, Any]], str]], account: str, key: str
+) -> str | None:
+    callers = (
+        _own_user(record, account, key)
+        for (_, attribute, _), (records, _) in answers.items()
+        if attribute == "AccessKeyId"
+        for record in records
+    )
+    return next((user for user in callers if user), None)
 
 
 def find_deletion(
