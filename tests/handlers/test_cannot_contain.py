@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
@@ -168,3 +169,26 @@ def test_respond_from_a_shell_prints_the_next_step(
 def test_an_iam_user_finding_is_still_contained_as_before() -> None:
     trigger = parse_event(sample("guardduty-iam-user.json"))
     assert (trigger.cannot_contain, trigger.user_name, trigger.from_aws) == (None, "leaked-user", True)
+
+
+def test_a_key_iam_says_is_the_root_users_tells_a_human(wired: MotoAccount) -> None:
+    # Given an old Health event naming only a key, which IAM answers for without a user (a root key: moto
+    # cannot make one, so IAM's answer is stubbed; the topic and ledger are moto's)
+    aws = wired.aws()
+    iam = aws.client("iam")
+    with Stubber(iam) as stub:
+        stub.add_response(
+            "get_access_key_last_used", {"AccessKeyLastUsed": {"ServiceName": "s3", "Region": "us-east-1"}}
+        )
+        event = sample("health-credentials-exposed.aws-health-tools.json")
+        event["account"] = wired.account_id
+        event["detail"]["affectedEntities"][0]["entityValue"] = ROOT_KEY
+        own_arn = context_for(wired.account_id).invoked_function_arn
+        answer = batch.respond_to_batch(
+            [Delivery("m1", json.dumps(event))], batch.Responder(wired.settings, aws, own_arn)
+        )
+    # Then nothing else was asked of IAM, and a human hears what to do
+    assert answer.failed == []
+    (message,) = wired.notifications()
+    assert message["Message"].startswith(f"NOT CONTAINED: access key {ROOT_KEY} is the root user's.")
+    assert f"--access-key-id {ROOT_KEY} --status Inactive" in message["Message"]

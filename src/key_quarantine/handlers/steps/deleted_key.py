@@ -7,6 +7,7 @@ deleted the key waits until after containment, unless ``resolve`` already read i
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from key_quarantine.handlers import key_owner
@@ -22,7 +23,7 @@ def find_deleter(incident: Incident) -> str:
         raise Skip("the named key still exists")
     if incident.deletion is None:
         since = incident.started_at - timedelta(hours=incident.settings.lookback_hours)
-        cloudtrail = lambda region: incident.client("cloudtrail", region)  # noqa: E731 - one region's client
+        cloudtrail = partial(incident.client, "cloudtrail")
         incident.deletion = key_owner.find_deletion(cloudtrail, incident.trigger.account, key, since)
     return deleted_key_line(incident)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -58,7 +59,7 @@ def _owner_of(incident: Incident, key: str) -> str:
 def _owner_from_cloudtrail(incident: Incident, key: str, code: str) -> str:
     settings = incident.settings
     since = incident.started_at - timedelta(hours=settings.lookback_hours)
-    cloudtrail = lambda region: incident.client("cloudtrail", region)  # noqa: E731 - one region's client
+    cloudtrail = partial(incident.client, "cloudtrail")
     owner = key_owner.find_owner(cloudtrail, incident.trigger.account, key, settings.regions, since)
     if owner.user is None:
         failed = f"; CloudTrail could not answer: {'; '.join(owner.unanswered)}" if owner.unanswered else ""
