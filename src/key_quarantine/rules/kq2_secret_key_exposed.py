@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
 from key_quarantine.rules.keys import ACCESS_KEY
-from key_quarantine.rules.model import Resource, Stack
+from key_quarantine.rules.model import CONDITIONAL_METADATA, Resource, Stack
 
 SECRET_ATTRIBUTE = "SecretAccessKey"  # noqa: S105 - the attribute name, not a secret
 SAFE_SINKS = {("AWS::SecretsManager::Secret", "SecretString")}
@@ -19,6 +20,15 @@ _READERS = {
     ("AWS::ECS::TaskDefinition", "ContainerDefinitions"): "anyone with ecs:DescribeTaskDefinition",
     ("AWS::Batch::JobDefinition", "ContainerProperties"): "anyone with batch:DescribeJobDefinitions",
     ("AWS::CloudFormation::Stack", "Parameters"): "anyone with cloudformation:DescribeStacks",
+}
+#: Who can read any property of a resource of these types (Terraform resources without a CloudFormation twin).
+_READERS_BY_TYPE = {
+    "Terraform::aws_instance": "anyone with ec2:DescribeInstanceAttribute (user data is not encrypted)",
+    "Terraform::aws_launch_template": "anyone with ec2:DescribeLaunchTemplateVersions",
+    "Terraform::aws_launch_configuration": "anyone with autoscaling:DescribeLaunchConfigurations",
+    "Terraform::local_file": "anyone who can read the file where terraform ran, and the state",
+    "Terraform::local_sensitive_file": "anyone who can read the file where terraform ran, and the state",
+    "Terraform::archive_file": "anyone who can read the archive where terraform ran, or where it is uploaded",
 }
 
 
@@ -34,7 +44,7 @@ def check(context: RuleContext) -> Iterator[Finding]:
             value = output.get("Value") if isinstance(output, Mapping) else None
             sources = _secret_sources(context, stack, value)
             if sources:
-                yield RULE.output_finding(stack, name, _output_message(stack, name, output, sources))
+                yield RULE.output_finding(stack, name, _output_message(context, stack, name, output, sources))
 
 
 def _leaking_paths(context: RuleContext, stack: Stack, value: Any, path: str) -> Iterator[str]:
@@ -79,24 +89,54 @@ def _resource_message(context: RuleContext, resource: Resource, path: str) -> st
     readers = _READERS.get((resource.type, top))
     if top == "Tags":
         readers = "anyone who can list tags (tag:GetResources, the console)"
-    readers = readers or "anyone who can describe this resource"
+    readers = readers or _READERS_BY_TYPE.get(resource.type, "anyone who can describe this resource")
     return (
         f"The SecretAccessKey of {_keys(sources)} reaches {resource.describe()} at {property_path}, readable by "
-        f"{readers}. Keep it only in an AWS::SecretsManager::Secret SecretString."
+        f"{readers}{_conditions(context, resource.stack, _value_at(resource.properties, path), resource)}. "
+        "Keep it only in an AWS::SecretsManager::Secret SecretString."
     )
 
 
-def _output_message(stack: Stack, name: str, output: Mapping[str, Any], sources: list[Resource]) -> str:
+def _output_message(
+    context: RuleContext, stack: Stack, name: str, output: Mapping[str, Any], sources: list[Resource]
+) -> str:
+    when = _conditions(context, stack, output.get("Value"), None)
     if stack.kind == "terraform":
         return (
-            f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}': in plain text in the state "
-            "and to anyone who runs terraform output (sensitive = true only hides it from the console)."
+            f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}'{when}: in plain text in the "
+            "state and to anyone who runs terraform output (sensitive = true only hides it from the console)."
         )
     exported = " and is exported to every stack of the account" if "Export" in output else ""
     return (
         f"The SecretAccessKey of {_keys(sources)} is the value of output '{name}' of stack {stack.name}{exported}: "
         "visible to anyone with cloudformation:DescribeStacks and in the console."
     )
+
+
+def _conditions(context: RuleContext, stack: Stack, value: Any, resource: Resource | None) -> str:
+    """Under which condition the secret gets there: the ``Fn::If`` branches it is in, a resource that may not be
+    created (Terraform count/for_each decided only at apply); empty when it always does."""
+    found = list(dict.fromkeys(_branch_conditions(context, stack, value)))
+    if resource is not None and resource.metadata.get(CONDITIONAL_METADATA):
+        found.append("if the resource is created (its count/for_each is decided only at apply)")
+    return f", {' and '.join(found)}" if found else ""
+
+
+def _branch_conditions(context: RuleContext, stack: Stack, value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        arguments = value.get("Fn::If") if len(value) == 1 else None
+        if isinstance(arguments, list) and len(arguments) == 3:  # noqa: PLR2004 - condition, then, else
+            condition = json.dumps(arguments[0]) if not isinstance(arguments[0], str) else arguments[0]
+            for branch, wording in ((arguments[1], "true"), (arguments[2], "false")):
+                if _secret_sources(context, stack, branch):
+                    yield f"only when {condition} is {wording}"
+                    yield from _branch_conditions(context, stack, branch)
+            return
+        for item in value.values():
+            yield from _branch_conditions(context, stack, item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _branch_conditions(context, stack, item)
 
 
 def _keys(sources: list[Resource]) -> str:
