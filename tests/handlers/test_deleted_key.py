@@ -192,3 +192,19 @@ def test_the_dry_run_of_a_deleted_keys_signal_changes_nothing(
     result = answer(account, rotated, old_health(account, rotated.k1), LEAKED_AT + timedelta(minutes=30))
     assert result.results["m1"]["user"] == VICTIM
     assert account.key_status(VICTIM) == {rotated.k2: "Active"}
+
+
+def test_an_event_naming_a_user_and_another_users_key_is_refused(account: MotoAccount) -> None:
+    # Given a finding that names one user and a key IAM says is another's (the event contradicts itself)
+    event = guardduty(account.account_id, "IAMUser", account.bystander, account.key)
+    result = answer(
+        account, Rotation(account.key, account.other_key, History(account.account_id)), event, LEAKED_AT
+    )
+    # Then nobody is touched
+    assert result.results["m1"]["status"] == "refused"
+    assert "belongs to IAM user 'leaked-deployer', not 'bystander'" in result.results["m1"]["reason"]
+    assert (
+        set(account.key_status().values())
+        == set(account.key_status(account.bystander).values())
+        == {"Active"}
+    )

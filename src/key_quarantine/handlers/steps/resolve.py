@@ -89,7 +89,22 @@ def survey(incident: Incident) -> None:
     incident.exempt = incident.settings.exempt_tag in incident.tags_before
     incident.keys_before = {key["AccessKeyId"]: key["Status"] for key in keys}
     wanted = incident.trigger.access_key_id
-    if wanted is not None and wanted not in incident.keys_before:
-        incident.deleted_key = wanted  # rotated, then deleted: the key left is most likely the attacker's
+    if wanted is not None and wanted not in incident.keys_before and incident.deleted_key is None:
+        _named_key_gone(incident, wanted)
     named = wanted is not None and incident.deleted_key is None
     incident.target_keys = [wanted] if named and wanted else sorted(incident.keys_before)
+
+
+def _named_key_gone(incident: Incident, key: str) -> None:
+    """The event names the user and a key it does not have: deleted (rotated first, so the key left is most likely
+    the attacker's: every key is contained), unless IAM says the key is another user's (refused: the event
+    contradicts itself). One call, on this path only."""
+    try:
+        owner = incident.iam.get_access_key_last_used(AccessKeyId=key).get("UserName")
+    except ClientError as error:
+        if error_code(error) not in ("NoSuchEntity", "InvalidClientTokenId"):
+            raise
+        owner = None
+    if owner and owner != incident.user_name:
+        raise PlaybookError(f"access key {key} belongs to IAM user {owner!r}, not {incident.user_name!r}")
+    incident.deleted_key = key
