@@ -145,6 +145,10 @@ def test_a_principal_attaching_a_quarantine_policy_on_someone_contains_reversibl
     (message,) = irreversible.notifications()
     assert "arn:aws:iam::123456789012:user/mallory (from 203.0.113.9" in message["Message"]
     assert "not AWS" in message["Message"]
+    # And the evidence records who it was
+    (evidence,) = irreversible.evidence_objects()
+    assert evidence["trigger"]["actor"].startswith("arn:aws:iam::123456789012:user/mallory (from 203.0.113.9")
+    assert evidence["trigger"]["from_aws"] is False
     # And `release --reactivate` can undo all of it
     release_user(irreversible.aws(), irreversible.user, reactivate=True)
     assert set(irreversible.key_status().values()) == {"Active"}
