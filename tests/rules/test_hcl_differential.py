@@ -133,7 +133,7 @@ def test_the_generated_configuration_gives_the_same_documents(tmp_path: Path) ->
 
 
 def _report(path: Path) -> list[dict[str, Any]]:
-    terraform_expressions._tree.cache_clear()  # expressions are cached as trees: start each run empty
+    terraform_expressions.forget_caches()  # expressions are cached as trees: start each run empty
     findings: list[dict[str, Any]] = json.loads(report.as_json(scan_paths([path])))["findings"]
     return findings
 

@@ -12,6 +12,7 @@ from key_quarantine.rules.model import CONDITIONAL_METADATA, Resource, Stack
 
 SECRET_ATTRIBUTE = "SecretAccessKey"  # noqa: S105 - the attribute name, not a secret
 SAFE_SINKS = {("AWS::SecretsManager::Secret", "SecretString")}
+CUSTOM_RESOURCE = "AWS::CloudFormation::CustomResource"
 
 #: Who can read a sink, by resource type and top-level property; the default is the generic sentence.
 _READERS = {
@@ -38,7 +39,10 @@ def check(context: RuleContext) -> Iterator[Finding]:
             if _is_encrypted_parameter(context, resource):
                 continue
             for path in _leaking_paths(context, stack, resource.properties, "Properties"):
-                if (resource.type, path.split("/")[1]) not in SAFE_SINKS:
+                if _is_custom_resource(resource):
+                    message = _custom_resource_message(context, resource, path)
+                    yield RULE.finding(resource, message, level=Level.WARNING, location=path)
+                elif (resource.type, path.split("/")[1]) not in SAFE_SINKS:
                     yield RULE.finding(resource, _resource_message(context, resource, path), location=path)
         for name, output in stack.outputs.items():
             value = output.get("Value") if isinstance(output, Mapping) else None
@@ -94,6 +98,23 @@ def _resource_message(context: RuleContext, resource: Resource, path: str) -> st
         f"The SecretAccessKey of {_keys(sources)} reaches {resource.describe()} at {property_path}, readable by "
         f"{readers}{_conditions(context, resource.stack, _value_at(resource.properties, path), resource)}. "
         "Keep it only in an AWS::SecretsManager::Secret SecretString."
+    )
+
+
+def _is_custom_resource(resource: Resource) -> bool:
+    return resource.type.startswith("Custom::") or resource.type == CUSTOM_RESOURCE
+
+
+def _custom_resource_message(context: RuleContext, resource: Resource, path: str) -> str:
+    """A warning, not an error: the provider may put the secret where it belongs (a Secrets Manager secret,
+    a third-party vault), which the template cannot show."""
+    sources = _secret_sources(context, resource.stack, _value_at(resource.properties, path))
+    property_path = ".".join(path.split("/")[1:])
+    return (
+        f"The SecretAccessKey of {_keys(sources)} is handed to custom resource {resource.describe()} at "
+        f"{property_path}: its provider receives it in every create, update and delete request "
+        "(ResourceProperties) and may log or store it. A warning because the provider may store it safely; make "
+        "sure it does, or pass the ARN of a Secrets Manager secret instead."
     )
 
 
@@ -159,7 +180,8 @@ RULE = Rule(
         "A secret access key in a stack output or export, an SSM String parameter, a Lambda, ECS or Batch "
         "environment, a tag or any other property is readable by anyone with describe permissions and is "
         "kept in CloudFormation's history. Store it only as the SecretString of an AWS::SecretsManager::Secret "
-        "and grant secretsmanager:GetSecretValue to the few principals that need it."
+        "and grant secretsmanager:GetSecretValue to the few principals that need it. A secret handed to a custom "
+        "resource is a warning: its provider may store it safely."
     ),
     check=check,
 )

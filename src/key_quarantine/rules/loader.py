@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from key_quarantine.rules import terraform
+from key_quarantine.rules import cloudformation_transforms, terraform
 from key_quarantine.rules.model import (
     SKIPPED,
     SOURCE_METADATA,
@@ -405,9 +405,20 @@ def _acknowledgements_from_report(directory: Path) -> dict[str, list[Acknowledge
 
 def _plain_stack(path: Path, account: str | None, region: str | None, document: Any = None) -> Stack:
     """A template file as a stack; ``document`` when it was already read."""
-    template = _read_template(path) if document is None else _as_template(path, document)
+    template, notes = _transformed(path, _read_document(path) if document is None else document)
     name = path.name.removesuffix(".template.json").removesuffix(".json").removesuffix(".yaml")
-    return Stack(name=name, template_path=path, template=template, account=account, region=region)
+    stack = Stack(name=name, template_path=path, template=template, account=account, region=region)
+    stack.notes.extend(notes)
+    return stack
+
+
+def _transformed(path: Path, document: Any) -> tuple[Mapping[str, Any], list[str]]:
+    """A hand-written template as CloudFormation's transforms expand it (CDK writes none of these)."""
+    try:
+        expanded = cloudformation_transforms.expand(document)
+    except cloudformation_transforms.TransformError as error:
+        raise InputError(path, str(error)) from None
+    return _as_template(path, expanded.template), [f"{path}: {note}" for note in expanded.notes]
 
 
 # --- nested stacks ----------------------------------------------------------------------------------------
@@ -431,10 +442,12 @@ def _nested_stack(resource: Resource) -> Stack | None:
     if not path.exists():
         raise InputError(path, f"nested stack template of '{resource.logical_id}' is missing")
     parent = resource.stack
+    template, notes = _transformed(path, _read_document(path))
     return Stack(
         name=f"{parent.name}/{resource.logical_id}",
         template_path=path,
-        template=_read_template(path),
+        template=template,
+        notes=notes,
         parent=resource,
         construct_paths=parent.construct_paths,
         acknowledgements=parent.acknowledgements,

@@ -52,6 +52,8 @@ class Resource:
     type: str
     properties: Mapping[str, Any]
     metadata: Mapping[str, Any]
+    #: The template's ``Condition`` for the resource: created only when it holds.
+    condition: str | None = None
 
     @property
     def construct_path(self) -> str | None:
@@ -97,6 +99,7 @@ class Stack:
                 type=str(body.get("Type", "")),
                 properties=_mapping(body.get("Properties")),
                 metadata=_mapping(body.get("Metadata")),
+                condition=body["Condition"] if isinstance(body.get("Condition"), str) else None,
             )
 
     @property

@@ -533,8 +533,17 @@ def _has_reference(node: Node) -> bool:
     return False
 
 
-#: Constant expressions already evaluated, by text (cleared with the tree cache).
+#: Constant expressions already evaluated, by text.
 _CONSTANTS: dict[str, Any] = {}
+
+
+def forget_caches() -> None:
+    """Empty what evaluation keeps between configurations (benchmarks and differential tests start cold)."""
+    _tree.cache_clear()
+    _template_pieces.cache_clear()
+    _CONSTANTS.clear()
+
+
 _ENV_DEPENDENT = re.compile(rb"\b(?:file|templatefile|fileexists|filebase64)\s*\(")
 
 
