@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from key_quarantine.distribution import VERSION
 from key_quarantine.rules import ALL_RULES
 from key_quarantine.rules.base import Finding, Level, Rule
 from key_quarantine.rules.locations import source_location
@@ -38,17 +39,10 @@ def as_sarif(findings: Sequence[Finding], base: Path | None = None) -> str:
 
 
 def _driver(rules: list[Rule]) -> dict[str, Any]:
-    # importlib.metadata costs ~20 ms: only SARIF output needs it, not every scan
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    try:
-        tool_version = version("cdk-key-quarantine")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        tool_version = "0.0.0"
     return {
         "name": "key-quarantine",
         "fullName": "cdk-key-quarantine rules (KeyQuarantine pack)",
-        "semanticVersion": tool_version,
+        "semanticVersion": VERSION,
         "rules": [_descriptor(rule) for rule in rules],
     }
 
