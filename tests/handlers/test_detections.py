@@ -10,7 +10,8 @@ import pytest
 
 from key_quarantine import data
 from key_quarantine.data.detections import categories, detection_pattern, needs_all_management_events
-from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, parse_event
 from key_quarantine.rules.event_pattern import parse_pattern
 from tests.handlers.conftest import MotoAccount

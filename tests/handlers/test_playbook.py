@@ -11,16 +11,10 @@ import pytest
 from botocore.stub import Stubber
 
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import (
-    ALL_STEPS,
-    Containment,
-    PlaybookError,
-    Status,
-    containment_policy,
-    required_actions,
-    run_playbook,
-)
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, ResponseMode
+from key_quarantine.handlers.playbook import required_actions, run_playbook
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.steps import ALL_STEPS, PlaybookError, Status
+from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.conftest import MotoAccount
 
@@ -226,7 +220,7 @@ def test_cloudtrail_lookup_is_paginated_and_capped(account: MotoAccount) -> None
 def test_unknown_user_or_foreign_key_is_refused_before_any_change(account: MotoAccount) -> None:
     with pytest.raises(PlaybookError, match="does not exist"):
         run_playbook(manual_trigger(account.account_id, "nobody", None), account.settings, account.aws())
-    with pytest.raises(PlaybookError, match="has no access key"):
+    with pytest.raises(PlaybookError, match="belongs to IAM user 'bystander'"):
         run_playbook(
             manual_trigger(account.account_id, account.user, account.bystander_key),
             account.settings,

@@ -97,6 +97,41 @@ def add_replay(commands: Any) -> None:
     _add_common(replay)
 
 
+def add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="an incident's HTML page: verdict, what was changed and how to undo it, a timeline, derived principals",
+        description="Writes the self-contained page the responder stores with the evidence, from an evidence file or "
+        "from the ledger and the evidence bucket (--incident). Exit 2 on a missing or malformed document.",
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("evidence", nargs="?", metavar="EVIDENCE.json", help="an evidence document")
+    source.add_argument(
+        "--incident", metavar="ID", help="the incident id (read from the ledger and the bucket)"
+    )
+    report.add_argument("--output", metavar="FILE", help="write the page to FILE instead of standard output")
+    report.add_argument("--evidence-bucket", help="S3 bucket of the evidence (default: KQ_EVIDENCE_BUCKET)")
+    report.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
+
+
+def add_drill(commands: Any) -> None:
+    drill = commands.add_parser(
+        "drill",
+        help="prove a deployed stack end to end with a throwaway user (dry run unless --execute)",
+        description="Creates a user of its own (tagged key-quarantine:drill, no permissions) with a key, attaches "
+        "AWSCompromisedKeyQuarantineV3 to it as AWS does for a leaked key, waits for the deployed responder to "
+        "deactivate the key, deny the user and publish the notice, prints each stage's latency and deletes the "
+        "user. Touches no other principal. Run it from a role session. Exit 0 when every stage was seen, 1 when "
+        "one was not before the timeout, 2 on bad input (no such stack, missing outputs, a user's key as caller).",
+    )
+    drill.add_argument("--stack", required=True, help="the name of the stack that holds KeyQuarantine")
+    drill.add_argument("--execute", action="store_true", help="run the drill (without it: only the plan)")
+    drill.add_argument(
+        "--timeout", type=_positive, default=900, metavar="SECONDS", help="wait this long for each run (900)"
+    )
+    drill.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+
+
 def _positive(raw: str) -> int:
     if not raw.isdigit() or int(raw) == 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {raw!r}")

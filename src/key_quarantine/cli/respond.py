@@ -20,9 +20,10 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import Membership
-from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
+from key_quarantine.handlers.playbook import Outcome, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.steps import PlaybookError, StepResult
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import TriggerError, manual_trigger
 

@@ -24,7 +24,12 @@ from aws_cdk import aws_lambda as lambda_
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 #: What the functions need: stdlib + botocore code and the data it reads, never aws_cdk (relative to PACKAGE_ROOT).
-ASSET_FILES = ("key_quarantine/__init__.py", "key_quarantine/handlers/*.py", "key_quarantine/data/**/*")
+ASSET_FILES = (
+    "key_quarantine/__init__.py",
+    "key_quarantine/handlers/*.py",
+    "key_quarantine/handlers/steps/*.py",
+    "key_quarantine/data/**/*",
+)
 
 
 def handler_code(runtime: lambda_.Runtime = HANDLER_RUNTIME) -> lambda_.Code:

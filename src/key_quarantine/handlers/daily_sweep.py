@@ -14,9 +14,10 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import send_canary
 from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import Membership, MemberUnreachableError, assume_member_role
-from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 
