@@ -70,7 +70,8 @@ def own_resources(template: dict[str, Any], deployed: Deployed, role_prefix: str
         "cloudtrail": "*",
         "cloudwatch": "*",
         "role": deployed.arn(lid(template, role_prefix, "AWS::IAM::Role")),
-        "kms": deployed.arn(lid(template, "KeyQuarantineKey", "AWS::KMS::Key")),
+        # the playbook's KMS actions are the ledger's seals (GenerateMac/VerifyMac), on the HMAC key only
+        "kms": deployed.arn(lid(template, "KeyQuarantineLedgerSealKey", "AWS::KMS::Key")),
     }
 
 
