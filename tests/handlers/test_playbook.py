@@ -242,9 +242,11 @@ def test_responder_never_acts_on_its_own_principal(account: MotoAccount) -> None
 def test_revoke_older_sessions_form() -> None:
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     document = containment_policy(Containment.REVOKE_OLDER_SESSIONS, now)
-    (statement,) = document["Statement"]
-    assert statement["Condition"] == {"DateLessThan": {"aws:TokenIssueTime": "2026-11-25T12:00:00Z"}}
-    assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "*", "*")
+    older, long_lived = document["Statement"]
+    assert older["Condition"] == {"DateLessThan": {"aws:TokenIssueTime": "2026-11-25T12:00:00Z"}}
+    assert long_lived["Condition"] == {"Null": {"aws:TokenIssueTime": "true"}}
+    for statement in (older, long_lived):
+        assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "*", "*")
     assert json.loads(json.dumps(document)) == document
 
 

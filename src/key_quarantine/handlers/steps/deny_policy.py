@@ -26,12 +26,28 @@ def attach_deny_policy(incident: Incident) -> str:
 
 
 def containment_policy(containment: Containment, now: datetime) -> dict[str, Any]:
-    """Deny everything; or deny everything to credentials issued before ``now`` (ends minted STS sessions)."""
-    statement: dict[str, Any] = {"Sid": "KeyQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}
-    if containment is Containment.REVOKE_OLDER_SESSIONS:
-        issued = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        statement["Condition"] = {"DateLessThan": {"aws:TokenIssueTime": issued}}
-    return {"Version": "2012-10-17", "Statement": [statement]}
+    """Deny everything; or deny everything to the user's long-lived credentials and to every session issued
+    before ``now`` (ends minted STS sessions, leaves a session opened after containment, e.g. the owner's).
+
+    IAM puts ``aws:TokenIssueTime`` only into requests signed with temporary credentials, and a condition on a
+    missing key does not match: the ``Null`` statement is what denies access keys, service-specific credentials
+    and anything else long-lived.
+    """
+    deny: dict[str, Any] = {"Effect": "Deny", "Action": "*", "Resource": "*"}
+    if containment is not Containment.REVOKE_OLDER_SESSIONS:
+        return {"Version": "2012-10-17", "Statement": [{"Sid": "KeyQuarantine", **deny}]}
+    issued = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "KeyQuarantineOlderSessions",
+                **deny,
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued}},
+            },
+            {"Sid": "KeyQuarantineLongLived", **deny, "Condition": {"Null": {"aws:TokenIssueTime": "true"}}},
+        ],
+    }
 
 
 STEP = Step("deny-policy", ("iam:PutUserPolicy",), attach_deny_policy)
