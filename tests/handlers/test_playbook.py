@@ -12,7 +12,13 @@ from botocore.stub import Stubber
 
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import required_actions, run_playbook
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.settings import (
+    CONTAINMENT_POLICY_NAME,
+    INCIDENT_TAG,
+    Containment,
+    Exemption,
+    ResponseMode,
+)
 from key_quarantine.handlers.steps import ALL_STEPS, PlaybookError, Status
 from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.triggers import manual_trigger
@@ -140,11 +146,9 @@ def test_ledger_failure_never_blocks_containment(account: MotoAccount) -> None:
 
 
 def test_exempt_user_gets_notify_only(account: MotoAccount) -> None:
-    account.iam.tag_user(
-        UserName=account.user, Tags=[{"Key": "key-quarantine:exempt", "Value": "break-glass"}]
-    )
+    settings = dataclasses.replace(account.settings, exemptions=(Exemption(account.user, "break-glass"),))
     outcome = run_playbook(
-        manual_trigger(account.account_id, account.user, account.key), account.settings, account.aws()
+        manual_trigger(account.account_id, account.user, account.key), settings, account.aws()
     )
     assert account.key_status()[account.key] == "Active"
     assert account.inline_policies() == []

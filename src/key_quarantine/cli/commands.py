@@ -103,7 +103,26 @@ def _positive(raw: str) -> int:
     return int(raw)
 
 
+def _exemption(raw: str) -> Any:
+    from key_quarantine.handlers.settings import Exemption  # noqa: PLC0415 - scan never imports the handlers
+
+    principal, _, reason = raw.partition("=")
+    try:
+        return Exemption(principal.strip(), reason.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (use --exempt PRINCIPAL=REASON)") from None
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--exempt",
+        metavar="PRINCIPAL=REASON",
+        type=_exemption,
+        action="append",
+        default=[],
+        help="notify only about this IAM user name, user ARN or path prefix (/break-glass/), with the reason; "
+        "repeatable, added to KQ_EXEMPTIONS. A tag never exempts",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     parser.add_argument(
         "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"

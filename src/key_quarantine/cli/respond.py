@@ -141,6 +141,7 @@ def _settings(arguments: argparse.Namespace, caller: str) -> Settings:
         topic_arn=arguments.topic_arn or settings.topic_arn,
         evidence_bucket=arguments.evidence_bucket or settings.evidence_bucket,
         ledger_table=arguments.ledger_table or settings.ledger_table,
+        exemptions=(*settings.exemptions, *arguments.exempt),
     ).with_dry_run(arguments.dry_run)
 
 

@@ -21,7 +21,7 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.settings import ResponseMode, Settings
+from key_quarantine.handlers.settings import Exemption, ResponseMode, Settings
 from key_quarantine.handlers.steps import (
     ALL_STEPS,
     CONTAINMENT_STEPS,
@@ -54,13 +54,21 @@ class Incident:
     user_name: str = ""
     target_keys: list[str] = field(default_factory=list)
     keys_before: dict[str, str] = field(default_factory=dict)
-    exempt: bool = False
+    user_id: str = ""  # IAM's unique id (AIDA...): a re-created user of the same name is another principal
+    user_arn: str = ""
+    user_path: str = "/"
+    exemption: Exemption | None = None  # from the deployed configuration only
+    exempt_tag_ignored: bool = False  # the user carries the exempt tag, which does not exempt
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
 
     @property
     def incident_id(self) -> str:
         return incident_id_of(self.trigger, self.user_name)
+
+    @property
+    def exempt(self) -> bool:
+        return self.exemption is not None
 
     @property
     def contains(self) -> bool:

@@ -55,8 +55,10 @@ def why_not_containing(incident: Incident) -> str:
         and incident.trigger.category not in incident.settings.contain_categories
     ):
         return f"{incident.trigger.category} detections notify only (not in contain_categories)"
-    if incident.exempt:
-        return f"the user is tagged {incident.settings.exempt_tag}: notify only"
+    if incident.exemption is not None:
+        return (
+            f"the user is exempt by the deployed configuration: {incident.exemption.describe()}: notify only"
+        )
     return "response mode is notify"
 
 

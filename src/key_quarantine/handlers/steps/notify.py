@@ -30,6 +30,7 @@ def notification(incident: Incident) -> tuple[str, str]:
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
         f"Who: IAM user {user}; key(s): {keys}.",
         f"What was done: {_what_was_done(incident)}",
+        *_ignored_tag(incident),
         f"Evidence: {incident.evidence_location or 'not written (see the responder logs)'}",
         f"Incident: {incident.incident_id}",
         "",
@@ -37,6 +38,16 @@ def notification(incident: Incident) -> tuple[str, str]:
         f"key. To undo our containment: key-quarantine release --user {user} (keys stay inactive unless --reactivate).",
     ]
     return subject, "\n".join(lines)
+
+
+def _ignored_tag(incident: Incident) -> list[str]:
+    if not incident.exempt_tag_ignored:
+        return []
+    return [
+        f"Ignored: the user carries the tag {incident.settings.exempt_tag}, which does not exempt (anyone who can "
+        "tag the user, the key's holder included, could set it); exemptions come only from the deployed "
+        "configuration (KeyQuarantine exemptions=..., or the CLI's --exempt)."
+    ]
 
 
 def _what_was_done(incident: Incident) -> str:
