@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from key_quarantine.cli.main import main
-from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.playbook import Incident, run_playbook
+from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, Settings, SettingsError
-from key_quarantine.handlers.triggers import manual_trigger
+from key_quarantine.handlers.steps.deactivate_credentials import CredentialsError, deactivate_credentials
+from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount
+from tests.handlers.faults import Fault, Injector
 
 
 def as_holder_of(account: MotoAccount, user: str) -> Any:
@@ -115,3 +125,214 @@ def test_the_cli_exempt_flag_is_checked_before_anything_runs(capsys: pytest.Capt
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "needs a principal and a reason" in error
     assert "Traceback" not in error
+
+
+# --- 3. a second key, and every other credential ----------------------------------------------------------
+
+
+def certificate_and_ssh_key() -> tuple[str, str]:
+    """A self-signed X.509 certificate and an OpenSSH public key, as the holder would upload them."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    ssh = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), ssh.decode()
+
+
+def test_every_credential_the_holder_added_before_the_signal_is_turned_off(account: MotoAccount) -> None:
+    # Given the holder of the leaked key K1 made itself a second key, a Bedrock API key, an SSH key for
+    # CodeCommit and a signing certificate before any signal (all self-service IAM calls)
+    attacker = as_holder_of(account, account.user)
+    (k2,) = set(account.key_status()) - {account.key}
+    bedrock = attacker.create_service_specific_credential(
+        UserName=account.user, ServiceName="bedrock.amazonaws.com"
+    )["ServiceSpecificCredential"]["ServiceSpecificCredentialId"]
+    pem, ssh = certificate_and_ssh_key()
+    certificate = attacker.upload_signing_certificate(UserName=account.user, CertificateBody=pem)
+    ssh_key = attacker.upload_ssh_public_key(UserName=account.user, SSHPublicKeyBody=ssh)
+    # When AWS names K1 only
+    aws = account.aws()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # Then every credential of the user is off, not just K1
+    iam = account.iam
+    assert account.key_status() == {account.key: "Inactive", k2: "Inactive"}
+    (listed,) = iam.list_service_specific_credentials(UserName=account.user)["ServiceSpecificCredentials"]
+    assert listed["Status"] == "Inactive"
+    assert iam.list_signing_certificates(UserName=account.user)["Certificates"][0]["Status"] == "Inactive"
+    assert iam.list_ssh_public_keys(UserName=account.user)["SSHPublicKeys"][0]["Status"] == "Inactive"
+    assert not outcome.failed
+    # And the notice lists each, before and after
+    (message,) = account.notifications()
+    body = message["Message"]
+    assert body.startswith("Contained: ")
+    assert f"{account.key} (named)" in body
+    assert k2 in body
+    for credential_id in (
+        bedrock,
+        certificate["Certificate"]["CertificateId"],
+        ssh_key["SSHPublicKey"]["SSHPublicKeyId"],
+    ):
+        assert f"{credential_id} Active -> Inactive" in body
+
+
+def test_release_turns_back_on_only_the_key_the_signal_named(account: MotoAccount) -> None:
+    # Given an incident that found K1 (named) and the holder's K2 active, and turned both off
+    as_holder_of(account, account.user)
+    (k2,) = set(account.key_status()) - {account.key}
+    aws = account.aws()
+    run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # When the operator releases with --reactivate
+    steps = {s.name: s for s in release_user(aws, account.user, reactivate=True, ledger=account.ledger(aws))}
+    # Then K1 is back, the holder's K2 stays off, and the operator is told why
+    assert account.key_status() == {account.key: "Active", k2: "Inactive"}
+    assert (
+        f"kept inactive (not found active and named by a signal; name one with --reactivate-key): {k2}"
+        in (steps["reactivate-keys"].detail)
+    )
+    # And only naming K2 turns it on
+    release_user(aws, account.user, reactivate_keys=(k2,))
+    assert account.key_status()[k2] == "Active"
+
+
+def stubbed_iam() -> tuple[Incident, Any]:
+    """An incident and its own IAM client (real botocore), to stub with the calls moto lacks."""
+    aws = Aws.with_credentials("AKIAEXAMPLE", "secret", region=REGION)
+    user = "BedrockAPIKey-x"
+    incident = Incident(
+        trigger=manual_trigger("123456789012", user, None), settings=Settings(), aws=aws, user_name=user
+    )
+    return incident, aws.iam
+
+
+def test_service_specific_credentials_are_deactivated_with_the_calls_iam_documents() -> None:
+    # Given a Bedrock API key user with one active and one inactive long-term API key (real IAM shapes)
+    incident, iam = stubbed_iam()
+    user, created = "BedrockAPIKey-x", datetime(2026, 12, 1, tzinfo=UTC)
+    listed = [
+        {
+            "UserName": user,
+            "Status": status,
+            "ServiceSpecificCredentialId": "ACCA" + str(n) * 16,
+            "CreateDate": created,
+            "ServiceName": "bedrock.amazonaws.com",
+        }
+        for n, status in ((1, "Active"), (2, "Inactive"))
+    ]
+    with Stubber(iam) as stub:
+        stub.add_response(
+            "list_service_specific_credentials", {"ServiceSpecificCredentials": listed}, {"UserName": user}
+        )
+        stub.add_response(
+            "update_service_specific_credential",
+            {},
+            {"UserName": user, "ServiceSpecificCredentialId": "ACCA" + "1" * 16, "Status": "Inactive"},
+        )
+        stub.add_response(
+            "list_ssh_public_keys", {"SSHPublicKeys": [], "IsTruncated": False}, {"UserName": user}
+        )
+        stub.add_response(
+            "list_signing_certificates", {"Certificates": [], "IsTruncated": False}, {"UserName": user}
+        )
+        # When the step runs
+        detail = deactivate_credentials(incident)
+        # Then exactly the active one was updated, and the detail says so
+        stub.assert_no_pending_responses()
+    assert detail == f"service-specific credential ACCA{'1' * 16} Active -> Inactive"
+
+
+def test_a_kind_that_cannot_be_listed_fails_the_step_but_not_the_others() -> None:
+    incident, iam = stubbed_iam()
+    user = "BedrockAPIKey-x"
+    with Stubber(iam) as stub:
+        stub.add_client_error("list_service_specific_credentials", "AccessDenied", http_status_code=403)
+        stub.add_response(
+            "list_ssh_public_keys",
+            {
+                "SSHPublicKeys": [
+                    {
+                        "UserName": user,
+                        "SSHPublicKeyId": "APKA" + "2" * 16,
+                        "Status": "Active",
+                        "UploadDate": datetime(2026, 12, 1, tzinfo=UTC),
+                    }
+                ],
+                "IsTruncated": False,
+            },
+            {"UserName": user},
+        )
+        stub.add_response(
+            "update_ssh_public_key",
+            {},
+            {"UserName": user, "SSHPublicKeyId": "APKA" + "2" * 16, "Status": "Inactive"},
+        )
+        stub.add_response(
+            "list_signing_certificates", {"Certificates": [], "IsTruncated": False}, {"UserName": user}
+        )
+        with pytest.raises(
+            CredentialsError, match="NOT all deactivated: service-specific credentials: ClientError"
+        ):
+            deactivate_credentials(incident)
+        stub.assert_no_pending_responses()
+
+
+# --- 10. the notice tells what happened -------------------------------------------------------------------
+
+
+def test_a_deny_that_cannot_be_written_is_the_notice_first_line(account: MotoAccount) -> None:
+    # Given IAM refuses the deny policy (the holder filled the user's inline-policy quota)
+    aws = account.aws()
+    Injector(aws, "iam", "PutUserPolicy", Fault.ACCESS_DENIED).install()
+    # When the leak is answered
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, aws
+    )
+    # Then the first line says NOT CONTAINED and why, and what did hold
+    (message,) = account.notifications()
+    first = message["Message"].splitlines()[0]
+    assert message["Subject"].startswith("Leaked AWS access key NOT CONTAINED")
+    assert first.startswith("NOT CONTAINED: deny-policy failed (ClientError")
+    assert "AccessDenied" in first
+    assert f"{account.key} (named)" in first.split("done: deactivated ")[1]
+    assert outcome.failed
+
+
+def test_a_containment_after_a_notify_only_one_sends_a_follow_up(account: MotoAccount) -> None:
+    # Given a detection category that notifies only, answered once (one notice: not contained)
+    aws = account.aws()
+    trigger = dataclasses.replace(
+        manual_trigger(account.account_id, account.user, account.key),
+        family=TriggerFamily.ABUSE,
+        category="llmjacking",
+        reason="Bedrock calls",
+    )
+    run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    # When the same incident is then answered with containment (the category opted in by a later signal)
+    contain = dataclasses.replace(account.settings, contain_categories=frozenset({"llmjacking"}))
+    run_playbook(trigger, contain, aws, account.ledger(aws))
+    # And delivered again
+    run_playbook(trigger, contain, aws, account.ledger(aws))
+    # Then two notices, the last one matching IAM
+    first, follow_up = account.notifications()
+    assert "not contained" in first["Subject"]
+    assert follow_up["Subject"].startswith("Leaked AWS access key contained")
+    assert account.key_status()[account.key] == "Inactive"

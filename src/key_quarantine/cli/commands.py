@@ -30,7 +30,18 @@ def add_commands(commands: Any) -> None:
         description=f"Remove the KeyQuarantineContainment policy and our tags from the user. {exits}",
     )
     release.add_argument("--user", metavar="NAME", required=True, help="the IAM user to release")
-    release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
+    release.add_argument(
+        "--reactivate",
+        action="store_true",
+        help="also reactivate the keys the ledger's incidents found active and named by their signal",
+    )
+    release.add_argument(
+        "--reactivate-key",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also reactivate this key (repeatable): for a key no signal named, or without a ledger",
+    )
     release.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     release.add_argument(
         "--ledger-table",

@@ -44,6 +44,7 @@ class Ledger:
             "family": {"S": incident.trigger.family.value},
             "reason": {"S": incident.trigger.reason},
             "created_at": {"S": _now()},
+            "named_active_keys": {"L": [{"S": key} for key in incident.named_active_keys]},
             "steps": {"M": {}},
             "claims": {"M": {}},
         }
@@ -187,6 +188,14 @@ class Ledger:
             self._dynamodb.delete_item(TableName=self._table, Key={"incident_id": {"S": incident_id}})
             closed.append(incident_id)
         return closed
+
+    def reactivatable_keys(self, account: str, user: str) -> set[str]:
+        """Keys the user's open incidents found Active and named by their signal (what ``release`` may restore)."""
+        return {
+            key["S"]
+            for item in self._open_items(account, user)
+            for key in item.get("named_active_keys", {}).get("L", [])
+        }
 
     def _open_items(self, account: str, user: str) -> list[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("scan").paginate(

@@ -59,6 +59,8 @@ class Incident:
     user_path: str = "/"
     exemption: Exemption | None = None  # from the deployed configuration only
     exempt_tag_ignored: bool = False  # the user carries the exempt tag, which does not exempt
+    results: list[StepResult] = field(default_factory=list)  # the steps run so far: what the notice reports
+    containment_results: list[StepResult] = field(default_factory=list)  # the containment round's
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
 
@@ -78,6 +80,12 @@ class Incident:
         ):
             return False  # abuse AWS did not flag: notify with evidence unless the category opted in
         return self.settings.mode is ResponseMode.CONTAIN and not self.exempt
+
+    @property
+    def named_active_keys(self) -> list[str]:
+        """The keys the signal named that were Active when found: the only ones ``release`` may turn back on."""
+        named = [self.trigger.access_key_id] if self.trigger.access_key_id else []
+        return [key for key in named if self.keys_before.get(key) == "Active"]
 
     def client(self, service: str, region: str | None = None) -> Any:
         """The client for ``service``: in the key's account for MEMBER_SERVICES, else the responder's."""
@@ -152,8 +160,11 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
-    results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
-    results += [_run(incident, step, done_before, active_ledger) for step in RECORD_STEPS]
+    incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
+    incident.results = list(incident.containment_results)
+    for step in RECORD_STEPS:
+        incident.results.append(_run(incident, step, done_before, active_ledger))
+    results = list(incident.results)
     if active_ledger:
         active_ledger.record(incident, results)
         results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]
@@ -169,20 +180,21 @@ def _run_parallel(
 
 
 def _run(incident: Incident, step: Step, done: dict[str, str], ledger: Ledger | None) -> StepResult:
+    if step.once and ledger is not None:
+        return _run_claimed(incident, step, ledger)  # the claim, not the done list, decides
     if step.name in done:
         return StepResult(step.name, Status.SKIPPED, f"already done for this incident: {done[step.name]}")
-    if step.once and ledger is not None:
-        return _run_claimed(incident, step, ledger)
     return _attempt(incident, step)
 
 
 def _run_claimed(incident: Incident, step: Step, ledger: Ledger) -> StepResult:
-    """A step done once per incident: claim it; give the claim back if it did not succeed."""
-    if not ledger.claim(incident, step.name):
-        return StepResult(step.name, Status.SKIPPED, "another delivery of this incident is doing it")
+    """A step done once per incident (or per state, ``claim_as``): claim it; give the claim back on failure."""
+    claim = step.claim_name(incident)
+    if not ledger.claim(incident, claim):
+        return StepResult(step.name, Status.SKIPPED, f"already done or under way for this incident ({claim})")
     result = _attempt(incident, step)
     if result.status is not Status.DONE:
-        ledger.unclaim(incident, step.name)
+        ledger.unclaim(incident, claim)
     return result
 
 

@@ -37,6 +37,12 @@ class Step:
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
+    #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
+    #: (the notice: once per state of the containment); default the step's name, i.e. once per incident
+    claim_as: Callable[[Incident], str] | None = None
+
+    def claim_name(self, incident: Incident) -> str:
+        return self.name if self.claim_as is None else f"{self.name}:{self.claim_as(incident)}"
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,18 @@ if TYPE_CHECKING:
 
 
 def deactivate_keys(incident: Incident) -> str:
+    """Every active access key of the user, not only the one the signal names: its holder may have made more."""
     if not incident.contains:
         raise Skip(why_not_containing(incident))
-    active = [key for key in incident.target_keys if incident.keys_before.get(key) == "Active"]
+    active = sorted(key for key, status in incident.keys_before.items() if status == "Active")
     if not active:
-        raise Skip(f"no active key to deactivate among {', '.join(incident.target_keys) or 'none'}")
+        raise Skip(f"no active access key (named: {', '.join(incident.target_keys) or 'none'})")
+    listed = ", ".join(f"{key}{' (named)' if key in incident.target_keys else ''}" for key in active)
     if incident.settings.dry_run:
-        return f"dry run: would deactivate {', '.join(active)}"
+        return f"dry run: would deactivate {listed}"
     for key in active:
         incident.iam.update_access_key(UserName=incident.user_name, AccessKeyId=key, Status="Inactive")
-    return f"deactivated {', '.join(active)}"
+    return f"deactivated {listed}"
 
 
 STEP = Step("deactivate-keys", ("iam:UpdateAccessKey",), deactivate_keys)
