@@ -29,17 +29,19 @@ from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
 
 START = datetime.now(UTC).replace(microsecond=0)
-# The bound stated in the README: C(N events, B batches) <= P + (3 + d)B. Per batch, the signals write and query, at
-# most one ledger read (an execution environment that has not yet seen the incident finish), and one escalation write
-# per distinct (call, severity) of the key in the batch (d; one here); P is one playbook run.
-PER_BATCH = 3 + 1
+# The bound stated in the README: C(N events, B batches) <= P + (5 + d)B. Per batch, the signals write and query, at
+# most one ledger read (an execution environment that has not yet seen the incident finish), two IAM reads that
+# check a finished containment still holds (ListAccessKeys, GetUserPolicy), and one escalation write per distinct
+# (call, severity) of the key in the batch (d; one here); P is one playbook run.
+PER_BATCH = 5 + 1
 
 
 def one_run(keys_of_user: int, target_keys: int = 1, regions: int = 1) -> int:
-    """P: ledger (read, open, claim, record) + survey + contain + tag + notify + evidence (IAM reads, LookupEvents,
+    """P: ledger (read, open, claim, record) + survey (GetUser, ListUserTags, ListAccessKeys) + contain (every
+    active key, the deny, 3 lists of other credentials) + tag + notify + evidence (IAM reads, LookupEvents,
     PutObject); the README lists the calls."""
     evidence = 8 + keys_of_user + regions * target_keys + 1
-    return 4 + 2 + (target_keys + 1) + 1 + 1 + evidence
+    return 4 + 3 + (keys_of_user + 1 + 3) + 1 + 1 + evidence
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from key_quarantine.cli.main import main
+from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.playbook import Incident, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, Settings, SettingsError
@@ -23,6 +25,7 @@ from key_quarantine.handlers.steps.deactivate_credentials import CredentialsErro
 from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.faults import Fault, Injector
+from tests.handlers.test_responder_wiring import context_for, quarantine_event
 
 
 def as_holder_of(account: MotoAccount, user: str) -> Any:
@@ -336,3 +339,95 @@ def test_a_containment_after_a_notify_only_one_sends_a_follow_up(account: MotoAc
     assert "not contained" in first["Subject"]
     assert follow_up["Subject"].startswith("Leaked AWS access key contained")
     assert account.key_status()[account.key] == "Inactive"
+
+
+# --- 6. undo after containment ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
+    """The Lambda entry point with the account's settings, in a fresh execution environment."""
+    monkeypatch.setattr(responder, "SETTINGS", account.settings)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
+    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
+    return account
+
+
+def undo_containment(account: MotoAccount) -> None:
+    """What the holder does from a role session opened before containment: delete our deny, key back on."""
+    account.iam.delete_user_policy(UserName=account.user, PolicyName=CONTAINMENT_POLICY_NAME)
+    account.iam.update_access_key(UserName=account.user, AccessKeyId=account.key, Status="Active")
+
+
+def test_a_repeat_signal_after_an_undo_re_contains_and_says_it_was_undone(wired: MotoAccount) -> None:
+    # Given AWS's quarantine attach was answered: contained, finished in the ledger and in this environment's memo
+    context = context_for(wired.account_id)
+    responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    assert wired.key_status()[wired.key] == "Inactive"
+    # When the holder undoes it and the same signal arrives again
+    undo_containment(wired)
+    result = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # Then the "already finished" was checked against IAM, not believed: contained again
+    assert wired.key_status()[wired.key] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in wired.inline_policies()
+    steps = {s["name"]: s for s in result["steps"]}
+    assert steps["deactivate-keys"]["detail"].startswith("UNDONE")
+    assert steps["deny-policy"]["detail"].startswith("UNDONE")
+    # And a human hears it: a second notice that says so
+    _first, again = wired.notifications()
+    assert again["Subject"].startswith("Leaked AWS access key contained AGAIN")
+    assert "UNDONE" in again["Message"]
+
+
+def test_a_repeat_signal_with_the_containment_intact_costs_two_reads_and_changes_nothing(
+    wired: MotoAccount,
+) -> None:
+    context = context_for(wired.account_id)
+    responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    aws = Aws(region=REGION)
+    result = batch.respond_to_batch(
+        [batch.Delivery("m", quarantine_event(wired, wired.user))],
+        batch.Responder(wired.settings, aws, context.invoked_function_arn, memo=responder.FINISHED),
+    ).results["m"]
+    assert result["steps"][0]["name"] == "all"
+    assert dict(aws.calls) == {"iam:ListAccessKeys": 1, "iam:GetUserPolicy": 1}
+    assert len(wired.notifications()) == 1
+
+
+def test_the_operators_second_contain_redoes_an_undone_containment(account: MotoAccount) -> None:
+    aws = account.aws()
+    trigger = manual_trigger(account.account_id, account.user, None)
+    run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    undo_containment(account)
+    outcome = run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    assert account.key_status()[account.key] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in account.inline_policies()
+    assert steps_of(outcome)["deny-policy"][1].startswith("UNDONE")
+
+
+# --- 7. same name, new user -------------------------------------------------------------------------------
+
+
+def test_a_re_created_user_of_the_same_name_is_a_new_incident(wired: MotoAccount) -> None:
+    # Given the user was contained (AWS's quarantine attach names the user, not a key) and the incident finished
+    context = context_for(wired.account_id)
+    first = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # When the owner deletes the user and re-creates it with the same name, and its new key leaks
+    iam = wired.iam
+    for key in iam.list_access_keys(UserName=wired.user)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=wired.user, AccessKeyId=key["AccessKeyId"])
+    for name in iam.list_user_policies(UserName=wired.user)["PolicyNames"]:
+        iam.delete_user_policy(UserName=wired.user, PolicyName=name)
+    iam.delete_user(UserName=wired.user)
+    iam.create_user(UserName=wired.user)
+    new_key = iam.create_access_key(UserName=wired.user)["AccessKey"]["AccessKeyId"]
+    second = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # Then the new user is contained, as a new incident, and the old record is kept
+    assert wired.key_status() == {new_key: "Inactive"}
+    assert CONTAINMENT_POLICY_NAME in wired.inline_policies()
+    assert {s["name"]: s["status"] for s in second["steps"]}["deactivate-keys"] == "done"
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=wired.table)["Items"]
+    ids = {item["incident_id"]["S"] for item in items}
+    assert first["incident_id"] in ids
+    assert any(i.startswith(f"{first['incident_id']}#replaced#") for i in ids)
+    assert len(wired.notifications()) == 2

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ParamValidationError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.settings import Exemption, ResponseMode, Settings
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, ResponseMode, Settings
 from key_quarantine.handlers.steps import (
     ALL_STEPS,
     CONTAINMENT_STEPS,
@@ -61,6 +61,7 @@ class Incident:
     exempt_tag_ignored: bool = False  # the user carries the exempt tag, which does not exempt
     results: list[StepResult] = field(default_factory=list)  # the steps run so far: what the notice reports
     containment_results: list[StepResult] = field(default_factory=list)  # the containment round's
+    done_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier deliveries did
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
 
@@ -80,6 +81,11 @@ class Incident:
         ):
             return False  # abuse AWS did not flag: notify with evidence unless the category opted in
         return self.settings.mode is ResponseMode.CONTAIN and not self.exempt
+
+    @property
+    def contained(self) -> bool:
+        """Containment was meant and every containment step held."""
+        return self.contains and not any(r.status is Status.FAILED for r in self.containment_results)
 
     @property
     def named_active_keys(self) -> list[str]:
@@ -110,6 +116,7 @@ class Outcome:
     access_key_ids: list[str]
     steps: list[StepResult]
     calls: dict[str, int]
+    contained: bool = False  # every containment step held (what "already finished" is checked against later)
 
     @property
     def failed(self) -> bool:
@@ -160,7 +167,10 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
-    incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
+    incident.done_before = done_before
+    # "already done" is never believed for containment: each step checks IAM (the survey's reads, the deny's
+    # own read) and redoes what was undone
+    incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, {}, active_ledger)
     incident.results = list(incident.containment_results)
     for step in RECORD_STEPS:
         incident.results.append(_run(incident, step, done_before, active_ledger))
@@ -169,7 +179,26 @@ def run_playbook(
         active_ledger.record(incident, results)
         results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]
     calls = aws.calls + member.calls if member is not None else aws.calls
-    return Outcome(incident.incident_id, incident.user_name, incident.target_keys, results, dict(calls))
+    return Outcome(
+        incident.incident_id,
+        incident.user_name,
+        incident.target_keys,
+        results,
+        dict(calls),
+        incident.contained,
+    )
+
+
+def still_contained(iam: Any, user_name: str) -> bool:
+    """Two IAM reads before an "already finished" is believed: no active access key, and our deny in place."""
+    try:
+        keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+        if any(key["Status"] == "Active" for key in keys):
+            return False
+        iam.get_user_policy(UserName=user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+    except ClientError:
+        return False  # gone, re-created, denied, throttled: answer it in full
+    return True
 
 
 def _run_parallel(

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 
+#: How a containment step's detail starts when IAM showed that an earlier containment had been undone.
+UNDONE = "UNDONE"
+
+
 class Status(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.steps.base import UNDONE, Skip, Step, why_not_containing
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -22,6 +22,8 @@ def deactivate_keys(incident: Incident) -> str:
         return f"dry run: would deactivate {listed}"
     for key in active:
         incident.iam.update_access_key(UserName=incident.user_name, AccessKeyId=key, Status="Inactive")
+    if STEP.name in incident.done_before:
+        return f"{UNDONE}: {listed} found Active again after the earlier containment; deactivated again"
     return f"deactivated {listed}"
 
 

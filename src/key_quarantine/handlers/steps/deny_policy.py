@@ -6,8 +6,10 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Containment
-from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.steps.base import UNDONE, Skip, Step, error_code, why_not_containing
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -19,10 +21,28 @@ def attach_deny_policy(incident: Incident) -> str:
     document = containment_policy(incident.settings.containment, incident.started_at)
     if incident.settings.dry_run:
         return f"dry run: would put inline policy {CONTAINMENT_POLICY_NAME} ({incident.settings.containment})"
+    earlier = STEP.name in incident.done_before
+    if earlier and _in_place(incident):
+        raise Skip(f"inline policy {CONTAINMENT_POLICY_NAME} is still in place (read from IAM)")
     incident.iam.put_user_policy(
         UserName=incident.user_name, PolicyName=CONTAINMENT_POLICY_NAME, PolicyDocument=json.dumps(document)
     )
-    return f"put inline policy {CONTAINMENT_POLICY_NAME} ({incident.settings.containment})"
+    done = f"put inline policy {CONTAINMENT_POLICY_NAME} ({incident.settings.containment})"
+    return (
+        f"{UNDONE}: the deny policy had been removed after the earlier containment; {done} again"
+        if earlier
+        else done
+    )
+
+
+def _in_place(incident: Incident) -> bool:
+    try:
+        incident.iam.get_user_policy(UserName=incident.user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return False
+        raise
+    return True
 
 
 def containment_policy(containment: Containment, now: datetime) -> dict[str, Any]:
@@ -50,4 +70,4 @@ def containment_policy(containment: Containment, now: datetime) -> dict[str, Any
     }
 
 
-STEP = Step("deny-policy", ("iam:PutUserPolicy",), attach_deny_policy)
+STEP = Step("deny-policy", ("iam:PutUserPolicy", "iam:GetUserPolicy"), attach_deny_policy)

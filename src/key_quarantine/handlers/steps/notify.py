@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from key_quarantine.handlers.steps.base import Skip, Status, Step, why_not_containing
+from key_quarantine.handlers.steps.base import UNDONE, Skip, Status, Step, why_not_containing
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -49,7 +49,11 @@ def containment_state(incident: Incident) -> str:
     if incident.settings.dry_run:
         return "dry-run"
     failed = sorted(r.name for r in incident.containment_results if r.status is Status.FAILED)
-    return f"failed-{'+'.join(failed)}" if failed else "contained"
+    if failed:
+        return f"failed-{'+'.join(failed)}"
+    if any(r.detail.startswith(UNDONE) for r in incident.containment_results):
+        return f"redone-{incident.started_at.strftime('%Y%m%dT%H%M%SZ')}"  # each redo is told
+    return "contained"
 
 
 def containment_summary(incident: Incident) -> str:
@@ -72,6 +76,8 @@ def _headline(incident: Incident) -> str:
         return "needs your attention (not contained)"
     if state.startswith("failed"):
         return "NOT CONTAINED"
+    if state.startswith("redone"):
+        return "contained AGAIN (the containment had been undone)"
     return "contained" if state == "contained" else state
 
 
