@@ -17,7 +17,6 @@ from cryptography.x509.oid import NameOID
 from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.playbook import Incident, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, Settings, SettingsError
@@ -342,15 +341,6 @@ def test_a_containment_after_a_notify_only_one_sends_a_follow_up(account: MotoAc
 
 
 # --- 6. undo after containment ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    """The Lambda entry point with the account's settings, in a fresh execution environment."""
-    monkeypatch.setattr(responder, "SETTINGS", account.settings)
-    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
-    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
-    return account
 
 
 def undo_containment(account: MotoAccount) -> None:

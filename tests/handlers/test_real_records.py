@@ -34,14 +34,6 @@ def second_leaked_user(account: MotoAccount) -> str:
     return str(account.iam.create_access_key(UserName="second-leak")["AccessKey"]["AccessKeyId"])
 
 
-@pytest.fixture
-def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    monkeypatch.setattr(responder, "SETTINGS", account.settings)
-    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
-    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
-    return account
-
-
 # --- a Health event naming several keys -------------------------------------------------------------------
 
 
