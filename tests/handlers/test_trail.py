@@ -36,7 +36,7 @@ class FakeTime:
             self.now += seconds
 
 
-def attacker_history() -> History:
+def attacker_history(session_name: str = "i-0abc") -> History:
     """Twenty minutes before the signal: a backdoor user with a key and a password, a role session, a role that
     trusts an outside account, a chained session writing a policy, and miners in another region."""
     history = History(ACCOUNT)
@@ -62,7 +62,9 @@ def attacker_history() -> History:
     history.call(
         KEY, "CreateUser", start + timedelta(minutes=4), request={"userName": "denied"}, error="AccessDenied"
     )
-    session_arn = history.assume_role(KEY, start + timedelta(minutes=5), "deploy", "i-0abc", ROLE_SESSION_KEY)
+    session_arn = history.assume_role(
+        KEY, start + timedelta(minutes=5), "deploy", session_name, ROLE_SESSION_KEY
+    )
     history.call(
         ROLE_SESSION_KEY,
         "CreateRole",

@@ -108,6 +108,23 @@ def add_replay(commands: Any) -> None:
     _add_common(replay)
 
 
+def add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="an incident's HTML page: verdict, what was changed and how to undo it, a timeline, derived principals",
+        description="Writes the self-contained page the responder stores with the evidence, from an evidence file or "
+        "from the ledger and the evidence bucket (--incident). Exit 2 on a missing or malformed document.",
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("evidence", nargs="?", metavar="EVIDENCE.json", help="an evidence document")
+    source.add_argument(
+        "--incident", metavar="ID", help="the incident id (read from the ledger and the bucket)"
+    )
+    report.add_argument("--output", metavar="FILE", help="write the page to FILE instead of standard output")
+    report.add_argument("--evidence-bucket", help="S3 bucket of the evidence (default: KQ_EVIDENCE_BUCKET)")
+    report.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
+
+
 def _positive(raw: str) -> int:
     if not raw.isdigit() or int(raw) == 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {raw!r}")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from key_quarantine.data import abuse_events
+from key_quarantine.handlers.trail import Trail
 
 #: CloudTrail event name -> (kind of change, where the target's name is, where its identifier is). Paths are
 #: dotted into the record: ``request.`` is requestParameters, ``response.`` responseElements.
@@ -148,4 +149,17 @@ def keep_evidence(events: Sequence[Mapping[str, Any]], cap: int) -> dict[str, An
         "left_out": sum(left_out.values()),
         "left_out_by_name": dict(left_out.most_common()),
         "cap": cap,
+    }
+
+
+def trail_evidence(trail: Trail, cap: int) -> dict[str, Any]:
+    """The trail as the evidence document keeps it: its bounds and gaps, the sessions, the changes, and the events
+    that must be kept plus the others up to ``cap`` (each event as LookupEvents gave it, record unparsed)."""
+    kept = keep_evidence(trail.events, cap)
+    events = [{k: v for k, v in event.items() if k != "record"} for event in kept["events"]]
+    return {
+        **trail.as_json(),
+        "changes": [change.as_json() for change in changes_of(trail.events)],
+        **kept,
+        "events": events,
     }
