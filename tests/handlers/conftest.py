@@ -79,8 +79,8 @@ def account(aws_credentials: None) -> Iterator[MotoAccount]:
 
 @pytest.fixture
 def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    """The Lambda entry point with the account's settings, in a fresh execution environment."""
-    from key_quarantine.handlers import batch, responder  # noqa: PLC0415 - responder reads its settings at import
+    """The account, with the Lambda module's settings and a fresh execution environment (no finished memo)."""
+    from key_quarantine.handlers import batch, responder  # noqa: PLC0415 - the module reads settings on import
 
     monkeypatch.setattr(responder, "SETTINGS", account.settings)
     monkeypatch.setattr(responder, "FINISHED", batch.FinishedMemo())

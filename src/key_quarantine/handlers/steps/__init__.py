@@ -10,6 +10,7 @@ from key_quarantine.handlers.steps import (
     deactivate_credentials,
     deactivate_keys,
     delete_keys,
+    deleted_key,
     deny_policy,
     evidence,
     notify,
@@ -18,12 +19,20 @@ from key_quarantine.handlers.steps import (
     security_hub,
     tag_user,
 )
-from key_quarantine.handlers.steps.base import PlaybookError, Skip, Status, Step, StepResult
+from key_quarantine.handlers.steps.base import (
+    CannotContainError,
+    PlaybookError,
+    Skip,
+    Status,
+    Step,
+    StepResult,
+)
 
 RESOLVE_ACTIONS = resolve.ACTIONS
 CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP, deactivate_credentials.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
     remove_console_access.STEP,
+    deleted_key.STEP,
     evidence.STEP,
     tag_user.STEP,
     notify.STEP,
@@ -37,6 +46,7 @@ __all__ = [
     "CONTAINMENT_STEPS",
     "RECORD_STEPS",
     "RESOLVE_ACTIONS",
+    "CannotContainError",
     "PlaybookError",
     "Skip",
     "Status",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.steps.base import UNDONE, Skip, Status, Step, why_not_containing
+from key_quarantine.handlers.steps.deleted_key import deleted_key_line
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -30,6 +31,7 @@ def notification(incident: Incident) -> tuple[str, str]:
         containment_summary(incident),
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
         f"Who: IAM user {user}; key(s) named: {keys}.",
+        *([f"Deleted key: {deleted_key_line(incident)}."] if incident.deleted_key else []),
         "Steps:",
         *(f"- {r.name}: {r.status.value}: {r.detail}" for r in incident.results),
         *_ignored_tag(incident),
