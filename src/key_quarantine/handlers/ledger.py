@@ -166,7 +166,9 @@ class Ledger:
         value = item.get(marker, {}).get("S")
         if value is None:
             return None
-        if self._seal is not None and not self._seal.verifies(incident_id, marker, value, _text(item, marker)):
+        if self._seal is not None and not self._seal.verifies(
+            incident_id, marker, value, _text(item, marker)
+        ):
             LOG.warning("%s of %s has no valid seal: not believed, responding as new", marker, incident_id)
             return None
         return not value.startswith(NOTIFIED)  # an older marker (a time only) is checked as if contained
@@ -321,7 +323,9 @@ class Ledger:
             if value.get("M", {}).get("status", {}).get("S") == "done"
         }
         return {
-            name: detail for name, detail in done.items() if self._believed_step(recorded, incident, name, detail)
+            name: detail
+            for name, detail in done.items()
+            if self._believed_step(recorded, incident, name, detail)
         }
 
     def _believed_step(self, item: dict[str, Any], incident: Incident, name: str, detail: str) -> bool:
