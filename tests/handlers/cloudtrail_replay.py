@@ -173,6 +173,7 @@ class CloudTrailReplay:
         self.rate = rate
         self.calls: Counter[str] = Counter()  # LookupEvents per region
         self.throttled: Counter[str] = Counter()
+        self.order: list[str] = []  # every API call made through the session, in order (service:Operation)
         self._recent: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -182,10 +183,15 @@ class CloudTrailReplay:
         session.register_component("data_loader", _MODELS)
         session.register("before-parameter-build.cloudtrail.LookupEvents", self._keep_params)
         session.register("before-call.cloudtrail.LookupEvents", self._answer)
+        session.register("before-parameter-build", self._note)
         return session
 
     def aws(self, region: str = "us-east-1") -> Aws:
         return Aws(self.session(), region)
+
+    def _note(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.order.append(f"{model.service_model.service_name}:{model.name}")
 
     @staticmethod
     def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

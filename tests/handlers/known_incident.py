@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from key_quarantine.handlers.trail import Throttle, TrailQuery, follow_key
-from key_quarantine.handlers.trail_changes import trail_evidence
+from key_quarantine.handlers.trail_changes import trails_evidence
 from tests.handlers.cloudtrail_replay import CloudTrailReplay
 from tests.handlers.test_trail import ACCOUNT, KEY, REGIONS, SIGNAL, attacker_history
 
@@ -47,5 +47,5 @@ def known_incident(steps: list[dict[str, str]] | None = None, **history_options:
             "steps": CONTAINED_STEPS if steps is None else steps,
             "contained_at": CONTAINED_AT.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
-        "trail": trail_evidence(trail, cap=1000),
+        "cloudtrail": trails_evidence([trail], cap=1000),
     }

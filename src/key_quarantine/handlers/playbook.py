@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ParamValidationError
 
@@ -36,6 +36,9 @@ from key_quarantine.handlers.steps import (
 from key_quarantine.handlers.steps.resolve import resolve, survey
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 
+if TYPE_CHECKING:
+    from key_quarantine.handlers.trail import Trail
+
 #: Services the playbook calls in the account the key belongs to; everything else (evidence bucket, topic,
 #: ledger, Security Hub) stays in the responder's account. In organization mode the member role grants exactly
 #: the playbook's actions on these services.
@@ -57,6 +60,13 @@ class Incident:
     exempt: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
+    report_location: str | None = None  # the incident page beside the evidence
+    contained: list[StepResult] = field(default_factory=list)  # the containment round's results
+    contained_at: datetime | None = None
+    trails: list[Trail] | None = None  # each leaked key's CloudTrail trail, read once per run
+    derived: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # what the trail created, and what was done to it
 
     @property
     def incident_id(self) -> str:
@@ -145,6 +155,7 @@ def run_playbook(
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
     results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
+    incident.contained, incident.contained_at = list(results), datetime.now(UTC)
     results += [_run(incident, step, done_before, active_ledger) for step in RECORD_STEPS]
     if active_ledger:
         active_ledger.record(incident, results)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 TRAIL_ACTIONS = ("cloudtrail:LookupEvents",)
 PAGE_SIZE = 50  # LookupEvents' most events a page
@@ -280,7 +280,7 @@ class _Search:
                     return f"error: {error.response.get('Error', {}).get('Code', 'Unknown')}"
                 self.throttled += 1
                 throttle.back_off(account, self.region, attempt)
-            except BotoCoreError as error:
+            except Exception as error:  # noqa: BLE001 - a trail cut short is recorded, never a failed response
                 return f"error: {type(error).__name__}"
         return "throttled"
 

@@ -152,14 +152,23 @@ def keep_evidence(events: Sequence[Mapping[str, Any]], cap: int) -> dict[str, An
     }
 
 
-def trail_evidence(trail: Trail, cap: int) -> dict[str, Any]:
-    """The trail as the evidence document keeps it: its bounds and gaps, the sessions, the changes, and the events
-    that must be kept plus the others up to ``cap`` (each event as LookupEvents gave it, record unparsed)."""
-    kept = keep_evidence(trail.events, cap)
-    events = [{k: v for k, v in event.items() if k != "record"} for event in kept["events"]]
+def trails_evidence(trails: Sequence[Trail], cap: int) -> dict[str, Any]:
+    """The leaked keys' trails as the evidence keeps them: bounds and gaps, sessions, changes, and the events that
+    must be kept plus the others up to ``cap`` (each as LookupEvents gave it; the parsed record is dropped)."""
+    events = [event for trail in trails for event in trail.events]
+    kept = keep_evidence(events, cap)
     return {
-        **trail.as_json(),
-        "changes": [change.as_json() for change in changes_of(trail.events)],
+        "keys": [trail.key for trail in trails],
+        "regions": sorted({region for trail in trails for region in trail.regions}),
+        "since": min((trail.since for trail in trails), default=""),
+        "until": max((trail.until for trail in trails), default=""),
+        "bounds": trails[0].as_json()["bounds"] if trails else {},
+        "calls": sum(trail.calls for trail in trails),
+        "throttled": sum(trail.throttled for trail in trails),
+        "complete": all(trail.complete for trail in trails),
+        "unfinished": [stop for trail in trails for stop in trail.unfinished],
+        "sessions": [session for trail in trails for session in trail.as_json()["sessions"]],
+        "changes": [change.as_json() for change in changes_of(events)],
         **kept,
-        "events": events,
+        "events": [{k: v for k, v in event.items() if k != "record"} for event in kept["events"]],
     }

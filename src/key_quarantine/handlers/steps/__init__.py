@@ -10,6 +10,7 @@ from key_quarantine.handlers.steps import (
     deactivate_keys,
     delete_keys,
     deny_policy,
+    derived,
     evidence,
     notify,
     remove_console_access,
@@ -22,6 +23,7 @@ from key_quarantine.handlers.steps.base import PlaybookError, Skip, Status, Step
 RESOLVE_ACTIONS = resolve.ACTIONS
 CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
+    derived.STEP,  # what the key's trail created: contained right after the named user, before any evidence
     remove_console_access.STEP,
     evidence.STEP,
     tag_user.STEP,

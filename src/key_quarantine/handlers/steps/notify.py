@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME
 from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.steps.derived import trail_lines
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -30,6 +31,7 @@ def notification(incident: Incident) -> tuple[str, str]:
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
         f"Who: IAM user {user}; key(s): {keys}.",
         f"What was done: {_what_was_done(incident)}",
+        *trail_lines(incident),
         f"Evidence: {incident.evidence_location or 'not written (see the responder logs)'}",
         f"Incident: {incident.incident_id}",
         "",
