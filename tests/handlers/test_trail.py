@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from key_quarantine.handlers.trail import DEFAULT_BOUNDS, Throttle, TrailBounds, TrailQuery, follow_key
+from key_quarantine.handlers.trail import (
+    DEFAULT_BOUNDS,
+    DEFERRED,
+    Throttle,
+    TrailBounds,
+    TrailQuery,
+    follow_key,
+)
 from key_quarantine.handlers.trail_changes import changes_of, keep_evidence
 from tests.handlers.cloudtrail_replay import CloudTrailReplay, History
 
@@ -18,6 +25,7 @@ ROLE_SESSION_KEY = "ASIAROLESESSION00001"
 CHAINED_KEY = "ASIACHAINEDSESSION01"
 SIGNAL = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 REGIONS = ("us-east-1", "eu-west-1")
+UNPACED = Throttle(rate=1e9, clock=lambda: 0.0, sleep=lambda _: None)  # pacing is tested on its own below
 
 
 class FakeTime:
@@ -111,7 +119,7 @@ def trail_at(history: History, now: datetime, bounds: TrailBounds = DEFAULT_BOUN
         lambda region: aws.client("cloudtrail", region),
         TrailQuery(ACCOUNT, KEY, REGIONS, SIGNAL - timedelta(hours=24), now),
         bounds,
-        Throttle(clock=lambda: 0.0, sleep=lambda _: None),
+        UNPACED,
     )
     return trail, replay
 
@@ -217,7 +225,7 @@ def test_throttling_is_paced_and_backed_off_and_shared_across_runs(aws_credentia
     history.reads(KEY, 400, SIGNAL - timedelta(hours=1))
     replay = CloudTrailReplay(history.records, lambda: SIGNAL + timedelta(minutes=15), clock=fake.clock)
     aws = replay.aws()
-    eager = Throttle(rate=4.0, clock=fake.clock, sleep=fake.sleep)
+    eager = Throttle(rate=4.0, clock=fake.clock, sleep=fake.sleep, max_wait=60.0)
 
     # When two trails run one after the other through the same throttle
     runs = [
@@ -239,7 +247,7 @@ def test_throttling_is_paced_and_backed_off_and_shared_across_runs(aws_credentia
     fake_paced = FakeTime()
     replay = CloudTrailReplay(history.records, lambda: SIGNAL + timedelta(minutes=15), clock=fake_paced.clock)
     aws = replay.aws()
-    paced = Throttle(clock=fake_paced.clock, sleep=fake_paced.sleep)
+    paced = Throttle(clock=fake_paced.clock, sleep=fake_paced.sleep, max_wait=60.0)
     for _ in range(2):
         follow_key(
             lambda region: aws.client("cloudtrail", region),
@@ -284,3 +292,28 @@ def test_writes_and_catalogue_calls_survive_a_flood_of_reads() -> None:
     assert {"CreateUser", "GetSecretValue"} <= set(names)
     assert (evidence["kept"], evidence["left_out"]) == (100, 902)
     assert evidence["left_out_by_name"] == {"DescribeInstances": 902}
+
+
+def test_a_trail_never_queues_long_for_cloudtrail_it_defers_to_the_second_look(aws_credentials: None) -> None:
+    # Given another run of this execution environment holds CloudTrail's pace for the next ten seconds
+    fake = FakeTime()
+    throttle = Throttle(clock=fake.clock, sleep=fake.sleep)
+    for _ in range(20):
+        assert throttle.acquire(ACCOUNT, "us-east-1")
+    fake.now = 0.0  # the slots are still ahead of us
+
+    # When a trail starts now
+    replay = CloudTrailReplay(attacker_history().records, lambda: SIGNAL + timedelta(minutes=15))
+    aws = replay.aws()
+    trail = follow_key(
+        lambda region: aws.client("cloudtrail", region),
+        TrailQuery(
+            ACCOUNT, KEY, ("us-east-1",), SIGNAL - timedelta(hours=24), SIGNAL + timedelta(minutes=15)
+        ),
+        throttle=throttle,
+    )
+
+    # Then it makes no call and says why, instead of waiting (it never holds up the next key's containment)
+    assert trail.calls == 0
+    assert [u["reason"] for u in trail.unfinished] == [DEFERRED]
+    assert fake.now == 0.0

@@ -24,6 +24,7 @@ from key_quarantine.constructs.pipeline_policies import (
     KEY_USE_ACTIONS,
     TABLE_ADMIN_ACTIONS,
     TABLE_WRITE_ACTIONS,
+    ArnList,
     alarm_source,
     allow_service_delivery,
     default_admins,
@@ -238,8 +239,10 @@ class KeyQuarantine(Construct):
             "KQ_CORRELATION": (correlation_thresholds or Thresholds()).to_environment(),
             "KQ_CANARY": str(daily_sweep).lower(),
         }
+        buffer_arn = ArnList()  # the buffer is made after the responder it feeds; the second look sends to it
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
+            "sqs": buffer_arn.token(),
             "sns": [self.topic.topic_arn],
             "dynamodb": [self.ledger.table_arn, self.signals.table_arn],
             "securityhub": [
@@ -278,6 +281,8 @@ class KeyQuarantine(Construct):
             dead_letter_readers=self.operators,
             admins=self.admins,
         )
+        buffer_arn.arns.append(self.buffer.queue.queue_arn)
+        self.responder.function.add_environment("KQ_SECOND_LOOK_QUEUE_URL", self.buffer.queue.queue_url)
         self.responder_target = self.buffer.target()
         self.triggers = TriggerRules(
             self, "Triggers", target=self.responder_target, guardduty_finding_types=guardduty_finding_types

@@ -38,6 +38,7 @@ from key_quarantine.handlers.organization import (
 from key_quarantine.handlers.playbook import incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import PlaybookError
+from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
@@ -114,6 +115,15 @@ class _Group:
     message_ids: list[str] = field(default_factory=list)
     details: list[Mapping[str, Any]] = field(default_factory=list)
 
+    @property
+    def second_look(self) -> bool:
+        return is_second_look(self.trigger)
+
+
+def is_second_look(trigger: Trigger) -> bool:
+    """The delayed follow-up of an incident (steps/second_look.py): the signal's event, marked."""
+    return trigger.event is not None and SECOND_LOOK in trigger.event
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -135,7 +145,8 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
                 failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
         for trigger in triggers:
-            group = groups.setdefault(_memo_key(trigger), _Group(trigger))
+            group_key = (*_memo_key(trigger), "second-look" if is_second_look(trigger) else None)
+            group = groups.setdefault(group_key, _Group(trigger))
             group.message_ids.append(delivery.message_id)
             if trigger.event is not None:
                 group.details.append(trigger.event["detail"])
@@ -204,17 +215,22 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
         ), True
     correlated, recorded = _correlations(group, responder)
-    answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
+    answered = [
+        _respond(trigger, responder, second_look=group.second_look)
+        for trigger in [group.trigger, *correlated]
+    ]
     records = [record for record, _ in answered]
     _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
 
 
-def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bool]:
+def _respond(
+    trigger: Trigger, responder: Responder, *, second_look: bool = False
+) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table and not settings.dry_run else None
-    if _finished(trigger, responder, ledger):
+    if not second_look and _finished(trigger, responder, ledger):
         return _already_finished(trigger), False
     try:
         member = member_clients(
@@ -226,7 +242,13 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
         return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
     try:
         outcome = run_playbook(
-            trigger, settings, aws, ledger, member=member, responder_account=responder.own_account
+            trigger,
+            settings,
+            aws,
+            ledger,
+            member=member,
+            responder_account=responder.own_account,
+            second_look=second_look,
         )
     except PlaybookError as error:
         return log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error)), False

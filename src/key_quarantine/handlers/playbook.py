@@ -27,6 +27,7 @@ from key_quarantine.handlers.steps import (
     CONTAINMENT_STEPS,
     RECORD_STEPS,
     RESOLVE_ACTIONS,
+    SECOND_LOOK_STEPS,
     PlaybookError,
     Skip,
     Status,
@@ -60,6 +61,7 @@ class Incident:
     exempt: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
+    second_look: bool = False  # the delayed follow-up (steps/second_look.py)
     report_location: str | None = None  # the incident page beside the evidence
     contained: list[StepResult] = field(default_factory=list)  # the containment round's results
     contained_at: datetime | None = None
@@ -138,14 +140,21 @@ def run_playbook(
     *,
     member: Aws | None = None,
     responder_account: str | None = None,
+    second_look: bool = False,
 ) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
 
     ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
-    the account of ``aws``.
+    the account of ``aws``. ``second_look``: the delayed follow-up, which checks everything again (every step is
+    idempotent) and sends its own notice.
     """
     incident = Incident(
-        trigger=trigger, settings=settings, aws=aws, member=member, responder_account=responder_account
+        trigger=trigger,
+        settings=settings,
+        aws=aws,
+        member=member,
+        responder_account=responder_account,
+        second_look=second_look,
     )
     try:
         resolve(incident)
@@ -154,9 +163,12 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
+    if second_look:
+        done_before = {}  # believe nothing done before: look again
     results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
     incident.contained, incident.contained_at = list(results), datetime.now(UTC)
-    results += [_run(incident, step, done_before, active_ledger) for step in RECORD_STEPS]
+    record_steps = SECOND_LOOK_STEPS if second_look else RECORD_STEPS
+    results += [_run(incident, step, done_before, active_ledger) for step in record_steps]
     if active_ledger:
         active_ledger.record(incident, results)
         results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]

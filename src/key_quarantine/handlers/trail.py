@@ -25,9 +25,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 TRAIL_ACTIONS = ("cloudtrail:LookupEvents",)
+DEFERRED = "deferred: CloudTrail's 2 calls a second are in use (the second look reads it)"
 PAGE_SIZE = 50  # LookupEvents' most events a page
 LOOKUPS_PER_SECOND = 2.0  # per account and region (CloudTrail's documented limit)
 THROTTLE_RETRIES = 3
+MAX_WAIT_SECONDS = 0.5  # a call waits for one slot at most (its own pace); past it the second look reads it
 EPOCH_MILLISECONDS = 1e11  # a larger epoch number counts milliseconds
 THROTTLED = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -109,21 +111,27 @@ class Throttle:
         rate: float = LOOKUPS_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = MAX_WAIT_SECONDS,
     ) -> None:
         self._interval = 1.0 / rate
+        self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
         self._next: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, account: str, region: str) -> None:
-        """Wait for this account and region's next slot, and take it."""
+    def acquire(self, account: str, region: str) -> bool:
+        """Wait for this account and region's next slot and take it; False (no slot taken) when the wait would be
+        longer than ``max_wait``: under a burst the trail is left to the second look, never queued for long."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get((account, region), now))
+            if slot - now > self._max_wait:
+                return False
             self._next[(account, region)] = slot + self._interval
         if slot > now:
             self._sleep(slot - now)
+        return True
 
     def back_off(self, account: str, region: str, attempt: int) -> None:
         """AWS throttled us: every caller of this account and region waits (0.5 s, 1 s, 2 s ...)."""
@@ -173,11 +181,11 @@ def follow_key(
     cloudtrail: Callable[[str], Any],
     query: TrailQuery,
     bounds: TrailBounds = DEFAULT_BOUNDS,
-    throttle: Throttle = THROTTLE,
+    throttle: Throttle | None = None,
 ) -> Trail:
     """The trail of ``query.key`` and of the sessions it minted. ``cloudtrail(region)`` gives a region's client."""
     trail = Trail(query.key, query.regions, _stamp(query.since), _stamp(query.until), bounds)
-    walk = _Walk(cloudtrail, query, bounds, throttle, _Budget(bounds.max_calls))
+    walk = _Walk(cloudtrail, query, bounds, throttle or THROTTLE, _Budget(bounds.max_calls))
     seen_events, seen_keys = set[str](), {query.key}
     level = [_Principal(query.key, query.since, 0)]
     with ThreadPoolExecutor(max_workers=min(4, len(query.regions))) as pool:
@@ -271,7 +279,8 @@ class _Search:
         for attempt in range(THROTTLE_RETRIES + 1):
             if not self.walk.budget.take():
                 return "call budget spent"
-            throttle.acquire(account, self.region)
+            if not throttle.acquire(account, self.region):
+                return DEFERRED
             self.calls += 1
             try:
                 return dict(client.lookup_events(**request))

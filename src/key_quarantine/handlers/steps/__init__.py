@@ -15,6 +15,7 @@ from key_quarantine.handlers.steps import (
     notify,
     remove_console_access,
     resolve,
+    second_look,
     security_hub,
     tag_user,
 )
@@ -30,14 +31,18 @@ RECORD_STEPS: tuple[Step, ...] = (
     notify.STEP,
     security_hub.STEP,
     delete_keys.STEP,
+    second_look.STEP,
 )
-ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
+#: What the delayed second look runs after the containment round: the trail again, its evidence, a follow-up.
+SECOND_LOOK_STEPS: tuple[Step, ...] = (derived.STEP, evidence.STEP, second_look.FOLLOW_UP)
+ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS + (second_look.FOLLOW_UP,)
 
 __all__ = [
     "ALL_STEPS",
     "CONTAINMENT_STEPS",
     "RECORD_STEPS",
     "RESOLVE_ACTIONS",
+    "SECOND_LOOK_STEPS",
     "PlaybookError",
     "Skip",
     "Status",
