@@ -8,8 +8,9 @@ from typing import Any
 
 from key_quarantine.handlers.trail import TrailQuery, follow_key
 from key_quarantine.handlers.trail_changes import trails_evidence
+from tests.handlers.attacker_history import ACCOUNT, KEY, REGIONS, SIGNAL, attacker_history
 from tests.handlers.cloudtrail_replay import CloudTrailReplay
-from tests.handlers.test_trail import ACCOUNT, KEY, REGIONS, SIGNAL, UNPACED, attacker_history
+from tests.handlers.test_trail import UNPACED
 
 CONTAINED_AT = SIGNAL + timedelta(seconds=4)
 CONTAINED_STEPS = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,14 +17,17 @@ from key_quarantine.handlers.trail import (
     follow_key,
 )
 from key_quarantine.handlers.trail_changes import changes_of, keep_evidence
+from tests.handlers.attacker_history import (
+    ACCOUNT,
+    CHAINED_KEY,
+    KEY,
+    REGIONS,
+    ROLE_SESSION_KEY,
+    SIGNAL,
+    attacker_history,
+)
 from tests.handlers.cloudtrail_replay import CloudTrailReplay, History
 
-ACCOUNT = "111122223333"
-KEY = "AKIAIOSFODNN7EXAMPLE"
-ROLE_SESSION_KEY = "ASIAROLESESSION00001"
-CHAINED_KEY = "ASIACHAINEDSESSION01"
-SIGNAL = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-REGIONS = ("us-east-1", "eu-west-1")
 UNPACED = Throttle(rate=1e9, clock=lambda: 0.0, sleep=lambda _: None)  # pacing is tested on its own below
 
 
@@ -42,74 +45,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         with self._lock:
             self.now += seconds
-
-
-def attacker_history(session_name: str = "i-0abc") -> History:
-    """Twenty minutes before the signal: a backdoor user with a key and a password, a role session, a role that
-    trusts an outside account, a chained session writing a policy, and miners in another region."""
-    history = History(ACCOUNT)
-    start = SIGNAL - timedelta(minutes=20)
-    history.call(KEY, "GetCallerIdentity", start, source="sts.amazonaws.com", read_only=True)
-    history.call(KEY, "CreateUser", start + timedelta(minutes=1), request={"userName": "backup-admin"})
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        start + timedelta(minutes=2),
-        request={"userName": "backup-admin"},
-        response={"accessKey": {"userName": "backup-admin", "accessKeyId": "AKIABACKDOOR00000001"}},
-    )
-    history.call(
-        KEY, "CreateLoginProfile", start + timedelta(minutes=3), request={"userName": "backup-admin"}
-    )
-    history.call(
-        KEY,
-        "AttachUserPolicy",
-        start + timedelta(minutes=3, seconds=30),
-        request={"userName": "backup-admin", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
-    )
-    history.call(
-        KEY, "CreateUser", start + timedelta(minutes=4), request={"userName": "denied"}, error="AccessDenied"
-    )
-    session_arn = history.assume_role(
-        KEY, start + timedelta(minutes=5), "deploy", session_name, ROLE_SESSION_KEY
-    )
-    history.call(
-        ROLE_SESSION_KEY,
-        "CreateRole",
-        start + timedelta(minutes=6),
-        session_arn=session_arn,
-        request={
-            "roleName": "support-access",
-            "assumeRolePolicyDocument": '{"Principal":{"AWS":"999988887777"}}',
-        },
-        response={"role": {"arn": f"arn:aws:iam::{ACCOUNT}:role/support-access"}},
-    )
-    history.call(
-        ROLE_SESSION_KEY,
-        "CreateCluster",
-        start + timedelta(minutes=7),
-        session_arn=session_arn,
-        source="ecs.amazonaws.com",
-        region="eu-west-1",
-    )
-    history.session_token(
-        ROLE_SESSION_KEY, start + timedelta(minutes=8), CHAINED_KEY, session_arn=session_arn
-    )
-    history.call(
-        CHAINED_KEY,
-        "PutUserPolicy",
-        start + timedelta(minutes=9),
-        session_arn=session_arn,
-        request={"userName": "backup-admin", "policyName": "ops", "policyDocument": "{}"},
-    )
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        SIGNAL - timedelta(minutes=1),
-        request={"userName": "leaked-deployer"},
-        response={"accessKey": {"userName": "leaked-deployer", "accessKeyId": "AKIALATEKEY000000001"}},
-    )
-    return history
 
 
 def trail_at(history: History, now: datetime, bounds: TrailBounds = DEFAULT_BOUNDS, **replay_options: Any):

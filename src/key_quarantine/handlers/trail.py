@@ -49,8 +49,8 @@ class TrailBounds:
     pages per principal and region (50 events each)."""
 
     max_depth: int = 2
-    max_calls: int = 40
-    max_pages: int = 10
+    max_calls: int = 60
+    max_pages: int = 40
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from key_quarantine.data import abuse_events
-from key_quarantine.handlers.trail import Trail
+from key_quarantine.handlers.trail import MINTING_CALLS, Trail
 
 #: CloudTrail event name -> (kind of change, where the target's name is, where its identifier is). Paths are
 #: dotted into the record: ``request.`` is requestParameters, ``response.`` responseElements.
@@ -128,7 +128,10 @@ _CATALOGUE = frozenset((event.event_source, event.event_name) for event in abuse
 
 
 def must_keep(event: Mapping[str, Any]) -> bool:
-    """A write (readOnly false), or a call of the abuse catalogue: kept whatever the cap."""
+    """A write (readOnly false), a call that minted credentials, or a call of the abuse catalogue: kept whatever
+    the cap."""
+    if str(event.get("EventName")) in MINTING_CALLS:
+        return True
     record = event.get("record") or {}
     read_only = event.get("ReadOnly", record.get("readOnly"))
     if str(read_only).lower() != "true":
