@@ -21,13 +21,7 @@ def attacker_history(session_name: str = "i-0abc") -> History:
     start = SIGNAL - timedelta(minutes=20)
     history.call(KEY, "GetCallerIdentity", start, source="sts.amazonaws.com", read_only=True)
     history.call(KEY, "CreateUser", start + timedelta(minutes=1), request={"userName": "backup-admin"})
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        start + timedelta(minutes=2),
-        request={"userName": "backup-admin"},
-        response={"accessKey": {"userName": "backup-admin", "accessKeyId": "AKIABACKDOOR00000001"}},
-    )
+    history.access_key(KEY, start + timedelta(minutes=2), "backup-admin", "AKIABACKDOOR00000001")
     history.call(
         KEY, "CreateLoginProfile", start + timedelta(minutes=3), request={"userName": "backup-admin"}
     )
@@ -72,11 +66,5 @@ def attacker_history(session_name: str = "i-0abc") -> History:
         session_arn=session_arn,
         request={"userName": "backup-admin", "policyName": "ops", "policyDocument": "{}"},
     )
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        SIGNAL - timedelta(minutes=1),
-        request={"userName": "leaked-deployer"},
-        response={"accessKey": {"userName": "leaked-deployer", "accessKeyId": "AKIALATEKEY000000001"}},
-    )
+    history.access_key(KEY, SIGNAL - timedelta(minutes=1), "leaked-deployer", "AKIALATEKEY000000001")
     return history

@@ -132,6 +132,17 @@ class History:
         )
         return session_arn
 
+    def access_key(self, key: str, at: datetime, user: str, new_key: str, **options: Any) -> None:
+        """CreateAccessKey by ``key`` for ``user``: the record names the new key in its response."""
+        self.call(
+            key,
+            "CreateAccessKey",
+            at,
+            request={"userName": user},
+            response={"accessKey": {"userName": user, "accessKeyId": new_key}},
+            **options,
+        )
+
     def session_token(self, key: str, at: datetime, new_key: str, **options: Any) -> None:
         self.call(
             key,

@@ -26,25 +26,13 @@ def attack(account: MotoAccount, history: History) -> dict[str, str]:
     iam.tag_user(UserName="backup-admin", Tags=[{"Key": account.settings.exempt_tag, "Value": "yes"}])
     history.call(key, "TagUser", start + timedelta(minutes=1), request={"userName": "backup-admin"})
     backdoor = iam.create_access_key(UserName="backup-admin")["AccessKey"]["AccessKeyId"]
-    history.call(
-        key,
-        "CreateAccessKey",
-        start + timedelta(minutes=2),
-        request={"userName": "backup-admin"},
-        response={"accessKey": {"userName": "backup-admin", "accessKeyId": backdoor}},
-    )
+    history.access_key(key, start + timedelta(minutes=2), "backup-admin", backdoor)
     iam.create_login_profile(UserName="backup-admin", Password="Attacker-Pa55word!")
     history.call(
         key, "CreateLoginProfile", start + timedelta(minutes=3), request={"userName": "backup-admin"}
     )
     planted = iam.create_access_key(UserName=account.bystander)["AccessKey"]["AccessKeyId"]
-    history.call(
-        key,
-        "CreateAccessKey",
-        start + timedelta(minutes=4),
-        request={"userName": account.bystander},
-        response={"accessKey": {"userName": account.bystander, "accessKeyId": planted}},
-    )
+    history.access_key(key, start + timedelta(minutes=4), account.bystander, planted)
     role = iam.create_role(RoleName="deploy", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     session = boto3.client("sts", region_name=REGION).assume_role(RoleArn=role, RoleSessionName="ops")
     session_key = session["Credentials"]["AccessKeyId"]
@@ -58,13 +46,8 @@ def attack(account: MotoAccount, history: History) -> dict[str, str]:
         session_arn=session_arn,
         request={"userName": "helper"},
     )
-    history.call(
-        session_key,
-        "CreateAccessKey",
-        start + timedelta(minutes=7),
-        session_arn=session_arn,
-        request={"userName": "helper"},
-        response={"accessKey": {"userName": "helper", "accessKeyId": helper_key}},
+    history.access_key(
+        session_key, start + timedelta(minutes=7), "helper", helper_key, session_arn=session_arn
     )
     return {"backdoor": backdoor, "planted": planted, "helper_key": helper_key, "session_key": session_key}
 

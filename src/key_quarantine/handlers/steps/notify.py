@@ -13,10 +13,14 @@ if TYPE_CHECKING:
 
 
 def notify(incident: Incident) -> str:
+    return publish(incident, *notification(incident))
+
+
+def publish(incident: Incident, subject: str, message: str) -> str:
+    """Send one notice to the topic (the incident's, or a follow-up); SNS takes 100 characters of subject."""
     topic = incident.settings.topic_arn
     if not topic:
         raise Skip("no notification topic configured")
-    subject, message = notification(incident)
     if incident.settings.dry_run:
         return f"dry run: would publish '{subject}'"
     incident.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)

@@ -1,5 +1,5 @@
 """The second look: CloudTrail delivers a call within about 5 minutes, so the first trail, read seconds after the
-signal, misses the key's last minutes. One delayed follow-up per incident (claimed in the ledger) goes through the
+signal, misses the key's last minutes. One delayed follow-up per incident (recorded in the ledger) goes through the
 buffer queue with ``DelaySeconds`` (SQS allows 900 at most): the signal's own event, marked ``kq-second-look``.
 When it comes back the playbook runs again (idempotent: the named user's containment is checked again, the trail
 is read again and what it made is contained) and a follow-up notice says what the second look found.
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.steps.base import Skip, Step
 from key_quarantine.handlers.steps.derived import trail_lines
+from key_quarantine.handlers.steps.notify import publish
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -39,14 +40,7 @@ def schedule_second_look(incident: Incident) -> str:
 
 
 def follow_up(incident: Incident) -> str:
-    topic = incident.settings.topic_arn
-    if not topic:
-        raise Skip("no notification topic configured")
-    subject, message = follow_up_notice(incident)
-    if incident.settings.dry_run:
-        return f"dry run: would publish '{subject}'"
-    incident.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)
-    return f"published '{subject}'"
+    return publish(incident, *follow_up_notice(incident))
 
 
 def follow_up_notice(incident: Incident) -> tuple[str, str]:
@@ -62,5 +56,8 @@ def follow_up_notice(incident: Incident) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
-STEP = Step("second-look", ("sqs:SendMessage",), schedule_second_look, once=True)
+#: Not claimed first (a claim costs two ledger calls even where no second look is configured): the ledger records
+#: it done, so later deliveries skip it; two deliveries at the same moment may both schedule one, and the
+#: follow-up notice is claimed, so a person still gets one.
+STEP = Step("second-look", ("sqs:SendMessage",), schedule_second_look)
 FOLLOW_UP = Step("second-look-notice", ("sns:Publish",), follow_up, once=True)
