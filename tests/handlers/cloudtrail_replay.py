@@ -229,14 +229,18 @@ class CloudTrailReplay:
 
     def _page(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         (attribute,) = params["LookupAttributes"]
-        assert attribute["AttributeKey"] == "AccessKeyId", attribute
+        field = {
+            "AccessKeyId": lambda r: r["userIdentity"].get("accessKeyId"),
+            "EventName": lambda r: r["eventName"],
+        }
+        value_of = field[attribute["AttributeKey"]]
         start, end = _aware(params.get("StartTime")), _aware(params.get("EndTime"))
         visible_until = self.now() - self.delivery_delay
         matching = [
             record
             for record in self.records
             if record["awsRegion"] == region
-            and record["userIdentity"].get("accessKeyId") == attribute["AttributeValue"]
+            and value_of(record) == attribute["AttributeValue"]
             and _when(record) <= visible_until
             and (start is None or _when(record) >= start)
             and (end is None or _when(record) <= end)

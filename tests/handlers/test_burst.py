@@ -38,7 +38,9 @@ PER_BATCH = 3 + 1
 def one_run(keys_of_user: int, target_keys: int = 1, regions: int = 1) -> int:
     """P: ledger (read, open, claim, record) + survey + contain + tag + notify + evidence (IAM reads, LookupEvents,
     PutObject); the README lists the calls."""
-    evidence = 11 + keys_of_user + regions * target_keys + 2  # the trail: one page a region; the document, its page
+    evidence = (
+        11 + keys_of_user + regions * target_keys + 2
+    )  # the trail: one page a region; the document, its page
     return 4 + 2 + (target_keys + 1) + 1 + 1 + evidence
 
 

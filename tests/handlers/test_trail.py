@@ -16,7 +16,7 @@ from key_quarantine.handlers.trail import (
     TrailQuery,
     follow_key,
 )
-from key_quarantine.handlers.trail_changes import changes_of, keep_evidence
+from key_quarantine.handlers.trail_changes import CHANGE_CALLS, changes_of, keep_evidence
 from tests.handlers.attacker_history import (
     ACCOUNT,
     CHAINED_KEY,
@@ -252,3 +252,29 @@ def test_a_trail_never_queues_long_for_cloudtrail_it_defers_to_the_second_look(a
     assert trail.calls == 0
     assert [u["reason"] for u in trail.unfinished] == [DEFERRED]
     assert fake.now == 0.0
+
+
+def test_under_a_flood_past_the_page_limit_iam_changes_are_still_found_by_name(aws_credentials: None) -> None:
+    # Given the attacker's work, then 2,500 cheap reads (newer: newest first, they fill every page the key gets)
+    history = attacker_history()
+    history.reads(KEY, 2500, SIGNAL - timedelta(minutes=11))
+    now = SIGNAL + timedelta(minutes=40)
+    replay = CloudTrailReplay(history.records, lambda: now)
+    aws = replay.aws()
+
+    # When the trail is read with the IAM change calls to search by name
+    trail = follow_key(
+        lambda region: aws.client("cloudtrail", region),
+        TrailQuery(ACCOUNT, KEY, REGIONS, SIGNAL - timedelta(hours=24), now, tuple(CHANGE_CALLS)),
+        throttle=UNPACED,
+    )
+
+    # Then the key's pages stop at the limit, and the changes the key made are found by name all the same
+    assert {(u["access_key_id"], u["reason"]) for u in trail.unfinished} == {(KEY, "page limit")}
+    assert trail.searched_by_name == list(CHANGE_CALLS)
+    found = {(c.kind, c.target, c.identifier) for c in changes_of(trail.events)}
+    assert ("user", "backup-admin", None) in found
+    assert ("access-key", "backup-admin", "AKIABACKDOOR00000001") in found
+    assert ("access-key", "leaked-deployer", "AKIALATEKEY000000001") in found
+    # And the bound holds: 40 pages of the key, one in eu-west-1, one page per name
+    assert trail.calls == sum(replay.calls.values()) == 40 + 1 + len(CHANGE_CALLS)

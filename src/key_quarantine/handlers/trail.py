@@ -24,7 +24,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from key_quarantine.data import GLOBAL_EVENTS_REGION
+
 TRAIL_ACTIONS = ("cloudtrail:LookupEvents",)
+PAGE_LIMIT = "page limit"
+CUT_SHORT = frozenset({PAGE_LIMIT, "call budget spent"})
 DEFERRED = "deferred: CloudTrail's 2 calls a second are in use (the second look reads it)"
 PAGE_SIZE = 50  # LookupEvents' most events a page
 LOOKUPS_PER_SECOND = 2.0  # per account and region (CloudTrail's documented limit)
@@ -49,7 +53,7 @@ class TrailBounds:
     pages per principal and region (50 events each)."""
 
     max_depth: int = 2
-    max_calls: int = 60
+    max_calls: int = 64  # 40 pages of the key, a page in each other region, 20 IAM calls by name, a few sessions
     max_pages: int = 40
 
 
@@ -83,6 +87,7 @@ class Trail:
     unfinished: list[dict[str, str]] = field(default_factory=list)
     calls: int = 0
     throttled: int = 0
+    searched_by_name: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -99,6 +104,7 @@ class Trail:
             "throttled": self.throttled,
             "complete": self.complete,
             "unfinished": self.unfinished,
+            "searched_by_name": self.searched_by_name,
             "sessions": [asdict(session) for session in self.sessions],
         }
 
@@ -172,6 +178,9 @@ class TrailQuery:
     regions: tuple[str, ...]
     since: datetime
     until: datetime
+    #: IAM calls searched by name (one page each, kept when one of the trail's keys made them) when a flood of
+    #: the key's calls stopped its search in us-east-1 early: IAM's changes are not lost under the flood.
+    by_name: tuple[str, ...] = ()
 
 
 DEFAULT_BOUNDS = TrailBounds()
@@ -209,7 +218,33 @@ def follow_key(
                 trail.sessions.append(session)
                 if session.depth <= bounds.max_depth:
                     level.append(_Principal(session.access_key_id, _time(session.issued_at), session.depth))
+    _search_by_name(walk, trail, seen_events, seen_keys)
     return trail
+
+
+def _search_by_name(walk: _Walk, trail: Trail, seen_events: set[str], keys: set[str]) -> None:
+    """When the flood stopped a search in IAM's region early, each IAM change call by name, one page each."""
+    flooded = any(u["region"] == GLOBAL_EVENTS_REGION and u["reason"] in CUT_SHORT for u in trail.unfinished)
+    if not flooded or GLOBAL_EVENTS_REGION not in walk.query.regions:
+        return
+    for name in walk.query.by_name:
+        search = _Search(
+            walk,
+            GLOBAL_EVENTS_REGION,
+            _Principal(walk.query.key, walk.query.since, 0),
+            ("EventName", name),
+            1,
+        )
+        search.run()
+        trail.calls += search.calls
+        trail.throttled += search.throttled
+        fresh = [e for e in search.events if e.get("AccessKeyId") in keys and e["EventId"] not in seen_events]
+        seen_events.update(event["EventId"] for event in fresh)
+        trail.events += fresh
+        trail.searched_by_name.append(name)
+        if search.stopped and search.stopped != PAGE_LIMIT:
+            trail.unfinished.append({**search.unfinished(), "access_key_id": f"EventName={name}"})
+            return
 
 
 @dataclass(frozen=True)
@@ -237,6 +272,8 @@ class _Search:
     walk: _Walk
     region: str
     principal: _Principal
+    attribute: tuple[str, str] | None = None  # default: the principal's access key id
+    pages: int | None = None  # default: the bound's max_pages
     events: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""  # why the search ended before the last page
     calls: int = 0
@@ -253,7 +290,7 @@ class _Search:
         """The principal's events in this region, newest first; ``stopped`` says why it ended early."""
         token: str | None = None
         client = self.walk.cloudtrail(self.region)
-        for _ in range(self.walk.bounds.max_pages):
+        for _ in range(self.pages or self.walk.bounds.max_pages):
             page = self._page(client, token)
             if isinstance(page, str):
                 self.stopped = page
@@ -262,13 +299,12 @@ class _Search:
             token = page.get("NextToken")
             if not token:
                 return
-        self.stopped = "page limit"
+        self.stopped = PAGE_LIMIT
 
     def _page(self, client: Any, token: str | None) -> dict[str, Any] | str:
+        name, value = self.attribute or ("AccessKeyId", self.principal.access_key_id)
         request: dict[str, Any] = {
-            "LookupAttributes": [
-                {"AttributeKey": "AccessKeyId", "AttributeValue": self.principal.access_key_id}
-            ],
+            "LookupAttributes": [{"AttributeKey": name, "AttributeValue": value}],
             "StartTime": self.principal.since,
             "EndTime": self.walk.query.until,
             "MaxResults": PAGE_SIZE,

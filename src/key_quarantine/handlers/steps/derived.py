@@ -18,7 +18,7 @@ from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Containmen
 from key_quarantine.handlers.steps.base import Skip, Step, error_code, why_not_containing
 from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.trail import TRAIL_ACTIONS, Trail, TrailQuery, follow_key
-from key_quarantine.handlers.trail_changes import Change, changes_of
+from key_quarantine.handlers.trail_changes import CHANGE_CALLS, Change, changes_of
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -36,7 +36,14 @@ def trails_of(incident: Incident) -> list[Trail]:
         incident.trails = [
             follow_key(
                 lambda region: incident.client("cloudtrail", region),
-                TrailQuery(incident.trigger.account, key, incident.settings.regions, since, until),
+                TrailQuery(
+                    incident.trigger.account,
+                    key,
+                    incident.settings.regions,
+                    since,
+                    until,
+                    tuple(CHANGE_CALLS),
+                ),
             )
             for key in incident.target_keys
         ]
