@@ -53,7 +53,7 @@ class TrailBounds:
     pages per principal and region (50 events each)."""
 
     max_depth: int = 2
-    max_calls: int = 64  # 40 pages of the key, a page in each other region, 20 IAM calls by name, a few sessions
+    max_calls: int = 64  # the key's 40 pages, other regions, 20 IAM calls by name, sessions
     max_pages: int = 40
 
 
