@@ -329,12 +329,20 @@ def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) ->
         return
     try:
         notified = any(s["name"] == "notify" and s["status"] == "done" for s in answer.get("steps", []))
+        incident_id = str(answer.get("incident_id", "?"))
+        ledger = Ledger(responder.aws, settings.ledger_table) if settings.ledger_table else None
+        covered = ledger.notified_at(incident_id) if ledger and not notified else None
         escalation = record_calls(
-            responder.aws, settings.signals_table, trigger, group.details, notified=notified
+            responder.aws,
+            settings.signals_table,
+            trigger,
+            group.details,
+            notified=notified,
+            covered_until=covered,
         )
         if not escalation.may_notify or not settings.topic_arn or settings.dry_run:
             return
-        subject, message = escalation_notice(trigger, str(answer.get("incident_id", "?")), escalation)
+        subject, message = escalation_notice(trigger, incident_id, escalation)
         responder.aws.client("sns").publish(
             TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
         )
