@@ -143,7 +143,7 @@ def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
             mutate(
                 "guardduty-iam-user.json",
                 ["detail", "resource", "accessKeyDetails", "userType"],
-                "AssumedRole",
+                "FederatedUser",
             ),
             "not an IAM user",
         ),
@@ -161,7 +161,7 @@ def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
         "bad-account",
         "bad-recipient",
         "not-risk",
-        "role-finding",
+        "federated-user-finding",
         "no-user",
     ],
 )

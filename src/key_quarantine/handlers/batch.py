@@ -25,6 +25,7 @@ from typing import Any
 from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
+from key_quarantine.handlers.cannot_contain import CannotContain
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
@@ -35,10 +36,11 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.steps import PlaybookError
+from key_quarantine.handlers.steps import CannotContainError, PlaybookError
 from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
+from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
@@ -240,6 +242,20 @@ def _respond(
         return _refuse(trigger, str(error), responder, ledger), False
     except MemberUnreachableError as error:  # deliver again: this is passing, and the other groups go on
         return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
+    if trigger.cannot_contain is not None:
+        return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
+    return _contain(trigger, responder, ledger, member, second_look=second_look)
+
+
+def _contain(
+    trigger: Trigger,
+    responder: Responder,
+    ledger: Ledger | None,
+    member: Aws | None,
+    *,
+    second_look: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    settings, aws = responder.settings, responder.aws
     try:
         outcome = run_playbook(
             trigger,
@@ -250,12 +266,22 @@ def _respond(
             responder_account=responder.own_account,
             second_look=second_look,
         )
+    except CannotContainError as error:  # learnt from IAM or CloudTrail (an unknown owner, a root key)
+        outcome = _tell(trigger, error.problem, responder, ledger)
     except PlaybookError as error:
         return log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error)), False
     except Exception as error:  # noqa: BLE001 - AWS failed before containment: deliver again (then dead-letter)
         reason = f"{type(error).__name__}: {error}"
         return log("failed", family=trigger.family.value, user=trigger.user_name, reason=reason), True
-    if not outcome.failed and not settings.dry_run:
+    return _answered(trigger, outcome, responder)
+
+
+def _tell(trigger: Trigger, problem: CannotContain, responder: Responder, ledger: Ledger | None) -> Outcome:
+    return tell_human(trigger, problem, responder.settings, responder.aws, ledger)
+
+
+def _answered(trigger: Trigger, outcome: Outcome, responder: Responder) -> tuple[dict[str, Any], bool]:
+    if not outcome.failed and not responder.settings.dry_run:
         responder.memo.add(trigger)
     return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
 
@@ -359,6 +385,9 @@ def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
         trigger.user_name,
         trigger.access_key_id,
         trigger.category,
+        trigger.cannot_contain.found
+        if trigger.cannot_contain
+        else None,  # two roles' findings are two notices
     )
     return (*fields, trigger.reported_by)
 
