@@ -238,7 +238,7 @@ def _respond(
 ) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table and not settings.dry_run else None
-    finished = not second_look and _finished(trigger, responder, ledger)  # a second look looks again
+    finished = None if second_look else _finished(trigger, responder, ledger)  # a second look looks again
     try:
         member = member_clients(
             trigger, responder.own_arn, settings, aws, responder.membership or Membership(aws)
