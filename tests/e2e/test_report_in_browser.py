@@ -9,9 +9,9 @@ import pytest
 
 from key_quarantine.handlers.incident_report import CONTAINMENT_COLOUR, SIGNAL_COLOUR, render
 from tests.e2e.browser import CHROMIUM, dump_dom, pixels, screenshot
+from tests.handlers.attacker_history import CHAINED_KEY, KEY, ROLE_SESSION_KEY
 from tests.handlers.known_incident import known_incident
 from tests.handlers.test_incident_report import Page
-from tests.handlers.test_trail import CHAINED_KEY, KEY, ROLE_SESSION_KEY
 
 BODY_MARGIN = 24
 pytestmark = [

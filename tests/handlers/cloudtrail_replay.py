@@ -137,6 +137,17 @@ class History:
         )
         return session_arn
 
+    def access_key(self, key: str, at: datetime, user: str, new_key: str, **options: Any) -> None:
+        """CreateAccessKey by ``key`` for ``user``: the record names the new key in its response."""
+        self.call(
+            key,
+            "CreateAccessKey",
+            at,
+            request={"userName": user},
+            response={"accessKey": {"userName": user, "accessKeyId": new_key}},
+            **options,
+        )
+
     def session_token(self, key: str, at: datetime, new_key: str, **options: Any) -> None:
         self.call(
             key,
@@ -178,6 +189,7 @@ class CloudTrailReplay:
         self.rate = rate
         self.calls: Counter[str] = Counter()  # LookupEvents per region
         self.throttled: Counter[str] = Counter()
+        self.order: list[str] = []  # every API call made through the session, in order (service:Operation)
         self._recent: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -187,10 +199,15 @@ class CloudTrailReplay:
         session.register_component("data_loader", _MODELS)
         session.register("before-parameter-build.cloudtrail.LookupEvents", self._keep_params)
         session.register("before-call.cloudtrail.LookupEvents", self._answer)
+        session.register("before-parameter-build", self._note)
         return session
 
     def aws(self, region: str = "us-east-1") -> Aws:
         return Aws(self.session(), region)
+
+    def _note(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.order.append(f"{model.service_model.service_name}:{model.name}")
 
     @staticmethod
     def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

@@ -56,7 +56,8 @@ class MotoAccount:
     def evidence_objects(self) -> list[dict[str, Any]]:
         s3 = boto3.client("s3", region_name=REGION)
         listed = s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
-        return [json.loads(s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read()) for o in listed]
+        documents = [o["Key"] for o in listed if o["Key"].endswith(".json")]  # the incident pages are .html
+        return [json.loads(s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()) for key in documents]
 
 
 @pytest.fixture

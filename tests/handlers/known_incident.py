@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from key_quarantine.handlers.trail import Throttle, TrailQuery, follow_key
-from key_quarantine.handlers.trail_changes import trail_evidence
+from key_quarantine.handlers.trail import TrailQuery, follow_key
+from key_quarantine.handlers.trail_changes import trails_evidence
+from tests.handlers.attacker_history import ACCOUNT, KEY, REGIONS, SIGNAL, attacker_history
 from tests.handlers.cloudtrail_replay import CloudTrailReplay
-from tests.handlers.test_trail import ACCOUNT, KEY, REGIONS, SIGNAL, attacker_history
+from tests.handlers.test_trail import UNPACED
 
 CONTAINED_AT = SIGNAL + timedelta(seconds=4)
 CONTAINED_STEPS = [
@@ -31,7 +32,7 @@ def known_incident(steps: list[dict[str, str]] | None = None, **history_options:
     trail = follow_key(
         lambda region: aws.client("cloudtrail", region),
         TrailQuery(ACCOUNT, KEY, REGIONS, SIGNAL - timedelta(hours=24), now),
-        throttle=Throttle(clock=lambda: 0.0, sleep=lambda _: None),
+        throttle=UNPACED,
     )
     return {
         "incident_id": "0123456789abcdef0123",
@@ -47,5 +48,5 @@ def known_incident(steps: list[dict[str, str]] | None = None, **history_options:
             "steps": CONTAINED_STEPS if steps is None else steps,
             "contained_at": CONTAINED_AT.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
-        "trail": trail_evidence(trail, cap=1000),
+        "cloudtrail": trails_evidence([trail], cap=1000),
     }

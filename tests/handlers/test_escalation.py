@@ -16,7 +16,8 @@ from tests.handlers.conftest import MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
 from tests.handlers.test_responder_wiring import context_for
 
-START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+# The calls come after the first notice (the ledger's time of it): an hour ahead, at the top of an hour
+START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 @pytest.fixture

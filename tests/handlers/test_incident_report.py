@@ -13,9 +13,9 @@ import pytest
 
 from key_quarantine.cli.main import main
 from key_quarantine.handlers.incident_report import render
+from tests.handlers.attacker_history import CHAINED_KEY, KEY, ROLE_SESSION_KEY
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.known_incident import known_incident
-from tests.handlers.test_trail import CHAINED_KEY, KEY, ROLE_SESSION_KEY
 
 
 class Page(HTMLParser):

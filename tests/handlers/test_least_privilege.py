@@ -67,6 +67,7 @@ def own_resources(template: dict[str, Any], deployed: Deployed, role_prefix: str
         "sns": deployed.name(lid(template, "KeyQuarantineNotifications", "AWS::SNS::Topic")),
         "dynamodb": deployed.arn(lid(template, "KeyQuarantineLedger", "AWS::DynamoDB::Table")),
         "securityhub": f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default",
+        "sqs": deployed.arn(lid(template, "KeyQuarantineBufferQueue", "AWS::SQS::Queue")),  # the second look
         "cloudtrail": "*",
         "cloudwatch": "*",
         "role": deployed.arn(lid(template, role_prefix, "AWS::IAM::Role")),

@@ -205,22 +205,26 @@ def test_security_hub_finding_in_asff(account: MotoAccount) -> None:
     assert findings[0]["Resources"][0]["Id"].endswith(f":user/{account.user}")
 
 
-def test_cloudtrail_lookup_is_paginated_and_capped(account: MotoAccount) -> None:
-    # Given CloudTrail (not in moto) stubbed with two pages of activity for the key
+def test_cloudtrail_lookup_is_paginated_and_capped_but_writes_are_never_left_out(
+    account: MotoAccount,
+) -> None:
+    # Given CloudTrail (not in moto) stubbed with two pages: four cheap reads and, on the last page, a write
     settings = dataclasses.replace(account.settings, evidence_event_cap=3, regions=("us-east-1",))
     aws = account.aws()
     cloudtrail = aws.client("cloudtrail", "us-east-1")
     stubber = Stubber(cloudtrail)
-    page = {"Events": [{"EventId": f"e{i}", "EventName": "InvokeModel"} for i in range(2)]}
-    stubber.add_response("lookup_events", {**page, "NextToken": "next"})
-    stubber.add_response("lookup_events", page)
+    reads = [{"EventId": f"e{i}", "EventName": "DescribeInstances", "ReadOnly": "true"} for i in range(4)]
+    write = {"EventId": "w", "EventName": "CreateUser", "ReadOnly": "false"}
+    stubber.add_response("lookup_events", {"Events": reads[:2], "NextToken": "next"})
+    stubber.add_response("lookup_events", {"Events": [*reads[2:], write]})
     with stubber:
         outcome = run_playbook(manual_trigger(account.account_id, account.user, account.key), settings, aws)
-    # Then the evidence holds exactly the cap, and says it was capped
+    # Then the evidence holds the write and reads up to the cap, and counts the reads it left out
     (evidence,) = account.evidence_objects()
-    assert evidence["cloudtrail"]["event_count"] == 3
-    assert evidence["cloudtrail"]["truncated"] is True
-    assert "capped at 3" in steps_of(outcome)["evidence"][1]
+    kept = [event["EventId"] for event in evidence["cloudtrail"]["events"]]
+    assert kept == ["w", "e0", "e1"]
+    assert evidence["cloudtrail"]["left_out_by_name"] == {"DescribeInstances": 2}
+    assert "2 read-only events left out past the cap of 3" in steps_of(outcome)["evidence"][1]
 
 
 def test_unknown_user_or_foreign_key_is_refused_before_any_change(account: MotoAccount) -> None:

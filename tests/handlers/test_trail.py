@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from key_quarantine.handlers.trail import DEFAULT_BOUNDS, Throttle, TrailBounds, TrailQuery, follow_key
-from key_quarantine.handlers.trail_changes import changes_of, keep_evidence
+from key_quarantine.handlers.trail import (
+    DEFAULT_BOUNDS,
+    DEFERRED,
+    Throttle,
+    TrailBounds,
+    TrailQuery,
+    follow_key,
+)
+from key_quarantine.handlers.trail_changes import CHANGE_CALLS, changes_of, keep_evidence
+from tests.handlers.attacker_history import (
+    ACCOUNT,
+    CHAINED_KEY,
+    KEY,
+    REGIONS,
+    ROLE_SESSION_KEY,
+    SIGNAL,
+    attacker_history,
+)
 from tests.handlers.cloudtrail_replay import CloudTrailReplay, History
 
-ACCOUNT = "111122223333"
-KEY = "AKIAIOSFODNN7EXAMPLE"
-ROLE_SESSION_KEY = "ASIAROLESESSION00001"
-CHAINED_KEY = "ASIACHAINEDSESSION01"
-SIGNAL = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-REGIONS = ("us-east-1", "eu-west-1")
+UNPACED = Throttle(rate=1e9, clock=lambda: 0.0, sleep=lambda _: None)  # pacing is tested on its own below
 
 
 class FakeTime:
@@ -36,74 +47,6 @@ class FakeTime:
             self.now += seconds
 
 
-def attacker_history(session_name: str = "i-0abc") -> History:
-    """Twenty minutes before the signal: a backdoor user with a key and a password, a role session, a role that
-    trusts an outside account, a chained session writing a policy, and miners in another region."""
-    history = History(ACCOUNT)
-    start = SIGNAL - timedelta(minutes=20)
-    history.call(KEY, "GetCallerIdentity", start, source="sts.amazonaws.com", read_only=True)
-    history.call(KEY, "CreateUser", start + timedelta(minutes=1), request={"userName": "backup-admin"})
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        start + timedelta(minutes=2),
-        request={"userName": "backup-admin"},
-        response={"accessKey": {"userName": "backup-admin", "accessKeyId": "AKIABACKDOOR00000001"}},
-    )
-    history.call(
-        KEY, "CreateLoginProfile", start + timedelta(minutes=3), request={"userName": "backup-admin"}
-    )
-    history.call(
-        KEY,
-        "AttachUserPolicy",
-        start + timedelta(minutes=3, seconds=30),
-        request={"userName": "backup-admin", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
-    )
-    history.call(
-        KEY, "CreateUser", start + timedelta(minutes=4), request={"userName": "denied"}, error="AccessDenied"
-    )
-    session_arn = history.assume_role(
-        KEY, start + timedelta(minutes=5), "deploy", session_name, ROLE_SESSION_KEY
-    )
-    history.call(
-        ROLE_SESSION_KEY,
-        "CreateRole",
-        start + timedelta(minutes=6),
-        session_arn=session_arn,
-        request={
-            "roleName": "support-access",
-            "assumeRolePolicyDocument": '{"Principal":{"AWS":"999988887777"}}',
-        },
-        response={"role": {"arn": f"arn:aws:iam::{ACCOUNT}:role/support-access"}},
-    )
-    history.call(
-        ROLE_SESSION_KEY,
-        "CreateCluster",
-        start + timedelta(minutes=7),
-        session_arn=session_arn,
-        source="ecs.amazonaws.com",
-        region="eu-west-1",
-    )
-    history.session_token(
-        ROLE_SESSION_KEY, start + timedelta(minutes=8), CHAINED_KEY, session_arn=session_arn
-    )
-    history.call(
-        CHAINED_KEY,
-        "PutUserPolicy",
-        start + timedelta(minutes=9),
-        session_arn=session_arn,
-        request={"userName": "backup-admin", "policyName": "ops", "policyDocument": "{}"},
-    )
-    history.call(
-        KEY,
-        "CreateAccessKey",
-        SIGNAL - timedelta(minutes=1),
-        request={"userName": "leaked-deployer"},
-        response={"accessKey": {"userName": "leaked-deployer", "accessKeyId": "AKIALATEKEY000000001"}},
-    )
-    return history
-
-
 def trail_at(history: History, now: datetime, bounds: TrailBounds = DEFAULT_BOUNDS, **replay_options: Any):
     replay = CloudTrailReplay(history.records, lambda: now, **replay_options)
     aws = replay.aws()
@@ -111,7 +54,7 @@ def trail_at(history: History, now: datetime, bounds: TrailBounds = DEFAULT_BOUN
         lambda region: aws.client("cloudtrail", region),
         TrailQuery(ACCOUNT, KEY, REGIONS, SIGNAL - timedelta(hours=24), now),
         bounds,
-        Throttle(clock=lambda: 0.0, sleep=lambda _: None),
+        UNPACED,
     )
     return trail, replay
 
@@ -217,7 +160,7 @@ def test_throttling_is_paced_and_backed_off_and_shared_across_runs(aws_credentia
     history.reads(KEY, 400, SIGNAL - timedelta(hours=1))
     replay = CloudTrailReplay(history.records, lambda: SIGNAL + timedelta(minutes=15), clock=fake.clock)
     aws = replay.aws()
-    eager = Throttle(rate=4.0, clock=fake.clock, sleep=fake.sleep)
+    eager = Throttle(rate=4.0, clock=fake.clock, sleep=fake.sleep, max_wait=60.0)
 
     # When two trails run one after the other through the same throttle
     runs = [
@@ -239,7 +182,7 @@ def test_throttling_is_paced_and_backed_off_and_shared_across_runs(aws_credentia
     fake_paced = FakeTime()
     replay = CloudTrailReplay(history.records, lambda: SIGNAL + timedelta(minutes=15), clock=fake_paced.clock)
     aws = replay.aws()
-    paced = Throttle(clock=fake_paced.clock, sleep=fake_paced.sleep)
+    paced = Throttle(clock=fake_paced.clock, sleep=fake_paced.sleep, max_wait=60.0)
     for _ in range(2):
         follow_key(
             lambda region: aws.client("cloudtrail", region),
@@ -284,3 +227,54 @@ def test_writes_and_catalogue_calls_survive_a_flood_of_reads() -> None:
     assert {"CreateUser", "GetSecretValue"} <= set(names)
     assert (evidence["kept"], evidence["left_out"]) == (100, 902)
     assert evidence["left_out_by_name"] == {"DescribeInstances": 902}
+
+
+def test_a_trail_never_queues_long_for_cloudtrail_it_defers_to_the_second_look(aws_credentials: None) -> None:
+    # Given another run of this execution environment holds CloudTrail's pace for the next ten seconds
+    fake = FakeTime()
+    throttle = Throttle(clock=fake.clock, sleep=fake.sleep)
+    for _ in range(20):
+        assert throttle.acquire(ACCOUNT, "us-east-1")
+    fake.now = 0.0  # the slots are still ahead of us
+
+    # When a trail starts now
+    replay = CloudTrailReplay(attacker_history().records, lambda: SIGNAL + timedelta(minutes=15))
+    aws = replay.aws()
+    trail = follow_key(
+        lambda region: aws.client("cloudtrail", region),
+        TrailQuery(
+            ACCOUNT, KEY, ("us-east-1",), SIGNAL - timedelta(hours=24), SIGNAL + timedelta(minutes=15)
+        ),
+        throttle=throttle,
+    )
+
+    # Then it makes no call and says why, instead of waiting (it never holds up the next key's containment)
+    assert trail.calls == 0
+    assert [u["reason"] for u in trail.unfinished] == [DEFERRED]
+    assert fake.now == 0.0
+
+
+def test_under_a_flood_past_the_page_limit_iam_changes_are_still_found_by_name(aws_credentials: None) -> None:
+    # Given the attacker's work, then 2,500 cheap reads (newer: newest first, they fill every page the key gets)
+    history = attacker_history()
+    history.reads(KEY, 2500, SIGNAL - timedelta(minutes=11))
+    now = SIGNAL + timedelta(minutes=40)
+    replay = CloudTrailReplay(history.records, lambda: now)
+    aws = replay.aws()
+
+    # When the trail is read with the IAM change calls to search by name
+    trail = follow_key(
+        lambda region: aws.client("cloudtrail", region),
+        TrailQuery(ACCOUNT, KEY, REGIONS, SIGNAL - timedelta(hours=24), now, tuple(CHANGE_CALLS)),
+        throttle=UNPACED,
+    )
+
+    # Then the key's pages stop at the limit, and the changes the key made are found by name all the same
+    assert {(u["access_key_id"], u["reason"]) for u in trail.unfinished} == {(KEY, "page limit")}
+    assert trail.searched_by_name == list(CHANGE_CALLS)
+    found = {(c.kind, c.target, c.identifier) for c in changes_of(trail.events)}
+    assert ("user", "backup-admin", None) in found
+    assert ("access-key", "backup-admin", "AKIABACKDOOR00000001") in found
+    assert ("access-key", "leaked-deployer", "AKIALATEKEY000000001") in found
+    # And the bound holds: 40 pages of the key, one in eu-west-1, one page per name
+    assert trail.calls == sum(replay.calls.values()) == 40 + 1 + len(CHANGE_CALLS)

@@ -24,6 +24,7 @@ from key_quarantine.constructs.pipeline_canary import PipelineCanary
 from key_quarantine.constructs.pipeline_policies import (
     TABLE_ADMIN_ACTIONS,
     TABLE_WRITE_ACTIONS,
+    ArnList,
     alarm_source,
     allow_service_delivery,
     allow_use_by,
@@ -263,8 +264,10 @@ class KeyQuarantine(Construct):
             "KQ_CANARY": str(daily_sweep).lower(),
             "KQ_LEDGER_MAC_KEY": self.seal_key.key_arn,
         }
+        buffer_arn = ArnList()  # the buffer is made after the responder it feeds; the second look sends to it
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
+            "sqs": buffer_arn.token(),
             "sns": [self.topic.topic_arn],
             "dynamodb": [self.ledger.table_arn, self.signals.table_arn],
             "kms": [self.seal_key.key_arn],
@@ -304,6 +307,8 @@ class KeyQuarantine(Construct):
             dead_letter_readers=self.operators,
             admins=self.admins,
         )
+        buffer_arn.arns.append(self.buffer.queue.queue_arn)
+        self.responder.function.add_environment("KQ_SECOND_LOOK_QUEUE_URL", self.buffer.queue.queue_url)
         self.responder_target = self.buffer.target()
         self.triggers = TriggerRules(
             self, "Triggers", target=self.responder_target, guardduty_finding_types=guardduty_finding_types

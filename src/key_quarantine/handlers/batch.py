@@ -40,6 +40,7 @@ from key_quarantine.handlers.organization import (
 from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook, still_contained
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import CannotContainError, PlaybookError
+from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
 from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
@@ -126,6 +127,15 @@ class _Group:
     message_ids: list[str] = field(default_factory=list)
     details: list[Mapping[str, Any]] = field(default_factory=list)
 
+    @property
+    def second_look(self) -> bool:
+        return is_second_look(self.trigger)
+
+
+def is_second_look(trigger: Trigger) -> bool:
+    """The delayed follow-up of an incident (steps/second_look.py): the signal's event, marked."""
+    return trigger.event is not None and SECOND_LOOK in trigger.event
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -147,7 +157,8 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
                 failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
         for trigger in triggers:
-            group = groups.setdefault(_memo_key(trigger), _Group(trigger))
+            group_key = (*_memo_key(trigger), "second-look" if is_second_look(trigger) else None)
+            group = groups.setdefault(group_key, _Group(trigger))
             group.message_ids.append(delivery.message_id)
             if trigger.event is not None:
                 group.details.append(trigger.event["detail"])
@@ -232,17 +243,22 @@ def _respond_group(group: _Group, responder: Responder, *, may_defer: bool) -> t
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
         ), True
     correlated, recorded = _correlations(group, responder)
-    answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
+    answered = [
+        _respond(trigger, responder, second_look=group.second_look)
+        for trigger in [group.trigger, *correlated]
+    ]
     records = [record for record, _ in answered]
     _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
 
 
-def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bool]:
+def _respond(
+    trigger: Trigger, responder: Responder, *, second_look: bool = False
+) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     ledger = None if settings.dry_run else open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
-    finished = _finished(trigger, responder, ledger)
+    finished = None if second_look else _finished(trigger, responder, ledger)  # a second look looks again
     try:
         member = member_clients(
             trigger, responder.own_arn, settings, aws, responder.membership or Membership(aws)
@@ -255,16 +271,27 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
         return _already_finished(trigger), False
     if trigger.cannot_contain is not None:
         return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
-    return _contain(trigger, responder, ledger, member)
+    return _contain(trigger, responder, ledger, member, second_look=second_look)
 
 
 def _contain(
-    trigger: Trigger, responder: Responder, ledger: Ledger | None, member: Aws | None
+    trigger: Trigger,
+    responder: Responder,
+    ledger: Ledger | None,
+    member: Aws | None,
+    *,
+    second_look: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     try:
         outcome = run_playbook(
-            trigger, settings, aws, ledger, member=member, responder_account=responder.own_account
+            trigger,
+            settings,
+            aws,
+            ledger,
+            member=member,
+            responder_account=responder.own_account,
+            second_look=second_look,
         )
     except CannotContainError as error:  # learnt from IAM or CloudTrail (an unknown owner, a root key)
         outcome = _tell(trigger, error.problem, responder, ledger)
@@ -366,12 +393,20 @@ def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) ->
         return
     try:
         notified = any(s["name"] == "notify" and s["status"] == "done" for s in answer.get("steps", []))
+        incident_id = str(answer.get("incident_id", "?"))
+        ledger = Ledger(responder.aws, settings.ledger_table) if settings.ledger_table else None
+        covered = ledger.notified_at(incident_id) if ledger and not notified else None
         escalation = record_calls(
-            responder.aws, settings.signals_table, trigger, group.details, notified=notified
+            responder.aws,
+            settings.signals_table,
+            trigger,
+            group.details,
+            notified=notified,
+            covered_until=covered,
         )
         if not escalation.may_notify or not settings.topic_arn or settings.dry_run:
             return
-        subject, message = escalation_notice(trigger, str(answer.get("incident_id", "?")), escalation)
+        subject, message = escalation_notice(trigger, incident_id, escalation)
         responder.aws.client("sns").publish(
             TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
         )

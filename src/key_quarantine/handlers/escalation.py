@@ -95,15 +95,24 @@ class Escalation:
 
 
 def record_calls(
-    aws: Aws, table: str, trigger: Trigger, details: Sequence[Mapping[str, Any]], *, notified: bool
+    aws: Aws,
+    table: str,
+    trigger: Trigger,
+    details: Sequence[Mapping[str, Any]],
+    *,
+    notified: bool,
+    covered_until: str | None = None,
 ) -> Escalation:
     """Record the batch's calls; the ones new in the window, and whether the hour's notice budget allows one.
 
     ``notified``: the run already sent the incident's own notice (it covers these calls; no budget is used).
+    ``covered_until``: when the incident's notice went out (the ledger's word): calls made by then are recorded,
+    never told about again (a delivery retried after the notice must not send a second one).
     """
     dynamodb = aws.client("dynamodb")
     partition = f"notice#{identity_of(trigger)}"
-    reached = [call for call in _distinct(details) if _first_in_window(dynamodb, table, partition, call)]
+    recorded = [call for call in _distinct(details) if _first_in_window(dynamodb, table, partition, call)]
+    reached = [call for call in recorded if covered_until is None or call.at > covered_until]
     if not reached or notified:
         return Escalation(reached, may_notify=False, held_before=[])
     hour = _hour(max(call.at for call in reached))

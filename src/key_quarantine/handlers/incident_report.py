@@ -307,15 +307,12 @@ def _coverage(evidence: Mapping[str, Any]) -> str:
 
 
 def _trail(evidence: Mapping[str, Any]) -> Mapping[str, Any]:
-    trail = evidence.get("trail")
+    trail = evidence.get("cloudtrail")
     return trail if isinstance(trail, Mapping) else {}
 
 
 def _events(evidence: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    events = _trail(evidence).get("events")
-    if events is None:
-        events = (evidence.get("cloudtrail") or {}).get("events", [])
-    return [event for event in events if isinstance(event, Mapping)]
+    return [event for event in _trail(evidence).get("events", []) if isinstance(event, Mapping)]
 
 
 def _steps(evidence: Mapping[str, Any]) -> list[Mapping[str, str]]:
@@ -328,9 +325,9 @@ def _trigger(evidence: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _trigger_keys(evidence: Mapping[str, Any]) -> list[str]:
-    trail_key = _trail(evidence).get("key")
+    keys = _trail(evidence).get("keys")
     return (
-        [str(trail_key)] if trail_key else [str(k["access_key_id"]) for k in evidence.get("access_keys", [])]
+        [str(k) for k in keys] if keys else [str(k["access_key_id"]) for k in evidence.get("access_keys", [])]
     )
 
 

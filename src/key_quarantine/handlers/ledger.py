@@ -173,6 +173,24 @@ class Ledger:
             return None
         return not value.startswith(NOTIFIED)  # an older marker (a time only) is checked as if contained
 
+    def notified_at(self, incident_id: str) -> str | None:
+        """When the incident's notice went out (its notify step), or None; None as well when the ledger cannot
+        answer."""
+        try:
+            found = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": incident_id}},
+                ProjectionExpression="steps.#n",
+                ExpressionAttributeNames={"#n": "notify"},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            LOG.warning("ledger read failed: %s", error)
+            return None
+        notify = found.get("Item", {}).get("steps", {}).get("M", {}).get("notify", {}).get("M", {})
+        at = notify.get("at", {}).get("S")
+        return str(at) if at else None
+
     def record_refusal(self, refusal_id: str, trigger: Trigger, reason: str) -> bool:
         """Record an event the responder refused to act on; False when this event was recorded before."""
         item = {

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
@@ -28,6 +28,7 @@ from key_quarantine.handlers.steps import (
     CONTAINMENT_STEPS,
     RECORD_STEPS,
     RESOLVE_ACTIONS,
+    SECOND_LOOK_STEPS,
     PlaybookError,
     Skip,
     Status,
@@ -36,6 +37,9 @@ from key_quarantine.handlers.steps import (
 )
 from key_quarantine.handlers.steps.resolve import resolve, survey
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
+
+if TYPE_CHECKING:
+    from key_quarantine.handlers.trail import Trail
 
 #: Services the playbook calls in the account the key belongs to; everything else (evidence bucket, topic,
 #: ledger, Security Hub) stays in the responder's account. In organization mode the member role grants exactly
@@ -65,6 +69,13 @@ class Incident:
     done_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier deliveries did
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
+    second_look: bool = False  # the delayed follow-up (steps/second_look.py)
+    report_location: str | None = None  # the incident page beside the evidence
+    contained_at: datetime | None = None
+    trails: list[Trail] | None = None  # each leaked key's CloudTrail trail, read once per run
+    derived: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # what the trail created, and what was done to it
     tags_before: dict[str, str] = field(default_factory=dict)
     deleted_key: str | None = None  # the named key, when IAM no longer has it (rotated, then deleted)
     deletion: Deletion | None = None  # its DeleteAccessKey in CloudTrail: whose key, who deleted it, when
@@ -155,14 +166,21 @@ def run_playbook(
     *,
     member: Aws | None = None,
     responder_account: str | None = None,
+    second_look: bool = False,
 ) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
 
     ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
-    the account of ``aws``.
+    the account of ``aws``. ``second_look``: the delayed follow-up, which checks everything again (every step is
+    idempotent) and sends its own notice.
     """
     incident = Incident(
-        trigger=trigger, settings=settings, aws=aws, member=member, responder_account=responder_account
+        trigger=trigger,
+        settings=settings,
+        aws=aws,
+        member=member,
+        responder_account=responder_account,
+        second_look=second_look,
     )
     try:
         resolve(incident)
@@ -171,12 +189,15 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
+    if second_look:
+        done_before = {}  # believe nothing done before: look again
     incident.done_before = done_before
     # "already done" is never believed for containment: each step checks IAM (the survey's reads, the deny's
     # own read) and redoes what was undone
     incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, {}, active_ledger)
+    incident.contained_at = datetime.now(UTC)
     incident.results = list(incident.containment_results)
-    for step in RECORD_STEPS:
+    for step in SECOND_LOOK_STEPS if second_look else RECORD_STEPS:
         incident.results.append(_run(incident, step, done_before, active_ledger))
     results = list(incident.results)
     if active_ledger:

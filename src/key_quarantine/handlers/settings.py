@@ -96,6 +96,8 @@ class Settings:
     member_role_name: str | None = None  # organization mode: the role assumed in a member account
     delegated_admins: frozenset[str] = frozenset()  # accounts whose events may name another account
     canary: bool = False  # the daily sweep sends a canary event down the trigger path
+    second_look_queue_url: str | None = None  # the buffer queue: the delayed second look goes through it
+    second_look_delay_seconds: int = 900  # after the first look (CloudTrail delivers within about 5 minutes)
     ledger_mac_key: str | None = None  # the KMS HMAC key that seals the ledger's items (ledger_seal)
 
     @classmethod
@@ -125,6 +127,8 @@ class Settings:
                 member_role_name=env.get("KQ_MEMBER_ROLE_NAME") or None,
                 delegated_admins=_accounts(env.get("KQ_DELEGATED_ADMINS", "")),
                 canary=_flag(env, "KQ_CANARY"),
+                second_look_queue_url=env.get("KQ_SECOND_LOOK_QUEUE_URL") or None,
+                second_look_delay_seconds=_positive_int(env, "KQ_SECOND_LOOK_DELAY_SECONDS", 900),
                 ledger_mac_key=env.get("KQ_LEDGER_MAC_KEY") or None,
             )
         except ValueError as error:

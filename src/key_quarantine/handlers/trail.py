@@ -22,12 +22,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
+
+from key_quarantine.data import GLOBAL_EVENTS_REGION
 
 TRAIL_ACTIONS = ("cloudtrail:LookupEvents",)
+PAGE_LIMIT = "page limit"
+CUT_SHORT = frozenset({PAGE_LIMIT, "call budget spent"})
+DEFERRED = "deferred: CloudTrail's 2 calls a second are in use (the second look reads it)"
 PAGE_SIZE = 50  # LookupEvents' most events a page
 LOOKUPS_PER_SECOND = 2.0  # per account and region (CloudTrail's documented limit)
 THROTTLE_RETRIES = 3
+MAX_WAIT_SECONDS = 0.5  # a call waits for one slot at most (its own pace); past it the second look reads it
 EPOCH_MILLISECONDS = 1e11  # a larger epoch number counts milliseconds
 THROTTLED = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -47,8 +53,8 @@ class TrailBounds:
     pages per principal and region (50 events each)."""
 
     max_depth: int = 2
-    max_calls: int = 40
-    max_pages: int = 10
+    max_calls: int = 64  # the key's 40 pages, other regions, 20 IAM calls by name, sessions
+    max_pages: int = 40
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Trail:
     unfinished: list[dict[str, str]] = field(default_factory=list)
     calls: int = 0
     throttled: int = 0
+    searched_by_name: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -97,6 +104,7 @@ class Trail:
             "throttled": self.throttled,
             "complete": self.complete,
             "unfinished": self.unfinished,
+            "searched_by_name": self.searched_by_name,
             "sessions": [asdict(session) for session in self.sessions],
         }
 
@@ -109,21 +117,27 @@ class Throttle:
         rate: float = LOOKUPS_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = MAX_WAIT_SECONDS,
     ) -> None:
         self._interval = 1.0 / rate
+        self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
         self._next: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, account: str, region: str) -> None:
-        """Wait for this account and region's next slot, and take it."""
+    def acquire(self, account: str, region: str) -> bool:
+        """Wait for this account and region's next slot and take it; False (no slot taken) when the wait would be
+        longer than ``max_wait``: under a burst the trail is left to the second look, never queued for long."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get((account, region), now))
+            if slot - now > self._max_wait:
+                return False
             self._next[(account, region)] = slot + self._interval
         if slot > now:
             self._sleep(slot - now)
+        return True
 
     def back_off(self, account: str, region: str, attempt: int) -> None:
         """AWS throttled us: every caller of this account and region waits (0.5 s, 1 s, 2 s ...)."""
@@ -164,6 +178,9 @@ class TrailQuery:
     regions: tuple[str, ...]
     since: datetime
     until: datetime
+    #: IAM calls searched by name (one page each, kept when one of the trail's keys made them) when a flood of
+    #: the key's calls stopped its search in us-east-1 early: IAM's changes are not lost under the flood.
+    by_name: tuple[str, ...] = ()
 
 
 DEFAULT_BOUNDS = TrailBounds()
@@ -173,11 +190,11 @@ def follow_key(
     cloudtrail: Callable[[str], Any],
     query: TrailQuery,
     bounds: TrailBounds = DEFAULT_BOUNDS,
-    throttle: Throttle = THROTTLE,
+    throttle: Throttle | None = None,
 ) -> Trail:
     """The trail of ``query.key`` and of the sessions it minted. ``cloudtrail(region)`` gives a region's client."""
     trail = Trail(query.key, query.regions, _stamp(query.since), _stamp(query.until), bounds)
-    walk = _Walk(cloudtrail, query, bounds, throttle, _Budget(bounds.max_calls))
+    walk = _Walk(cloudtrail, query, bounds, throttle or THROTTLE, _Budget(bounds.max_calls))
     seen_events, seen_keys = set[str](), {query.key}
     level = [_Principal(query.key, query.since, 0)]
     with ThreadPoolExecutor(max_workers=min(4, len(query.regions))) as pool:
@@ -201,7 +218,33 @@ def follow_key(
                 trail.sessions.append(session)
                 if session.depth <= bounds.max_depth:
                     level.append(_Principal(session.access_key_id, _time(session.issued_at), session.depth))
+    _search_by_name(walk, trail, seen_events, seen_keys)
     return trail
+
+
+def _search_by_name(walk: _Walk, trail: Trail, seen_events: set[str], keys: set[str]) -> None:
+    """When the flood stopped a search in IAM's region early, each IAM change call by name, one page each."""
+    flooded = any(u["region"] == GLOBAL_EVENTS_REGION and u["reason"] in CUT_SHORT for u in trail.unfinished)
+    if not flooded or GLOBAL_EVENTS_REGION not in walk.query.regions:
+        return
+    for name in walk.query.by_name:
+        search = _Search(
+            walk,
+            GLOBAL_EVENTS_REGION,
+            _Principal(walk.query.key, walk.query.since, 0),
+            ("EventName", name),
+            1,
+        )
+        search.run()
+        trail.calls += search.calls
+        trail.throttled += search.throttled
+        fresh = [e for e in search.events if e.get("AccessKeyId") in keys and e["EventId"] not in seen_events]
+        seen_events.update(event["EventId"] for event in fresh)
+        trail.events += fresh
+        trail.searched_by_name.append(name)
+        if search.stopped and search.stopped != PAGE_LIMIT:
+            trail.unfinished.append({**search.unfinished(), "access_key_id": f"EventName={name}"})
+            return
 
 
 @dataclass(frozen=True)
@@ -229,6 +272,8 @@ class _Search:
     walk: _Walk
     region: str
     principal: _Principal
+    attribute: tuple[str, str] | None = None  # default: the principal's access key id
+    pages: int | None = None  # default: the bound's max_pages
     events: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""  # why the search ended before the last page
     calls: int = 0
@@ -245,7 +290,7 @@ class _Search:
         """The principal's events in this region, newest first; ``stopped`` says why it ended early."""
         token: str | None = None
         client = self.walk.cloudtrail(self.region)
-        for _ in range(self.walk.bounds.max_pages):
+        for _ in range(self.pages or self.walk.bounds.max_pages):
             page = self._page(client, token)
             if isinstance(page, str):
                 self.stopped = page
@@ -254,13 +299,12 @@ class _Search:
             token = page.get("NextToken")
             if not token:
                 return
-        self.stopped = "page limit"
+        self.stopped = PAGE_LIMIT
 
     def _page(self, client: Any, token: str | None) -> dict[str, Any] | str:
+        name, value = self.attribute or ("AccessKeyId", self.principal.access_key_id)
         request: dict[str, Any] = {
-            "LookupAttributes": [
-                {"AttributeKey": "AccessKeyId", "AttributeValue": self.principal.access_key_id}
-            ],
+            "LookupAttributes": [{"AttributeKey": name, "AttributeValue": value}],
             "StartTime": self.principal.since,
             "EndTime": self.walk.query.until,
             "MaxResults": PAGE_SIZE,
@@ -271,7 +315,8 @@ class _Search:
         for attempt in range(THROTTLE_RETRIES + 1):
             if not self.walk.budget.take():
                 return "call budget spent"
-            throttle.acquire(account, self.region)
+            if not throttle.acquire(account, self.region):
+                return DEFERRED
             self.calls += 1
             try:
                 return dict(client.lookup_events(**request))
@@ -280,7 +325,7 @@ class _Search:
                     return f"error: {error.response.get('Error', {}).get('Code', 'Unknown')}"
                 self.throttled += 1
                 throttle.back_off(account, self.region, attempt)
-            except BotoCoreError as error:
+            except Exception as error:  # noqa: BLE001 - a trail cut short is recorded, never a failed response
                 return f"error: {type(error).__name__}"
         return "throttled"
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from key_quarantine.data import abuse_events
-from key_quarantine.handlers.trail import Trail
+from key_quarantine.handlers.trail import MINTING_CALLS, Trail
 
 #: CloudTrail event name -> (kind of change, where the target's name is, where its identifier is). Paths are
 #: dotted into the record: ``request.`` is requestParameters, ``response.`` responseElements.
@@ -128,7 +128,10 @@ _CATALOGUE = frozenset((event.event_source, event.event_name) for event in abuse
 
 
 def must_keep(event: Mapping[str, Any]) -> bool:
-    """A write (readOnly false), or a call of the abuse catalogue: kept whatever the cap."""
+    """A write (readOnly false), a call that minted credentials, or a call of the abuse catalogue: kept whatever
+    the cap."""
+    if str(event.get("EventName")) in MINTING_CALLS:
+        return True
     record = event.get("record") or {}
     read_only = event.get("ReadOnly", record.get("readOnly"))
     if str(read_only).lower() != "true":
@@ -152,14 +155,23 @@ def keep_evidence(events: Sequence[Mapping[str, Any]], cap: int) -> dict[str, An
     }
 
 
-def trail_evidence(trail: Trail, cap: int) -> dict[str, Any]:
-    """The trail as the evidence document keeps it: its bounds and gaps, the sessions, the changes, and the events
-    that must be kept plus the others up to ``cap`` (each event as LookupEvents gave it, record unparsed)."""
-    kept = keep_evidence(trail.events, cap)
-    events = [{k: v for k, v in event.items() if k != "record"} for event in kept["events"]]
+def trails_evidence(trails: Sequence[Trail], cap: int) -> dict[str, Any]:
+    """The leaked keys' trails as the evidence keeps them: bounds and gaps, sessions, changes, and the events that
+    must be kept plus the others up to ``cap`` (each as LookupEvents gave it; the parsed record is dropped)."""
+    events = [event for trail in trails for event in trail.events]
+    kept = keep_evidence(events, cap)
     return {
-        **trail.as_json(),
-        "changes": [change.as_json() for change in changes_of(trail.events)],
+        "keys": [trail.key for trail in trails],
+        "regions": sorted({region for trail in trails for region in trail.regions}),
+        "since": min((trail.since for trail in trails), default=""),
+        "until": max((trail.until for trail in trails), default=""),
+        "bounds": trails[0].as_json()["bounds"] if trails else {},
+        "calls": sum(trail.calls for trail in trails),
+        "throttled": sum(trail.throttled for trail in trails),
+        "complete": all(trail.complete for trail in trails),
+        "unfinished": [stop for trail in trails for stop in trail.unfinished],
+        "sessions": [session for trail in trails for session in trail.as_json()["sessions"]],
+        "changes": [change.as_json() for change in changes_of(events)],
         **kept,
-        "events": events,
+        "events": [{k: v for k, v in event.items() if k != "record"} for event in kept["events"]],
     }

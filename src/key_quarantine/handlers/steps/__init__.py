@@ -12,10 +12,12 @@ from key_quarantine.handlers.steps import (
     delete_keys,
     deleted_key,
     deny_policy,
+    derived,
     evidence,
     notify,
     remove_console_access,
     resolve,
+    second_look,
     security_hub,
     tag_user,
 )
@@ -31,6 +33,7 @@ from key_quarantine.handlers.steps.base import (
 RESOLVE_ACTIONS = resolve.ACTIONS
 CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP, deactivate_credentials.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
+    derived.STEP,  # what the key's trail created: contained right after the named user, before any evidence
     remove_console_access.STEP,
     deleted_key.STEP,
     evidence.STEP,
@@ -38,14 +41,18 @@ RECORD_STEPS: tuple[Step, ...] = (
     notify.STEP,
     security_hub.STEP,
     delete_keys.STEP,
+    second_look.STEP,
 )
-ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
+#: What the delayed second look runs after the containment round: the trail again, its evidence, a follow-up.
+SECOND_LOOK_STEPS: tuple[Step, ...] = (derived.STEP, evidence.STEP, second_look.FOLLOW_UP)
+ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS + (second_look.FOLLOW_UP,)
 
 __all__ = [
     "ALL_STEPS",
     "CONTAINMENT_STEPS",
     "RECORD_STEPS",
     "RESOLVE_ACTIONS",
+    "SECOND_LOOK_STEPS",
     "CannotContainError",
     "PlaybookError",
     "Skip",

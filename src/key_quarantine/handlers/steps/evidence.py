@@ -1,14 +1,17 @@
-"""Evidence: the user, its keys before and after, and the keys' CloudTrail activity, written to S3."""
+"""Evidence: the user, its credentials, what containment did, and the keys' CloudTrail trail, written to S3 with the
+incident's page (``handlers/incident_report.py``) beside it."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from key_quarantine.handlers import incident_report
 from key_quarantine.handlers.steps.base import Skip, Step, error_code
+from key_quarantine.handlers.steps.derived import trails_of
+from key_quarantine.handlers.trail_changes import trails_evidence
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -19,18 +22,29 @@ def collect_evidence(incident: Incident) -> str:
     if not bucket:
         raise Skip("no evidence bucket configured")
     evidence = gather_evidence(incident)
-    key = f"incidents/{incident.incident_id}/{incident.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
+    stem = f"incidents/{incident.incident_id}/{incident.started_at.strftime('%Y%m%dT%H%M%SZ')}"
     if incident.settings.dry_run:
-        return f"dry run: would write s3://{bucket}/{key}"
-    body = json.dumps(evidence, indent=2, default=str).encode()
-    incident.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-    incident.evidence_location = f"s3://{bucket}/{key}"
-    trail = evidence["cloudtrail"]
-    capped = f" (capped at {trail['cap']})" if trail["truncated"] else ""
-    failed = (
-        f"; CloudTrail lookup failed for {len(trail['errors'])} region/key pair(s)" if trail["errors"] else ""
+        return f"dry run: would write s3://{bucket}/{stem}.json and .html"
+    s3 = incident.client("s3")
+    body = json.dumps(evidence, indent=2, default=str)
+    s3.put_object(Bucket=bucket, Key=f"{stem}.json", Body=body.encode(), ContentType="application/json")
+    incident.evidence_location = f"s3://{bucket}/{stem}.json"
+    page = incident_report.render(json.loads(body))  # the page reads the document exactly as it was stored
+    s3.put_object(
+        Bucket=bucket, Key=f"{stem}.html", Body=page.encode(), ContentType="text/html; charset=utf-8"
     )
-    return f"wrote {incident.evidence_location}: {trail['event_count']} CloudTrail events{capped}{failed}"
+    incident.report_location = f"s3://{bucket}/{stem}.html"
+    return f"wrote {incident.evidence_location} and its page: {_summary(evidence['cloudtrail'])}"
+
+
+def _summary(trail: dict[str, Any]) -> str:
+    left_out = trail["left_out"]
+    capped = f" ({left_out} read-only events left out past the cap of {trail['cap']})" if left_out else ""
+    stopped = (
+        f"; the trail stopped early in {len(trail['unfinished'])} search(es)" if trail["unfinished"] else ""
+    )
+    sessions = f"; {len(trail['sessions'])} session(s) minted" if trail["sessions"] else ""
+    return f"{trail['kept']} CloudTrail events{capped}{sessions}{stopped}"
 
 
 def gather_evidence(incident: Incident) -> dict[str, Any]:
@@ -66,58 +80,33 @@ def gather_evidence(incident: Incident) -> dict[str, Any]:
             }
             for key_id, key in keys_after.items()
         ],
-        "cloudtrail": cloudtrail_activity(incident),
+        **_credentials(incident),
+        "response": {
+            "steps": [result.as_json() for result in incident.containment_results],
+            "contained_at": incident.contained_at.isoformat() if incident.contained_at else None,
+        },
+        "derived": incident.derived,
+        "cloudtrail": trails_evidence(trails_of(incident), incident.settings.evidence_event_cap),
     }
 
 
-def cloudtrail_activity(incident: Incident) -> dict[str, Any]:
-    """LookupEvents by each target key in every configured region, within the look-back, capped."""
-    settings = incident.settings
-    start = incident.started_at - timedelta(hours=settings.lookback_hours)
-    events: list[dict[str, Any]] = []
-    truncated, errors = False, {}
-    for region in settings.regions:
-        for key in incident.target_keys:
-            try:
-                found, region_truncated = _lookup(
-                    incident.client("cloudtrail", region),
-                    region,
-                    key,
-                    start,
-                    settings.evidence_event_cap - len(events),
-                )
-            except Exception as error:  # noqa: BLE001 - partial evidence beats none; the error is recorded
-                errors[f"{region}/{key}"] = f"{type(error).__name__}: {error}"
-                continue
-            events.extend(found)
-            truncated = truncated or region_truncated
-    return {
-        "regions": list(settings.regions),
-        "since": start.isoformat(),
-        "event_count": len(events),
-        "cap": settings.evidence_event_cap,
-        "truncated": truncated,
-        "errors": errors,
-        "events": events,
-    }
-
-
-def _lookup(
-    cloudtrail: Any, region: str, key: str, start: datetime, room: int
-) -> tuple[list[dict[str, Any]], bool]:
-    if room <= 0:
-        return [], True
-    paginator = cloudtrail.get_paginator("lookup_events")
-    pages = paginator.paginate(
-        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key}], StartTime=start
-    )
-    found: list[dict[str, Any]] = []
-    for page in pages:
-        for event in page.get("Events", []):
-            if len(found) == room:
-                return found, True
-            found.append({"region": region, **event})
-    return found, False
+def _credentials(incident: Incident) -> dict[str, Any]:
+    """The user's other long-lived credentials: SSH keys, service-specific credentials, signing certificates."""
+    iam, user = incident.iam, incident.user_name
+    listed: dict[str, Any] = {}
+    for name, call, field in (
+        ("ssh_public_keys", iam.list_ssh_public_keys, "SSHPublicKeys"),
+        ("service_specific_credentials", iam.list_service_specific_credentials, "ServiceSpecificCredentials"),
+        ("signing_certificates", iam.list_signing_certificates, "Certificates"),
+    ):
+        try:
+            listed[name] = [
+                {k: v for k, v in item.items() if k != "CertificateBody"}
+                for item in call(UserName=user)[field]
+            ]
+        except Exception as error:  # noqa: BLE001 - partial evidence beats none; the error is recorded
+            listed[name] = {"error": f"{type(error).__name__}: {error}"}
+    return listed
 
 
 def _login_profile(incident: Incident) -> dict[str, Any] | None:
@@ -138,6 +127,9 @@ STEP = Step(
         "iam:ListUserPolicies",
         "iam:ListMFADevices",
         "iam:GetLoginProfile",
+        "iam:ListSSHPublicKeys",
+        "iam:ListServiceSpecificCredentials",
+        "iam:ListSigningCertificates",
         "cloudtrail:LookupEvents",
         "s3:PutObject",
     ),

@@ -7,16 +7,21 @@ from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.steps.base import UNDONE, Skip, Status, Step, why_not_containing
 from key_quarantine.handlers.steps.deleted_key import deleted_key_line
+from key_quarantine.handlers.steps.derived import trail_lines
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 
 def notify(incident: Incident) -> str:
+    return publish(incident, *notification(incident))
+
+
+def publish(incident: Incident, subject: str, message: str) -> str:
+    """Send one notice to the topic (the incident's, or a follow-up); SNS takes 100 characters of subject."""
     topic = incident.settings.topic_arn
     if not topic:
         raise Skip("no notification topic configured")
-    subject, message = notification(incident)
     if incident.settings.dry_run:
         return f"dry run: would publish '{subject}'"
     incident.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)
@@ -35,6 +40,7 @@ def notification(incident: Incident) -> tuple[str, str]:
         "Steps:",
         *(f"- {r.name}: {r.status.value}: {r.detail}" for r in incident.results),
         *_ignored_tag(incident),
+        *trail_lines(incident),
         f"Evidence: {incident.evidence_location or 'not written (see the responder logs)'}",
         f"Incident: {incident.incident_id}",
         "",

@@ -1,0 +1,63 @@
+"""The second look: CloudTrail delivers a call within about 5 minutes, so the first trail, read seconds after the
+signal, misses the key's last minutes. One delayed follow-up per incident (recorded in the ledger) goes through the
+buffer queue with ``DelaySeconds`` (SQS allows 900 at most): the signal's own event, marked ``kq-second-look``.
+When it comes back the playbook runs again (idempotent: the named user's containment is checked again, the trail
+is read again and what it made is contained) and a follow-up notice says what the second look found.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from key_quarantine.handlers.steps.base import Skip, Step
+from key_quarantine.handlers.steps.derived import trail_lines
+from key_quarantine.handlers.steps.notify import publish
+
+if TYPE_CHECKING:
+    from key_quarantine.handlers.playbook import Incident
+
+MARKER = "kq-second-look"
+MAX_DELAY_SECONDS = 900  # SQS's largest DelaySeconds
+
+
+def schedule_second_look(incident: Incident) -> str:
+    settings = incident.settings
+    if not settings.second_look_queue_url:
+        raise Skip("no second look configured (KQ_SECOND_LOOK_QUEUE_URL)")
+    if incident.second_look:
+        raise Skip("this is the second look")
+    if incident.trigger.event is None:
+        raise Skip("the signal carried no event to look at again")
+    delay = min(settings.second_look_delay_seconds, MAX_DELAY_SECONDS)
+    if settings.dry_run:
+        return f"dry run: would look again in {delay} s"
+    body = {**incident.trigger.event, MARKER: {"incident_id": incident.incident_id}}
+    incident.client("sqs").send_message(
+        QueueUrl=settings.second_look_queue_url, MessageBody=json.dumps(body, default=str), DelaySeconds=delay
+    )
+    return f"a second look in {delay} s, once CloudTrail has delivered the last calls"
+
+
+def follow_up(incident: Incident) -> str:
+    return publish(incident, *follow_up_notice(incident))
+
+
+def follow_up_notice(incident: Incident) -> tuple[str, str]:
+    found = trail_lines(incident)
+    events = sum(len(trail.events) for trail in incident.trails or [])
+    subject = f"Second look at the leaked key of {incident.user_name}: {len(incident.derived)} more contained"
+    lines = [
+        f"CloudTrail has now delivered the key's last calls: the trail holds {events} event(s).",
+        *(found or ["Nothing more was found."]),
+        f"Evidence: {incident.evidence_location or 'not written (see the responder logs)'}",
+        f"Incident: {incident.incident_id}",
+    ]
+    return subject, "\n".join(lines)
+
+
+#: Not claimed first (a claim costs two ledger calls even where no second look is configured): the ledger records
+#: it done, so later deliveries skip it; two deliveries at the same moment may both schedule one, and the
+#: follow-up notice is claimed, so a person still gets one.
+STEP = Step("second-look", ("sqs:SendMessage",), schedule_second_look)
+FOLLOW_UP = Step("second-look-notice", ("sns:Publish",), follow_up, once=True)
