@@ -76,6 +76,9 @@ class Reached:
     severity: Severity
     at: str
     region: str
+    #: False when the record carried no eventTime (``at`` is then when it was seen): such a call cannot be shown
+    #: to come after a notice, so a retried delivery never re-tells it
+    timed: bool = True
 
     def line(self) -> str:
         return f"{self.event_name} ({self.severity.label}) at {self.at} in {self.region}"
@@ -112,7 +115,7 @@ def record_calls(
     dynamodb = aws.client("dynamodb")
     partition = f"notice#{identity_of(trigger)}"
     recorded = [call for call in _distinct(details) if _first_in_window(dynamodb, table, partition, call)]
-    reached = [call for call in recorded if covered_until is None or call.at > covered_until]
+    reached = [call for call in recorded if covered_until is None or (call.timed and call.at > covered_until)]
     if not reached or notified:
         return Escalation(reached, may_notify=False, held_before=[])
     hour = _hour(max(call.at for call in reached))
@@ -155,6 +158,7 @@ def _distinct(details: Sequence[Mapping[str, Any]]) -> list[Reached]:
             severity_of(detail),
             str(detail.get("eventTime") or _stamp(datetime.now(UTC))),
             str(detail.get("awsRegion", "")),
+            timed=bool(detail.get("eventTime")),
         )
         first.setdefault((call.event_name, call.severity), call)
     return list(first.values())
