@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, guardduty_pattern
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, manual_trigger, parse_event
+from key_quarantine.rules.event_pattern import parse_pattern
+from tests.handlers.conftest import MotoAccount
 from tests.samples import sample_event
 
 LOCAL_EVENTS = Path(__file__).resolve().parent / "events"
@@ -200,3 +204,57 @@ def test_manual_trigger_validates_its_input() -> None:
     with pytest.raises(TriggerError, match="not a long-term access key id"):
         manual_trigger("123456789012", None, "not-a-key")
     assert manual_trigger("123456789012", "ci", None).family is TriggerFamily.MANUAL
+
+
+def test_an_attack_sequence_names_the_credential_among_its_actors() -> None:
+    # Given an AttackSequence:IAM/CompromisedCredentials finding: no accessKeyDetails, the key is an actor's
+    event = sample("guardduty-attack-sequence.json")
+    # Then the default GuardDuty rule delivers it, and it names that user and long-term key
+    assert parse_pattern(guardduty_pattern(DEFAULT_GUARDDUTY_FINDING_TYPES)).matches(event)
+    trigger = parse_event(event)
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.GUARDDUTY,
+        "leaked-user",
+        "AKIAIOSFODNN7EXAMPLE",
+    )
+    assert "AttackSequence:IAM/CompromisedCredentials" in trigger.reason
+
+
+def test_an_attack_sequence_prefers_the_users_long_term_key_over_a_session() -> None:
+    event = sample("guardduty-attack-sequence.json")
+    actors = event["detail"]["service"]["detection"]["sequence"]["actors"]
+    session = copy.deepcopy(actors[0])
+    session["user"]["credentialUid"] = "ASIAEXAMPLESESSION01"
+    actors.insert(0, session)
+    assert parse_event(event).access_key_id == "AKIAIOSFODNN7EXAMPLE"
+    del actors[1]  # only the session: the user, every key
+    assert (parse_event(event).user_name, parse_event(event).access_key_id) == ("leaked-user", None)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"type": "AssumedRole", "name": "app-role"}, "names no IAM user"),
+        ({"account": {"uid": "999999999999"}}, "names no IAM user"),  # another account's user
+    ],
+)
+def test_an_attack_sequence_without_a_user_of_this_account_contains_nobody(
+    change: dict[str, Any], problem: str
+) -> None:
+    event = sample("guardduty-attack-sequence.json")
+    event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"].update(change)
+    with pytest.raises(TriggerError, match=problem):
+        parse_event(event)
+
+
+def test_an_attack_sequence_on_a_users_long_term_key_contains_it(account: MotoAccount) -> None:
+    # Given GuardDuty's attack sequence names the leaked user's key as the actor's credential
+    event = sample("guardduty-attack-sequence.json")
+    event["account"] = event["detail"]["accountId"] = account.account_id
+    user = event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]
+    user.update(name=account.user, credentialUid=account.key, account={"uid": account.account_id})
+    # When the responder acts on it (GuardDuty findings contain, as the settings say)
+    outcome = run_playbook(parse_event(event), account.settings, account.aws())
+    # Then that key is deactivated
+    assert not outcome.failed
+    assert account.key_status()[account.key] == "Inactive"

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from key_quarantine.data import Severity
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
@@ -110,6 +111,15 @@ class _Group:
     trigger: Trigger
     message_ids: list[str] = field(default_factory=list)
     details: list[Mapping[str, Any]] = field(default_factory=list)
+    # The first call that is an incident of its own; None when every call counts only inside a correlation
+    own: Trigger | None = None
+
+    def add(self, message_id: str, trigger: Trigger) -> None:
+        self.message_ids.append(message_id)
+        if trigger.event is not None:
+            self.details.append(trigger.event["detail"])
+        if self.own is None and not trigger.correlation_only:
+            self.own = trigger
 
 
 @dataclass(frozen=True)
@@ -131,10 +141,7 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
             if trigger["status"] in {"malformed", HEARTBEAT_FAILED}:
                 failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
-        group = groups.setdefault(_memo_key(trigger), _Group(trigger))
-        group.message_ids.append(delivery.message_id)
-        if trigger.event is not None:
-            group.details.append(trigger.event["detail"])
+        groups.setdefault(_memo_key(trigger), _Group(trigger)).add(delivery.message_id, trigger)
     answered = _each(list(groups.values()), lambda group: _respond_group(group, responder))
     for group, (result, group_failed) in zip(groups.values(), answered, strict=True):
         results.update(dict.fromkeys(group.message_ids, result))
@@ -190,7 +197,13 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
         ), True
     correlated, recorded = _correlations(group, responder)
-    answered = [_respond(trigger, responder) for trigger in [group.trigger, *correlated]]
+    incidents = [*([group.own] if group.own else []), *correlated]
+    if not incidents:
+        reason = "these calls count only inside a correlation, and none is complete"
+        return log(
+            "recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason
+        ), not recorded
+    answered = [_respond(trigger, responder) for trigger in incidents]
     records = [record for record, _ in answered]
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
@@ -282,7 +295,15 @@ def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], b
     except Exception as error:  # noqa: BLE001 - correlation is extra: the calls themselves are still answered
         log("correlation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
         return [], False
-    return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched], True
+    return [_completed(trigger, name) for name in matched], True
+
+
+def _completed(trigger: Trigger, correlation: str) -> Trigger:
+    """A completed pattern is an incident of its own, at high severity whatever the calls in it."""
+    reason = f"{correlation}: {trigger.reason}"
+    return replace(
+        trigger, category=correlation, severity=Severity.HIGH, correlation_only=False, reason=reason
+    )
 
 
 def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:

@@ -17,8 +17,10 @@ from key_quarantine.data import (
     CLOUDTRAIL_DETAIL_TYPE,
     LEGACY_QUARANTINE_INLINE_POLICY,
     QUARANTINE_POLICY_ARN_PREFIX,
-    abuse_events,
+    Detection,
+    Severity,
 )
+from key_quarantine.data.detections import CLOUDFORMATION, entry_for
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
@@ -31,9 +33,8 @@ DETAIL_TYPES = {
     "aws.guardduty": "GuardDuty Finding",
 }
 GUARDDUTY_IAM_USER = "IAMUser"
-
-
-_ABUSE_CATEGORIES = {(event.event_source, event.event_name): event.category for event in abuse_events()}
+#: The resource type of GuardDuty Extended Threat Detection findings (AttackSequence:IAM/CompromisedCredentials ...)
+ATTACK_SEQUENCE = "AttackSequence"
 
 
 class TriggerFamily(StrEnum):
@@ -61,6 +62,9 @@ class Trigger:
     reason: str
     event_id: str | None = None
     category: str | None = None  # the abuse category, for ABUSE triggers
+    severity: Severity | None = None  # the catalogue's severity, for ABUSE triggers
+    # An ABUSE call the catalogue counts only inside a correlation: recorded, never an incident of its own
+    correlation_only: bool = field(default=False, compare=False)
     # The account EventBridge says the event came from; differs from ``account`` only for a Health organizational
     # view event (detail.affectedAccount) or a GuardDuty administrator's finding (detail.accountId).
     reported_by: str | None = field(default=None, compare=False)
@@ -73,11 +77,11 @@ def parse_event(event: Any) -> Trigger:
         raise TriggerError("not an EventBridge event: no 'detail' object")
     source = event.get("source")
     parser = _PARSERS.get(source) if isinstance(source, str) else None
-    if parser is None and event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE:
-        parser = _abuse
+    if event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE and source != "aws.iam":
+        parser = _abuse  # a call to any service, GuardDuty's own API (DeleteDetector) included
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
-    expected = DETAIL_TYPES.get(str(source), CLOUDTRAIL_DETAIL_TYPE)
+    expected = CLOUDTRAIL_DETAIL_TYPE if parser is _abuse else DETAIL_TYPES[str(source)]
     if event.get("detail-type") != expected:
         raise TriggerError(
             f"an event from {source!r} with detail-type {event.get('detail-type')!r}: AWS sends {expected!r}"
@@ -101,40 +105,32 @@ def manual_trigger(account: str, user_name: str | None, access_key_id: str | Non
 def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     if detail.get("eventSource") != "iam.amazonaws.com":  # parse_event checked the detail-type
         raise TriggerError("an aws.iam event that is not an IAM API call recorded by CloudTrail")
-    if detail.get("errorCode"):
-        raise TriggerError(
-            f"the {detail.get('eventName')} call failed ({detail['errorCode']}): nothing was attached"
-        )
-    parameters = detail.get("requestParameters")
-    if not isinstance(parameters, Mapping):
-        raise TriggerError("the CloudTrail event has no requestParameters")
+    parameters = _object(detail, "requestParameters")
     name, arn, policy = detail.get("eventName"), parameters.get("policyArn"), parameters.get("policyName")
     if name == "AttachUserPolicy" and isinstance(arn, str) and arn.startswith(QUARANTINE_POLICY_ARN_PREFIX):
         family, reason = TriggerFamily.QUARANTINE_POLICY, f"AWS attached {arn.rsplit('/', 1)[-1]}"
     elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
         family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
     else:
-        return _abuse(event, detail)
+        return _abuse(event, detail)  # a failed call too: denied CreateUser or CreateAccessKey is the attempt
+    if detail.get("errorCode"):
+        raise TriggerError(f"the {name} call failed ({detail['errorCode']}): nothing was attached")
     account = _recorded_in(event, detail)
     return Trigger(family, account, _user_name(parameters.get("userName")), None, reason, _event_id(detail))
 
 
 def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
-    """A call from the abuse catalogue made with a long-lived user key (or a session minted from one)."""
+    """A call from the abuse catalogue made with a leaked user key, or a session minted from one."""
     source, name = str(detail.get("eventSource")), str(detail.get("eventName"))  # lists and None never match
-    category = _ABUSE_CATEGORIES.get((source, name))
-    if category is None:
+    entry = entry_for(detail)
+    if entry is None:
         raise TriggerError(f"{source} {name} is not a leak signal")
     if event.get("source") != "aws." + source.split(".", maxsplit=1)[0]:
         raise TriggerError(
             f"events from source {event.get('source')!r} are not leak signals (eventSource {source})"
         )
     identity = _object(detail, "userIdentity")
-    if identity.get("type") != "IAMUser":
-        raise TriggerError(
-            f"{detail.get('eventName')} was called by a {identity.get('type')}, not an IAM user's key"
-        )
-    key = identity.get("accessKeyId")
+    user, key = _user_key_caller(identity, name)
     account = _recorded_in(event, detail)
     if identity.get("accountId") != account:
         # CloudTrail records a cross-account call (a shared secret, say) in the resource's account too: the
@@ -144,12 +140,35 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     return Trigger(
         TriggerFamily.ABUSE,
         account,
-        _user_name(identity.get("userName")),
-        key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
-        f"{category}: {detail.get('eventName')} called with a long-lived key{failed}",
+        user,
+        key,
+        f"{entry.category}: {name} called with a long-lived key{failed}",
         _event_id(detail),
-        category,
+        entry.category,
+        entry.severity,
+        correlation_only=entry.detection is Detection.CORRELATION,
     )
+
+
+def _user_key_caller(identity: Mapping[str, Any], name: str) -> tuple[str, str | None]:
+    """The IAM user whose key made the call, and the key when it is the long-term one itself.
+
+    A GetSessionToken session is logged as the IAMUser with an ASIA key; a GetFederationToken session as a
+    FederatedUser whose sessionIssuer is the user. Either way every key of the user is contained.
+    """
+    kind = identity.get("type")
+    if identity.get("invokedBy") == CLOUDFORMATION:
+        raise TriggerError(f"{name} was made by CloudFormation deploying a stack, not by the key's holder")
+    if kind == "IAMUser":
+        key = identity.get("accessKeyId")
+        return _user_name(identity.get("userName")), key if isinstance(
+            key, str
+        ) and LONG_TERM_KEY_ID.fullmatch(key) else None
+    if kind == "FederatedUser":
+        issuer = _object(_object(identity, "sessionContext"), "sessionIssuer")
+        if issuer.get("type") == "IAMUser":
+            return _user_name(issuer.get("userName")), None
+    raise TriggerError(f"{name} was called by a {kind}, not an IAM user's key")
 
 
 def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
@@ -184,6 +203,8 @@ def _health_key(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> str |
 
 
 def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    if _object(detail, "resource").get("resourceType") == ATTACK_SEQUENCE:
+        return _attack_sequence(event, detail)
     key_details = _object(_object(detail, "resource"), "accessKeyDetails")
     if key_details.get("userType") not in (GUARDDUTY_IAM_USER, None):
         raise TriggerError(f"GuardDuty finding about a {key_details.get('userType')}, not an IAM user's key")
@@ -199,6 +220,36 @@ def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         _user_name(user),
         long_term_key,
         f"GuardDuty finding {detail.get('type')}",
+        detail.get("id"),
+    )
+
+
+def _attack_sequence(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    """An Extended Threat Detection sequence: the credential is one of the sequence's actors, not accessKeyDetails."""
+    account = _account(detail.get("accountId") or event.get("account"))
+    sequence = _object(_object(_object(detail, "service"), "detection"), "sequence")
+    actors = sequence.get("actors")
+    users = [
+        user
+        for actor in (actors if isinstance(actors, list) else [])
+        if isinstance(actor, Mapping)
+        for user in [_object(actor, "user")]
+        if user.get("type") == GUARDDUTY_IAM_USER and _object(user, "account").get("uid", account) == account
+    ]
+    if not users:
+        kinds = sorted({str(_object(a, "user").get("type")) for a in actors or [] if isinstance(a, Mapping)})
+        raise TriggerError(
+            f"GuardDuty attack sequence {detail.get('type')} names no IAM user of {account}: {kinds}"
+        )
+    # A user's long-term key first: that is the credential to contain; a session's names the same user
+    user = next((u for u in users if LONG_TERM_KEY_ID.fullmatch(str(u.get("credentialUid")))), users[0])
+    key = user.get("credentialUid")
+    return Trigger(
+        TriggerFamily.GUARDDUTY,
+        account,
+        _user_name(user.get("name")),
+        key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
+        f"GuardDuty attack sequence {detail.get('type')}",
         detail.get("id"),
     )
 
