@@ -83,6 +83,7 @@ def rounds_to_containment(calls: list[Call]) -> tuple[int, float]:
 def run_incidents(endpoint: str, count: int, shape: str, *, sequential: bool) -> dict[str, Any]:
     from key_quarantine.handlers import playbook  # noqa: PLC0415
     from key_quarantine.handlers.settings import Settings  # noqa: PLC0415
+    from key_quarantine.handlers.steps import resolve  # noqa: PLC0415
     from key_quarantine.handlers.triggers import manual_trigger  # noqa: PLC0415
 
     aws, calls = timed_aws(endpoint)
@@ -98,7 +99,7 @@ def run_incidents(endpoint: str, count: int, shape: str, *, sequential: bool) ->
         calls.clear()
         started = time.perf_counter()
         if sequential:
-            with _one_call_at_a_time(playbook):
+            with _one_call_at_a_time(playbook, resolve):
                 playbook.run_playbook(trigger, Settings(), aws)
         else:
             playbook.run_playbook(trigger, Settings(), aws)
@@ -118,8 +119,8 @@ def run_incidents(endpoint: str, count: int, shape: str, *, sequential: bool) ->
 class _one_call_at_a_time:  # noqa: N801 - used as a context manager
     """The peer: the same playbook with its parallel rounds run one call after another."""
 
-    def __init__(self, module: Any) -> None:
-        self._module = module
+    def __init__(self, *modules: Any) -> None:
+        self._modules = modules  # every module that opens a parallel round
 
     def __enter__(self) -> None:
         import concurrent.futures  # noqa: PLC0415
@@ -128,11 +129,13 @@ class _one_call_at_a_time:  # noqa: N801 - used as a context manager
             def __init__(self, *_: Any, **__: Any) -> None:
                 super().__init__(max_workers=1)
 
-        self._original = self._module.ThreadPoolExecutor
-        self._module.ThreadPoolExecutor = Serial
+        self._original = concurrent.futures.ThreadPoolExecutor
+        for module in self._modules:
+            module.ThreadPoolExecutor = Serial
 
     def __exit__(self, *_: object) -> None:
-        self._module.ThreadPoolExecutor = self._original
+        for module in self._modules:
+            module.ThreadPoolExecutor = self._original
 
 
 def cold_import_ms(

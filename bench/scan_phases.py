@@ -28,7 +28,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from tests.rules.test_hcl_differential import python_hcl2_parse  # noqa: E402
 
 from key_quarantine.cli import report  # noqa: E402
-from key_quarantine.rules import hcl, terraform  # noqa: E402
+from key_quarantine.rules import hcl, terraform, terraform_expressions  # noqa: E402
 from key_quarantine.rules.model import AppModel  # noqa: E402
 from key_quarantine.rules.runner import run_rules  # noqa: E402
 from scan_bench import terraform_folder  # noqa: E402
@@ -50,12 +50,12 @@ def phases_ms(folder: Path, repeats: int, *, previous: bool) -> dict[str, float]
     samples: dict[str, list[float]] = {"parse": [], "model": [], "rules": [], "report": []}
     original = hcl.parse
     for _ in range(repeats):
-        terraform._hcl_expression.cache_clear()
+        terraform_expressions.forget_caches()
         started = time.perf_counter()
         for path in sorted(folder.glob("*.tf")):
             parse(path.read_text(encoding="utf-8"))
         samples["parse"].append(time.perf_counter() - started)
-        terraform._hcl_expression.cache_clear()
+        terraform_expressions.forget_caches()
         hcl.parse = parse  # type: ignore[assignment]
         try:
             started = time.perf_counter()

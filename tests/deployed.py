@@ -38,7 +38,7 @@ def physical_name(logical_id: str, length: int | None = None) -> str:
 
 
 class Deployed:
-    """Resolves Ref, GetAtt Arn, Join and Sub of one template to deployed values."""
+    """Resolves Ref, GetAtt Arn, Join and Sub (of pseudo parameters) of one template to deployed values."""
 
     def __init__(self, template: dict[str, Any], name_length: int | None = None) -> None:
         self._resources = template["Resources"]
@@ -62,13 +62,23 @@ class Deployed:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
-        if not isinstance(value, dict):
-            return value
+        return self._resolve_object(value) if isinstance(value, dict) else value
+
+    def _resolve_object(self, value: dict[str, Any]) -> Any:
         if set(value) == {"Ref"}:
             return PSEUDO.get(value["Ref"]) or self.name(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
             return self.attribute(*value["Fn::GetAtt"])
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            return _substitute(value["Fn::Sub"])
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return separator.join(str(self.resolve(part)) for part in parts)
         return {key: self.resolve(item) for key, item in value.items()}
+
+
+def _substitute(text: str) -> str:
+    """``Fn::Sub`` of pseudo parameters only (what CDK writes for the bootstrap roles' ARNs)."""
+    for name, pseudo in PSEUDO.items():
+        text = text.replace(f"${{{name}}}", pseudo)
+    return text

@@ -47,7 +47,12 @@ class DevUsersStack(cdk.Stack):
             runtime=lambda_.Runtime.PYTHON_3_13,
             handler="index.handler",
             code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
-            environment={"UPLOAD_SECRET_KEY": first.secret_access_key.unsafe_unwrap()},
+            environment={
+                "UPLOAD_SECRET_KEY": first.secret_access_key.unsafe_unwrap(),
+                # a key pasted into the code (made up here): leaked to every reader of the repository
+                "BACKUP_ACCESS_KEY_ID": "AKIAJ4D7G2K5N8Q3T6W9",
+                "BACKUP_SECRET_ACCESS_KEY": "Vh3Kp6Ns9Qv2Ty5Wb8Ze/Ch1Fk4Im7Lo0Rr+UxAz",
+            },
         )
         cdk.Tags.of(function).add("deploy-secret", rotated.secret_access_key.unsafe_unwrap())
 

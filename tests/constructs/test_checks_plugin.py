@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -13,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantineChecks, declare_existing_trail, declare_external_monitoring
+from key_quarantine.checks import SUMMARY_RULE_NAME, _struct
 from tests.cdk_apps import plugin_report, rule_names, synth
 
 US_EAST_1 = cdk.Environment(account="111111111111", region="us-east-1")
@@ -152,7 +154,7 @@ def test_declared_external_monitoring_satisfies_kq1(tmp_path: Path) -> None:
         cdk.Validations.of(app).add_plugins(KeyQuarantineChecks(app))
 
     outdir = synth(tmp_path, build)
-    assert plugin_report(outdir)["violations"] == []
+    assert rule_names(plugin_report(outdir)["violations"]) == [SUMMARY_RULE_NAME]  # nothing found
     template = (outdir / "S.template.json").read_text()
     assert "ExternalQuarantineMonitoring" in template
     assert "ExistingCloudTrailTrail" in template
@@ -215,3 +217,63 @@ def test_strict_still_fails_on_warnings_when_something_else_is_acknowledged(tmp_
     # Then synthesis fails on the warning (CDK recomputes success from severities after acknowledgements)
     with pytest.raises(RuntimeError, match=r"ValidationFailed: ERROR \[KQ7\]"):
         synth(tmp_path, build)
+
+
+def test_nothing_found_prints_one_summary_line_and_the_report_has_the_plugin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a monitored account with four users, three of them holding one key each
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(app, "S", env=US_EAST_1)
+        quarantine_monitoring(stack)
+        declare_existing_trail(stack, reason="Organization trail")
+        for name in ("Ci", "Backup", "Reports"):
+            user_with_key(stack, name)
+        iam.User(stack, "Console")
+        cdk.Validations.of(app).add_plugins(KeyQuarantineChecks(app))
+
+    # When synthesized (failing on errors)
+    outdir = synth(tmp_path, build)
+    # Then one line says the rules ran and what they checked
+    printed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("KeyQuarantine")]
+    assert printed == ["KeyQuarantine: 0 findings — 4 users, 3 keys checked"]
+    # And validation-report.json has the plugin's entry: a success, whose only violation is the summary
+    reports = json.loads((outdir / "validation-report.json").read_text())["pluginReports"]
+    (entry,) = [p for p in reports if p["pluginName"] == "KeyQuarantine"]
+    assert entry["conclusion"] == "success"
+    (summary,) = entry["violations"]
+    assert (summary["ruleName"], summary["severity"], summary["violatingConstructs"]) == (
+        SUMMARY_RULE_NAME,
+        "info",
+        [],
+    )
+    assert summary["description"] == printed[0]
+    assert entry["metadata"] == {"summary": printed[0], "users": "4", "keys": "3"}
+
+
+def test_findings_are_counted_in_the_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def build(app: cdk.App) -> None:
+        stack = cdk.Stack(app, "S", env=US_EAST_1)
+        iam.AccessKey(stack, "Second", user=user_with_key(stack))
+        cdk.Validations.of(app).add_plugins(KeyQuarantineChecks(app))
+
+    outdir = synth(tmp_path, build, fail_on_errors=False)
+    assert "KeyQuarantine: 2 findings — 1 user, 2 keys checked" in capsys.readouterr().err  # KQ1, KQ7
+    assert SUMMARY_RULE_NAME not in rule_names(plugin_report(outdir)["violations"])
+
+
+def test_structs_built_without_type_checks_equal_the_checked_constructor() -> None:
+    values = {
+        "resource_logical_id": "User",
+        "template_path": "S.template.json",
+        "locations": ["Properties"],
+    }
+    checked = cdk.PolicyViolatingResource(**values)  # type: ignore[arg-type]
+    assert _struct(cdk.PolicyViolatingResource, **values) == checked
+    violation = {
+        "rule_name": "KQ1",
+        "description": "d",
+        "severity": "error",
+        "violating_resources": [checked],
+    }
+    assert _struct(cdk.PolicyViolation, fix=None, **violation) == cdk.PolicyViolation(**violation)  # type: ignore[arg-type]

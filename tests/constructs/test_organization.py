@@ -16,7 +16,7 @@ from key_quarantine import KeyQuarantineMember, KeyQuarantineOrganization
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, signal_patterns
 from key_quarantine.data.detections import categories, regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
-from key_quarantine.handlers.playbook import ALL_STEPS, RESOLVE_ACTIONS
+from key_quarantine.handlers.steps import ALL_STEPS, RESOLVE_ACTIONS
 from tests.cdk_apps import plugin_report, synth
 
 SECURITY = "111111111111"

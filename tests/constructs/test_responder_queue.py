@@ -18,7 +18,7 @@ from key_quarantine.constructs.responder_queue import (
     ResponderQueue,
 )
 from key_quarantine.handlers.batch import HANDED_BACK
-from tests.constructs.test_key_quarantine import US_EAST_1, assembly, resources, template
+from tests.constructs.test_key_quarantine import assembly, resources, template
 
 __all__ = ["assembly", "template"]
 
@@ -89,14 +89,23 @@ def test_responder_reads_the_queue_in_bounded_batches(template: dict[str, Any]) 
     assert properties["FunctionName"]["Ref"].startswith("KeyQuarantineResponderFunction")
 
 
-def test_eventbridge_may_use_the_key_for_this_account_only(template: dict[str, Any]) -> None:
-    (key,) = resources(template, "AWS::KMS::Key").values()
-    (statement,) = [
-        s
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if s.get("Sid") == "EventBridgeSendsToTheResponderQueue"
+def test_eventbridge_may_use_the_pipeline_key_to_deliver_and_the_queue_names_the_rules(
+    template: dict[str, Any],
+) -> None:
+    """EventBridge's use of the key carries no aws:SourceArn/aws:SourceAccount condition: the Amazon SNS Developer
+    Guide ("Enable compatibility between event sources from AWS services and encrypted topics",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services) says those
+    keys are not supported in a KMS key policy for EventBridge delivery, so a condition on them would drop every
+    signal. The queue's own policy admits the rules by aws:SourceArn, which SQS does receive."""
+    (key,) = [
+        k for lid, k in resources(template, "AWS::KMS::Key").items() if lid.startswith("KeyQuarantineKey")
     ]
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": US_EAST_1.account}}
+    (statement,) = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "EventBridgeDelivers"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in statement
 
 
 @pytest.mark.parametrize(("option", "value"), [("maximum_concurrency", 1), ("batch_size", 0)])
@@ -128,4 +137,4 @@ def test_a_signal_handed_back_to_the_queue_alarms_at_once(template: dict[str, An
     )
     assert alarm["Properties"]["Threshold"] == 1
     (action,) = alarm["Properties"]["AlarmActions"]
-    assert action["Ref"].startswith("KeyQuarantineNotifications")
+    assert action["Ref"].startswith("KeyQuarantineAlarms")  # the alarm topic, under its own key

@@ -19,9 +19,12 @@ from cdk_nag import AwsSolutionsChecks
 from key_quarantine import KeyQuarantine
 from key_quarantine.constructs.tamper_alarms import (
     BUCKET_CALLS,
+    KEY_CALLS,
     QUEUE_CALLS,
     ROLE_CALLS,
     STACK_CALLS,
+    TABLE_CALLS,
+    TOPIC_CALLS,
     TRAIL_CALLS,
 )
 from key_quarantine.handlers.canary import CANARY_DETAIL_TYPE, CANARY_SOURCE
@@ -179,6 +182,21 @@ def mapping_id(d: Deployed, t: dict[str, Any]) -> str:
     )
 
 
+def key_id(prefix: str) -> Callable[[Deployed, dict[str, Any]], str]:
+    return lambda d, t: d.name(logical_id(t, prefix, "AWS::KMS::Key"))
+
+
+def topic_arn(prefix: str) -> Callable[[Deployed, dict[str, Any]], str]:
+    return lambda d, t: d.name(logical_id(t, prefix, "AWS::SNS::Topic"))  # a topic's Ref is its ARN
+
+
+def table(prefix: str, form: str = "name") -> Callable[[Deployed, dict[str, Any]], str]:
+    return lambda d, t: getattr(d, form)(logical_id(t, prefix, "AWS::DynamoDB::Table"))
+
+
+PIPELINE_KEY, ALARM_KEY = key_id("KeyQuarantineKey"), key_id("KeyQuarantineAlarmKey")
+NOTIFICATIONS, ALARMS = topic_arn("KeyQuarantineNotifications"), topic_arn("KeyQuarantineAlarms")
+SUBSCRIPTION = "7f6c1d2e-0000-4000-8000-000000000000"
 BUFFER, DEAD_LETTERS = queue_url("KeyQuarantineBufferQueue"), queue_url("KeyQuarantineResponderDeadLetters")
 RESPONDER, SWEEP = function("KeyQuarantineResponderFunction"), function("KeyQuarantineDailySweepFunction")
 RESPONDER_ARN = function_arn("KeyQuarantineResponderFunction")
@@ -256,6 +274,32 @@ TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dic
     ),
     ("Mappings", "lambda", "DeleteEventSourceMapping20150331", lambda d, t: {"uUID": mapping_id(d, t)}),
     *[("BucketCalls", "s3", call, lambda d, t: {"bucketName": bucket(d, t)}) for call in BUCKET_CALLS],
+    *[("Keys", "kms", call, lambda d, t: {"keyId": PIPELINE_KEY(d, t)}) for call in KEY_CALLS],
+    (
+        "Keys",
+        "kms",
+        "DisableKey",
+        lambda d, t: {"keyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{ALARM_KEY(d, t)}"},
+    ),
+    *[
+        ("Topics", "sns", call, lambda d, t: {"subscriptionArn": f"{NOTIFICATIONS(d, t)}:{SUBSCRIPTION}"})
+        for call in ("Unsubscribe", "SetSubscriptionAttributes")
+    ],
+    *[
+        ("Topics", "sns", call, lambda d, t: {"topicArn": ALARMS(d, t)})
+        for call in TOPIC_CALLS
+        if call not in {"Unsubscribe", "SetSubscriptionAttributes"}
+    ],
+    *[
+        ("Tables", "dynamodb", call, lambda d, t: {"tableName": table("KeyQuarantineLedger")(d, t)})
+        for call in TABLE_CALLS
+    ],
+    (
+        "Tables",
+        "dynamodb",
+        "PutResourcePolicy",
+        lambda d, t: {"resourceArn": table("KeyQuarantineSignals", "arn")(d, t), "policy": "{}"},
+    ),
 ]
 
 
@@ -305,6 +349,14 @@ def test_tamper_call_alarms_unless_cloudformation_made_it(
         ),  # a prefix of ours is not ours
         ("s3", "DeleteBucket", {"bucketName": "someone-elses-bucket"}),
         ("cloudformation", "DeleteStack", {"stackName": "SecurityCopy"}),
+        ("kms", "DisableKey", {"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+        (
+            "sns",
+            "Unsubscribe",
+            {"subscriptionArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:other-topic:{SUBSCRIPTION}"},
+        ),
+        ("sns", "SetTopicAttributes", {"topicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:other-topic"}),
+        ("dynamodb", "DeleteTable", {"tableName": "someone-elses-table"}),
     ],
 )
 def test_changes_to_other_resources_do_not_alarm(
@@ -370,8 +422,11 @@ def test_deleted_evidence_alarms_through_s3s_own_notification(
     assert not [b for b in template["Resources"].values() if b["Type"] == "Custom::S3BucketNotifications"]
 
 
-def test_every_tamper_rule_notifies_the_topic_with_who_what_and_when(template: dict[str, Any]) -> None:
-    topic = logical_id(template, "KeyQuarantineNotifications", "AWS::SNS::Topic")
+def test_every_tamper_rule_notifies_the_alarm_topic_with_who_what_and_when(template: dict[str, Any]) -> None:
+    """The alarm topic has a key of its own; the key alarm also goes to the notification topic, so that either
+    key being off leaves one channel that tells."""
+    topic = logical_id(template, "KeyQuarantineAlarms", "AWS::SNS::Topic")
+    notifications = logical_id(template, "KeyQuarantineNotifications", "AWS::SNS::Topic")
     rules = {
         lid: body["Properties"]
         for lid, body in template["Resources"].items()
@@ -379,13 +434,13 @@ def test_every_tamper_rule_notifies_the_topic_with_who_what_and_when(template: d
         and body["Type"] == "AWS::Events::Rule"
         and "Reenable" not in lid
     }
-    assert (
-        len(rules) == 10
-    )  # functions, roles, trail, stack, queues, mapping, bucket, objects, rules, targets
-    for properties in rules.values():
+    # functions, roles, trail, stack, queues, mapping, topics, tables, keys, bucket, objects, rules, targets
+    assert len(rules) == 13
+    for lid, properties in rules.items():
         assert "EventBusName" not in properties  # the default bus, where AWS's own events arrive
-        (target,) = properties["Targets"]
+        target, *others = properties["Targets"]
         assert target["Arn"] == {"Ref": topic}
+        assert [o["Arn"] for o in others] == ([{"Ref": notifications}] if "TamperKeys" in lid else [])
         paths = set(target["InputTransformer"]["InputPathsMap"].values())
         assert {"$.detail.eventName", "$.detail.userIdentity.arn"} <= paths or {
             "$.detail.object.key",
@@ -498,7 +553,7 @@ def test_canary_rule_admits_only_the_canary_and_delivers_like_a_trigger(template
 
 def test_missing_heartbeat_alarm_breaches_after_25_hours_without_data(template: dict[str, Any]) -> None:
     responder = logical_id(template, "KeyQuarantineResponderFunction", "AWS::Lambda::Function")
-    topic = logical_id(template, "KeyQuarantineNotifications", "AWS::SNS::Topic")
+    topic = logical_id(template, "KeyQuarantineAlarms", "AWS::SNS::Topic")
     (alarm,) = [
         b["Properties"]
         for b in template["Resources"].values()
@@ -509,7 +564,7 @@ def test_missing_heartbeat_alarm_breaches_after_25_hours_without_data(template: 
     assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (25, 25)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
     assert alarm["TreatMissingData"] == "breaching"
-    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    assert alarm["AlarmActions"] == [{"Ref": topic}]  # the alarm topic: the pipeline's key may be what broke
 
 
 def test_sweep_may_put_events_on_the_default_bus_only(template: dict[str, Any]) -> None:

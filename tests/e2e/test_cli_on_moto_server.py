@@ -195,7 +195,7 @@ def test_unreadable_or_foreign_event_exits_2(server: Server, tmp_path: Path) -> 
     path = tmp_path / "foreign.json"
     path.write_text(json.dumps(foreign))
     result = run(server, "respond", str(path))
-    assert (result.returncode, "the event is for account 999999999999" in result.stderr) == (2, True)
+    assert (result.returncode, "refused: event for account 999999999999" in result.stderr) == (2, True)
 
 
 def test_the_operator_cannot_contain_their_own_user(server: Server) -> None:

@@ -1,6 +1,8 @@
-"""A small, condition-aware evaluation of Deny statements, for what moto does not evaluate (it ignores Conditions).
+"""A small, condition-aware evaluation of policies, for what moto does not evaluate (it ignores Conditions).
 
-Enough for the containment policies: Action/Resource wildcards and the date and string condition operators.
+Enough for the containment policies (Action/Resource wildcards, date and string operators) and for the pipeline's
+resource policies (KMS key, queue and table policies: principals, ARN and Bool operators, negated operators and
+``...IfExists``), evaluated the way IAM does within one account.
 """
 
 from __future__ import annotations
@@ -42,22 +44,38 @@ def _names(patterns: Any, resource: str) -> bool:
 
 def _conditions_hold(statement: Mapping[str, Any], context: Mapping[str, str]) -> bool:
     for operator, tests in statement.get("Condition", {}).items():
+        base = operator.removesuffix("IfExists")
         for key, expected in tests.items():
             if key not in context:
-                return False  # a missing key fails a condition (without IfExists)
-            if not _test(operator, context[key], expected):
+                # a missing key fails a condition, except a negated one or one ...IfExists
+                if not (base in NEGATED or operator.endswith("IfExists")):
+                    return False
+                continue
+            if not _test(base, context[key], expected):
                 return False
     return True
 
 
+POSITIVE = {
+    "StringEquals": lambda value, bound: value == bound,
+    "StringLike": fnmatch.fnmatchcase,
+    "ArnEquals": lambda value, bound: value == bound,
+    "ArnLike": fnmatch.fnmatchcase,
+    "Bool": lambda value, bound: value.lower() == str(bound).lower(),
+}
+NEGATED = {"StringNotEquals": "StringEquals", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
+
+
 def _test(operator: str, value: str, expected: Any) -> bool:
-    bounds = [expected] if isinstance(expected, str) else expected
+    bounds = [expected] if isinstance(expected, (str, bool)) else expected
     if operator in DATE_OPERATORS:
         moment = _date(value)
         return any(DATE_OPERATORS[operator](moment, _date(bound)) for bound in bounds)
-    if operator == "StringEquals":
-        return value in bounds
-    raise NotImplementedError(f"condition operator {operator} is not needed by the containment policies")
+    if operator in NEGATED:
+        return not _test(NEGATED[operator], value, bounds)
+    if operator in POSITIVE:
+        return any(POSITIVE[operator](value, bound) for bound in bounds)
+    raise NotImplementedError(f"condition operator {operator} is not modelled here")
 
 
 def _date(value: str) -> datetime:
@@ -79,3 +97,62 @@ def decision(document: Mapping[str, Any], action: str, resource: str, context: M
     if any(statement["Effect"] == "Deny" for statement in applicable):
         return "explicit-deny"
     return "allow" if applicable else "implicit-deny"
+
+
+def resource_decision(
+    policy: Mapping[str, Any],
+    action: str,
+    principal: str,
+    context: Mapping[str, str] | None = None,
+    *,
+    identity_allows: bool,
+    delegates_to_iam: bool,
+) -> str:
+    """IAM's answer for a call by ``principal`` (a role or user ARN, or a service like ``events.amazonaws.com``) of
+    the resource's own account, on a resource with ``policy``.
+
+    An explicit Deny in the resource policy wins. Otherwise the call is allowed when a statement of the policy
+    allows this principal; a statement naming the account's root allows only what the principal's IAM policy also
+    allows (``identity_allows``). Same-account SQS queues and DynamoDB tables need no resource Allow at all
+    (``delegates_to_iam``); a KMS key does (its key policy is the root of its permissions).
+    """
+    request = {**({"aws:PrincipalArn": principal} if principal.startswith("arn:") else {}), **(context or {})}
+    applicable = [
+        statement
+        for statement in policy["Statement"]
+        if _covers(statement.get("Action", []), action)
+        and _names_principal(statement.get("Principal"), principal)
+        and _conditions_hold(statement, request)
+    ]
+    if any(statement["Effect"] == "Deny" for statement in applicable):
+        return "explicit-deny"
+    allowed = any(
+        statement["Effect"] == "Allow" and (identity_allows or not _is_root(statement["Principal"]))
+        for statement in applicable
+    )
+    return "allow" if allowed or (delegates_to_iam and identity_allows) else "implicit-deny"
+
+
+def _names_principal(named: Any, principal: str) -> bool:
+    if named == "*":
+        return True
+    if not isinstance(named, Mapping):
+        return False
+    services = _listed(named.get("Service"))
+    if not principal.startswith("arn:"):
+        return principal in services
+    for arn in _listed(named.get("AWS")):
+        root_account = arn.split(":")[4] if arn.endswith(":root") else None
+        if arn in {"*", principal} or (root_account and principal.split(":")[4] == root_account):
+            return True
+    return False
+
+
+def _is_root(named: Any) -> bool:
+    return isinstance(named, Mapping) and any(arn.endswith(":root") for arn in _listed(named.get("AWS")))
+
+
+def _listed(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

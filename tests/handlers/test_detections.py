@@ -19,7 +19,8 @@ from key_quarantine.data.detections import (
     entry_for,
     needs_all_management_events,
 )
-from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, parse_event
 from key_quarantine.rules.event_pattern import parse_pattern
 from tests.handlers import campaign_records

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.release import release_user
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import TriggerError, parse_event
 from tests.handlers.conftest import REGION, MotoAccount, build_account
 from tests.handlers.test_triggers import sample

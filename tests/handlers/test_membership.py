@@ -22,8 +22,9 @@ from key_quarantine.handlers.organization import (
     member_clients,
     session_name,
 )
-from key_quarantine.handlers.playbook import Incident, asff_finding
+from key_quarantine.handlers.playbook import Incident
 from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.steps.security_hub import asff_finding
 from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger, parse_event
 from tests.handlers.conftest import REGION
 from tests.handlers.test_triggers import sample

@@ -11,16 +11,10 @@ import pytest
 from botocore.stub import Stubber
 
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import (
-    ALL_STEPS,
-    Containment,
-    PlaybookError,
-    Status,
-    containment_policy,
-    required_actions,
-    run_playbook,
-)
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, ResponseMode
+from key_quarantine.handlers.playbook import required_actions, run_playbook
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.steps import ALL_STEPS, PlaybookError, Status
+from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.conftest import MotoAccount
 

@@ -15,8 +15,9 @@ from moto.core import set_initial_no_auth_action_count
 
 from key_quarantine import data
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.playbook import containment_policy, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.settings import Containment, Settings
+from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.policy_evaluation import explicitly_denied
 

@@ -40,7 +40,8 @@ def add_commands(commands: Any) -> None:
         "respond",
         help="run the responder on a saved EventBridge event",
         description="Run the responder's playbook on an EventBridge event saved as JSON (a quarantine attach, an "
-        f"AWS Health AWS_RISK_* event, a GuardDuty finding). The event's account must be the caller's. {exits}",
+        "AWS Health AWS_RISK_* event, a GuardDuty finding), deciding as the responder Lambda decides: an event about "
+        f"another account, or sent by one about this account, is refused. {exits}",
     )
     respond.add_argument("event_file", metavar="EVENT_FILE", help="the event, as EventBridge delivers it")
     respond.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
@@ -94,6 +95,23 @@ def add_replay(commands: Any) -> None:
         "--dry-run", action="store_true", help="show what each message would do; delete nothing"
     )
     _add_common(replay)
+
+
+def add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="an incident's HTML page: verdict, what was changed and how to undo it, a timeline, derived principals",
+        description="Writes the self-contained page the responder stores with the evidence, from an evidence file or "
+        "from the ledger and the evidence bucket (--incident). Exit 2 on a missing or malformed document.",
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("evidence", nargs="?", metavar="EVIDENCE.json", help="an evidence document")
+    source.add_argument(
+        "--incident", metavar="ID", help="the incident id (read from the ledger and the bucket)"
+    )
+    report.add_argument("--output", metavar="FILE", help="write the page to FILE instead of standard output")
+    report.add_argument("--evidence-bucket", help="S3 bucket of the evidence (default: KQ_EVIDENCE_BUCKET)")
+    report.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
 
 
 def _positive(raw: str) -> int:

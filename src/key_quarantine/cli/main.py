@@ -12,8 +12,9 @@ from pathlib import Path
 
 from key_quarantine.cli import commands, report, sarif
 from key_quarantine.rules.base import Finding, Level
-from key_quarantine.rules.loader import InputError
-from key_quarantine.rules.runner import scan_paths
+from key_quarantine.rules.loader import InputError, load_app
+from key_quarantine.rules.model import InputRead
+from key_quarantine.rules.runner import run_rules
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 FAIL_ON_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "never": None}
@@ -47,12 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_audit(subcommands)
     commands.add_policies(subcommands)
     commands.add_replay(subcommands)
+    commands.add_report(subcommands)
     return parser
 
 
 def run_scan(arguments: argparse.Namespace) -> int:
-    findings = scan_paths(arguments.paths, account=arguments.account, region=arguments.region)
-    rendered = _render(findings, arguments.format, verbose=arguments.verbose)
+    app = load_app(arguments.paths, account=arguments.account, region=arguments.region)
+    findings = run_rules(app)
+    notes = [note for stack in app.stacks for note in stack.notes]
+    rendered = _render(findings, arguments.format, verbose=arguments.verbose, notes=notes, inputs=app.inputs)
     if arguments.output:
         _write_atomically(Path(arguments.output), rendered)
         print(report.summary_line(findings))
@@ -61,12 +65,19 @@ def run_scan(arguments: argparse.Namespace) -> int:
     return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
 
 
-def _render(findings: Sequence[Finding], output_format: str, *, verbose: bool) -> str:
+def _render(
+    findings: Sequence[Finding],
+    output_format: str,
+    *,
+    verbose: bool,
+    notes: Sequence[str],
+    inputs: Sequence[InputRead],
+) -> str:
     if output_format == "json":
-        return report.as_json(findings)
+        return report.as_json(findings, notes=notes, inputs=inputs)
     if output_format == "sarif":
         return sarif.as_sarif(findings)
-    return report.as_text(findings, verbose=verbose)
+    return report.as_text(findings, verbose=verbose, notes=notes, inputs=inputs)
 
 
 def _fails(findings: Sequence[Finding], threshold: Level | None) -> bool:
@@ -115,11 +126,24 @@ def _run_aws_command(arguments: argparse.Namespace) -> int:
         return respond.run_audit_command(arguments)
     if arguments.command == "policies":
         return respond.run_policies_command(arguments)
+    if arguments.command == "report":
+        from key_quarantine.cli import incident_page  # noqa: PLC0415
+
+        return _write_page(incident_page.page(arguments), arguments.output)
     if arguments.command == "replay-dlq":
         from key_quarantine.cli import replay  # noqa: PLC0415
 
         return replay.run_replay(arguments)
     return respond.run(arguments)
+
+
+def _write_page(page: str, output: str | None) -> int:
+    if output:
+        _write_atomically(Path(output), page)
+        print(f"wrote {output}")
+    else:
+        sys.stdout.write(page)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 from key_quarantine.rules import RULES_BY_ID
 from key_quarantine.rules.base import Finding, Level
 from key_quarantine.rules.locations import source_location
+from key_quarantine.rules.model import SKIPPED, InputRead
 
 
 def summary(findings: Sequence[Finding]) -> dict[str, int]:
@@ -34,7 +35,13 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
+def as_text(
+    findings: Sequence[Finding],
+    *,
+    verbose: bool = False,
+    notes: Sequence[str] = (),
+    inputs: Sequence[InputRead] = (),
+) -> str:
     lines = []
     for finding in findings:
         if finding.acknowledged and not verbose:
@@ -45,8 +52,42 @@ def as_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
             lines.append(f"    Fix: {RULES_BY_ID[finding.rule_id].explanation}")
             if finding.acknowledgement is not None:
                 lines.append(f"    Acknowledged: {finding.acknowledgement.reason}")
+    lines.extend(f"Note: {note}" for note in notes)  # what was not read: a clean report must not hide it
+    lines.extend(inputs_lines(inputs, verbose=verbose))
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
+
+
+def inputs_lines(inputs: Sequence[InputRead], *, verbose: bool) -> list[str]:
+    """What the scan read: one line, or with ``verbose`` one line an input (and each file skipped, why)."""
+    if verbose:
+        return [_input_line(i) for i in inputs]
+    read = Counter(i.kind for i in inputs if i.kind != SKIPPED)
+    if not read:
+        return []
+    kinds = ", ".join(_counted(count, *_INPUT_NOUNS.get(kind, (kind, kind))) for kind, count in read.items())
+    skipped = sum(1 for i in inputs if i.kind == SKIPPED)
+    if skipped:
+        kinds += f"; skipped {_counted(skipped, 'file', 'files')} (--verbose says which and why)"
+    return [f"Read {kinds}."]
+
+
+def _input_line(read: InputRead) -> str:
+    if read.kind == SKIPPED:
+        return f"Skipped {_display(read.path)}: {read.detail}"
+    return f"Read {_display(read.path)} ({read.kind}, {read.detail})"
+
+
+def _counted(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+_INPUT_NOUNS = {
+    "cloud assembly": ("cloud assembly", "cloud assemblies"),
+    "Terraform": ("Terraform configuration", "Terraform configurations"),
+    "Terraform plan": ("Terraform plan", "Terraform plans"),
+    "CloudFormation": ("CloudFormation template", "CloudFormation templates"),
+}
 
 
 def summary_line(findings: Sequence[Finding]) -> str:
@@ -58,8 +99,15 @@ def summary_line(findings: Sequence[Finding]) -> str:
     )
 
 
-def as_json(findings: Sequence[Finding]) -> str:
-    document = {"findings": [_finding_json(f) for f in findings], "summary": summary(findings)}
+def as_json(
+    findings: Sequence[Finding], *, notes: Sequence[str] = (), inputs: Sequence[InputRead] = ()
+) -> str:
+    document = {
+        "findings": [_finding_json(f) for f in findings],
+        "summary": summary(findings),
+        "notes": list(notes),
+        "inputs": [{"path": str(i.path), "kind": i.kind, "detail": i.detail} for i in inputs],
+    }
     return json.dumps(document, indent=2) + "\n"
 
 

@@ -15,14 +15,20 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from key_quarantine.cli.commands import CommandError
-from key_quarantine.handlers import policy_watch
+from key_quarantine.handlers import event_json, policy_watch
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import Outcome, PlaybookError, StepResult, run_playbook
+from key_quarantine.handlers.organization import Membership
+from key_quarantine.handlers.playbook import Outcome, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
+from key_quarantine.handlers.steps import PlaybookError, StepResult
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
-from key_quarantine.handlers.triggers import Trigger, TriggerError, manual_trigger, parse_event
+from key_quarantine.handlers.triggers import TriggerError, manual_trigger
+
+EVENT_FILE = "event-file"  # the one delivery's id
+OUTCOME_FIELDS = ("incident_id", "user", "access_key_ids", "steps")  # the contain/respond JSON contract
 
 
 @contextmanager
@@ -86,16 +92,38 @@ def _audit_text(audit: Audit) -> str:
 def run(arguments: argparse.Namespace) -> int:
     if arguments.command == "release":
         return _release(arguments)
-    event = _read_event(Path(arguments.event_file)) if arguments.command == "respond" else None
+    if arguments.command == "respond":
+        return _respond(arguments)
     with aws_errors():
         aws = Aws()
         caller = aws.client("sts").get_caller_identity()
         settings = _settings(arguments, str(caller["Arn"]))
-        trigger = _trigger(arguments, str(caller["Account"]), event)
+        trigger = manual_trigger(str(caller["Account"]), arguments.user, arguments.access_key_id)
         ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table else None
         outcome = run_playbook(trigger, settings, aws, ledger)
     print_document(arguments.format, outcome.as_json(), _outcome_text(outcome))
     return 1 if outcome.failed else 0
+
+
+def _respond(arguments: argparse.Namespace) -> int:
+    """An event file answered by the Lambda's own code (``respond_to_batch``): the same event gets the same
+    decision here as there (refused for another account, one incident per key, ...)."""
+    event = _read_event(Path(arguments.event_file))
+    with aws_errors():
+        aws = Aws()
+        settings, caller = settings_for(arguments, aws)
+        responder = Responder(settings, aws, caller, membership=Membership(aws))
+        answered = respond_to_batch([Delivery(EVENT_FILE, event)], responder)
+    result = answered.results[EVENT_FILE]
+    incidents = result.get("incidents", [result])
+    for incident in incidents:
+        if incident["status"] != "responded":
+            raise CommandError(f"{arguments.event_file}: {incident['status']}: {incident.get('reason')}")
+    documents = [{k: v for k, v in incident.items() if k in OUTCOME_FIELDS} for incident in incidents]
+    document = documents[0] if len(documents) == 1 else {"incidents": documents}
+    text = "\n".join(_document_text(d) for d in documents)
+    print_document(arguments.format, document, text)
+    return 1 if EVENT_FILE in answered.failed else 0
 
 
 def settings_for(arguments: argparse.Namespace, aws: Aws) -> tuple[Settings, str]:
@@ -116,21 +144,14 @@ def _settings(arguments: argparse.Namespace, caller: str) -> Settings:
     ).with_dry_run(arguments.dry_run)
 
 
-def _trigger(arguments: argparse.Namespace, account: str, event: Any) -> Trigger:
-    if arguments.command == "contain":
-        return manual_trigger(account, arguments.user, arguments.access_key_id)
-    trigger = parse_event(event)
-    if trigger.account != account:
-        raise CommandError(f"the event is for account {trigger.account}; these credentials are for {account}")
-    return trigger
-
-
 def _read_event(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return event_json.loads(path.read_bytes())
     except FileNotFoundError:
         raise CommandError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except OSError as error:
+        raise CommandError(f"{path}: cannot read the event ({error.strerror})") from None
+    except event_json.EventJsonError as error:
         raise CommandError(f"{path}: not a JSON event ({error})") from None
 
 
@@ -146,8 +167,14 @@ def _release(arguments: argparse.Namespace) -> int:
 
 
 def _outcome_text(outcome: Outcome) -> str:
-    header = f"Incident {outcome.incident_id}: user {outcome.user}, key(s) {', '.join(outcome.access_key_ids) or 'none'}"
-    return header + "\n" + _steps_text(outcome.steps)
+    return _document_text(outcome.as_json())
+
+
+def _document_text(document: dict[str, Any]) -> str:
+    keys = ", ".join(document["access_key_ids"]) or "none"
+    lines = [f"Incident {document['incident_id']}: user {document['user']}, key(s) {keys}"]
+    lines += [f"  {s['status']:8} {s['name']}: {s['detail']}" for s in document["steps"]]
+    return "\n".join(lines)
 
 
 def _steps_text(steps: list[StepResult]) -> str:

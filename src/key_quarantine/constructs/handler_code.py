@@ -10,6 +10,7 @@ esbuild.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -23,14 +24,21 @@ from aws_cdk import aws_lambda as lambda_
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds key_quarantine/
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 #: What the functions need: stdlib + botocore code and the data it reads, never aws_cdk (relative to PACKAGE_ROOT).
-ASSET_FILES = ("key_quarantine/__init__.py", "key_quarantine/handlers/*.py", "key_quarantine/data/**/*")
+ASSET_FILES = (
+    "key_quarantine/__init__.py",
+    "key_quarantine/handlers/*.py",
+    "key_quarantine/handlers/steps/*.py",
+    "key_quarantine/data/**/*",
+)
 
 
 def handler_code(runtime: lambda_.Runtime = HANDLER_RUNTIME) -> lambda_.Code:
     """The asset for a function of ``runtime`` whose handler lives in ``key_quarantine.handlers``."""
+    # The hash is the bundle's own bytes (OUTPUT), not a fingerprint of the installed folder: bytecode or anything
+    # else an install leaves beside the sources would otherwise make every venv's asset look new to `cdk diff`.
     return lambda_.Code.from_asset(
         str(PACKAGE_ROOT),
-        exclude=_excludes(),
+        asset_hash_type=cdk.AssetHashType.OUTPUT,
         bundling=cdk.BundlingOptions(image=runtime.bundling_image, local=CompiledSources(runtime.name)),
     )
 
@@ -41,17 +49,6 @@ def asset_files(root: Path = PACKAGE_ROOT) -> Iterator[Path]:
         for path in sorted(root.glob(pattern)):
             if path.is_file() and "__pycache__" not in path.parts:
                 yield path.relative_to(root)
-
-
-def _excludes() -> list[str]:
-    """The same selection as ``asset_files`` for CDK's fingerprint of the source folder."""
-    folders = {str(Path(pattern).parent).replace("/**", "") for pattern in ASSET_FILES}
-    return [
-        "*",
-        "**/__pycache__",
-        *(f"!{folder}" for folder in sorted(folders)),
-        *(f"!{p}" for p in ASSET_FILES),
-    ]
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -87,5 +84,7 @@ def compile_bytecode(interpreter: str, folder: Path) -> None:
         "-p",
         "/var/task",
     ]
+    # A fixed hash seed: the order in which marshal writes a frozenset constant follows string hashes.
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
     # The interpreter is the runtime's name resolved on PATH, run on our own files: nothing untrusted.
-    subprocess.run([interpreter, *command, str(folder)], check=True, capture_output=True)  # noqa: S603
+    subprocess.run([interpreter, *command, str(folder)], check=True, capture_output=True, env=environment)  # noqa: S603

@@ -12,7 +12,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -21,6 +20,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.pipeline_canary import PipelineCanary
+from key_quarantine.constructs.pipeline_policies import (
+    KEY_USE_ACTIONS,
+    TABLE_ADMIN_ACTIONS,
+    TABLE_WRITE_ACTIONS,
+    alarm_source,
+    allow_service_delivery,
+    default_admins,
+    deny_except,
+    pipeline_key,
+)
 from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.responder_queue import ResponderQueue
 from key_quarantine.constructs.tamper_alarms import TamperAlarms
@@ -82,7 +91,17 @@ class KeyQuarantine(Construct):
         None: every trail in the account).
     :param reenable_on_tamper: also re-enable a trigger, detection, sweep or canary rule someone disabled
         (default False: an operator may disable one on purpose; the alarm fires either way).
+    :param pipeline_admin_arns: the roles that may disable or delete the construct's KMS keys, change their
+        policies or grants, change or delete its queues and tables (default: the stack's CloudFormation execution
+        role from CDK's bootstrap, so that deployments still can; required when the stack's synthesizer has none).
+        Every other principal of the account is denied those calls, whatever its IAM policy says.
+    :param operator_role_arns: roles people run ``key-quarantine contain/release/replay-dlq`` with: they may use
+        the pipeline key, write the ledger, read the dead letters and send to the buffer (default none). Every
+        other principal of the account may not, whatever its IAM policy says.
 
+    :ivar encryption_key: the pipeline's key (topic, queues, tables); ``alarm_key``: the alarm topic's own key.
+    :ivar alarm_topic: where alarms and tamper alerts go, encrypted with ``alarm_key``: a disabled or
+        unusable pipeline key does not silence them.
     :ivar topic: the notification topic.
     :ivar evidence_bucket: where evidence is written.
     :ivar ledger: the incident ledger table.
@@ -128,6 +147,8 @@ class KeyQuarantine(Construct):
         tamper_alarms: bool = True,
         watched_trail_names: Sequence[str] | None = None,
         reenable_on_tamper: bool = False,
+        pipeline_admin_arns: Sequence[str] | None = None,
+        operator_role_arns: Sequence[str] = (),
     ) -> None:
         chosen = list(detection_categories() if detections is None else detections)
         known = {*detection_categories(), *CORRELATIONS}
@@ -143,15 +164,30 @@ class KeyQuarantine(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         _check_region(self, stack)
-        self.encryption_key = kms.Key(
-            self,
-            "Key",
-            enable_key_rotation=True,
-            description="key-quarantine: topic, queue and ledger encryption",
+        self.admins = list(default_admins(stack) if pipeline_admin_arns is None else pipeline_admin_arns)
+        if not self.admins:
+            raise ValueError(
+                "pipeline_admin_arns is needed: the stack's synthesizer names no CloudFormation execution role, and "
+                "the role that deploys the stack must be allowed to change the construct's keys and queues"
+            )
+        self.operators = list(operator_role_arns)
+        self.encryption_key = pipeline_key(
+            self, "Key", description="key-quarantine: topic, queue and ledger encryption", admins=self.admins
+        )
+        self.alarm_key = pipeline_key(
+            self, "AlarmKey", description="key-quarantine: the alarm topic's encryption", admins=self.admins
         )
         self.topic = existing_topic or self._new_topic()
+        self.alarm_topic = sns.Topic(
+            self,
+            "Alarms",
+            display_name="key-quarantine alarms",
+            master_key=self.alarm_key,
+            enforce_ssl=True,
+        )
         for address in notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(address))
         self.evidence_bucket = existing_evidence_bucket or self._new_evidence_bucket(
             object_lock=evidence_object_lock
         )
@@ -221,17 +257,26 @@ class KeyQuarantine(Construct):
         )
         self.sweep_schedule: events.Rule | None = None
         self.sweep = self._daily_sweep(environment, resources_by_service) if daily_sweep else None
-        for function in (self.responder, *([self.sweep] if self.sweep else [])):
+        functions = [self.responder, *([self.sweep] if self.sweep else [])]
+        for function in functions:
             self.encryption_key.grant_encrypt_decrypt(function.role)
-        if existing_topic is None:
-            self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
-            self.encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+        self._protect_tables([f.role.role_arn for f in functions])
+        # EventBridge delivers to the buffer and its dead letters; it sends KMS no aws:SourceArn or
+        # aws:SourceAccount for a target's encryption (the queue policies name the rules instead). CDK's SNS target
+        # adds the same statement to a topic's key.
+        allow_service_delivery(self.encryption_key, "EventBridgeDelivers", "events.amazonaws.com", None)
+        allow_service_delivery(
+            self.alarm_key, "CloudWatchAlarmsNotify", "cloudwatch.amazonaws.com", alarm_source(stack)
+        )
         self.buffer = ResponderQueue(
             self,
             "Buffer",
             function=self.responder.function,
             encryption_key=self.encryption_key,
             dead_letter_queue=self.responder.dead_letter_queue,
+            senders=self.operators,
+            dead_letter_readers=self.operators,
+            admins=self.admins,
         )
         self.responder_target = self.buffer.target()
         self.triggers = TriggerRules(
@@ -246,7 +291,7 @@ class KeyQuarantine(Construct):
                 target=self.responder_target,
                 responder=self.responder.function,
                 sender=self.sweep.role,
-                topic=self.topic,
+                topic=self.alarm_topic,
             )
             if self.sweep
             else None
@@ -254,7 +299,39 @@ class KeyQuarantine(Construct):
         self.tamper = (
             self._tamper_alarms(watched_trail_names, reenable=reenable_on_tamper) if tamper_alarms else None
         )
+        self._allow_key_use(functions)
         self._explain_wildcards(stack)
+
+    def _allow_key_use(self, functions: Sequence[ResponderFunction]) -> None:
+        """Who may use each key, by ``aws:PrincipalArn`` (so an operator role need not exist when the policy is
+        set): our functions' roles and the operators on the pipeline key; the re-enabler on the alarm key."""
+        users = {
+            self.encryption_key: [*(f.role.role_arn for f in functions), *self.operators],
+            self.alarm_key: [r.role_arn for r in self._alarm_publishers()],
+        }
+        for key, arns in users.items():
+            if arns:
+                key.add_to_resource_policy(
+                    iam.PolicyStatement(
+                        sid="OurRolesUseTheKey",
+                        principals=[iam.AnyPrincipal()],
+                        actions=list(KEY_USE_ACTIONS),
+                        resources=["*"],
+                        conditions={"ArnEquals": {"aws:PrincipalArn": arns}},
+                    )
+                )
+
+    def _alarm_publishers(self) -> list[iam.IRole]:
+        reenabler = self.tamper.reenabler if self.tamper else None
+        return [reenabler.role] if reenabler and reenabler.role else []
+
+    def _protect_tables(self, writers: Sequence[str]) -> None:
+        """Only our functions and the operators write the ledger; only the responder the signals table."""
+        for table, allowed in ((self.ledger, [*writers, *self.operators]), (self.signals, writers[:1])):
+            table.add_to_resource_policy(deny_except("OnlyOursWrite", TABLE_WRITE_ACTIONS, allowed))
+            table.add_to_resource_policy(
+                deny_except("OnlyAdminsChangeTheTable", TABLE_ADMIN_ACTIONS, self.admins)
+            )
 
     def _tamper_alarms(self, trail_names: Sequence[str] | None, *, reenable: bool) -> TamperAlarms:
         functions = [self.responder, *([self.sweep] if self.sweep else [])]
@@ -267,13 +344,17 @@ class KeyQuarantine(Construct):
         return TamperAlarms(
             self,
             "Tamper",
-            topic=self.topic,
+            topic=self.alarm_topic,
             rules=pipeline_rules,
             functions=[f.function for f in functions],
             roles=[f.role for f in functions],
             evidence_bucket=self.evidence_bucket,
             queues=[self.buffer.queue, self.responder.dead_letter_queue],
             event_source_mappings=[self.buffer.event_source_mapping_id],
+            keys=[self.encryption_key, self.alarm_key],
+            topics=[self.topic, self.alarm_topic],
+            tables=[self.ledger, self.signals],
+            key_watchers=[self.topic],
             trail_names=trail_names,
             reenable_on_tamper=reenable,
             reenable_rules=pipeline_rules,
@@ -407,7 +488,7 @@ class KeyQuarantine(Construct):
         )
         alarms = [dead_letters, errors, self._handed_back_alarm()]
         for alarm in alarms:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
         return alarms
 
     def _handed_back_alarm(self) -> cloudwatch.Alarm:

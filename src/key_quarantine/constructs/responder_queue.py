@@ -7,6 +7,8 @@ this queue they arrive in batches the responder groups by key, with a bounded nu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_events as events
@@ -18,6 +20,12 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_events import IRuleRef
 
 from constructs import Construct
+from key_quarantine.constructs.pipeline_policies import (
+    QUEUE_ADMIN_ACTIONS,
+    QUEUE_RECEIVE_ACTIONS,
+    ArnList,
+    deny_except,
+)
 from key_quarantine.constructs.responder_function import RESPONDER_TIMEOUT
 
 #: Messages a batch: at most this many distinct keys answered by one invocation within its timeout.
@@ -45,6 +53,14 @@ class ResponderQueue(Construct):
     :param batching_window: how long a batch is gathered (default ``DEFAULT_BATCHING_WINDOW``, 5 seconds).
     :param maximum_concurrency: batches in flight at once (default ``DEFAULT_MAXIMUM_CONCURRENCY``, 5; 2 to 1000).
     :param max_receive_count: deliveries before a message is dead-lettered (default ``DEFAULT_MAX_RECEIVE_COUNT``, 5).
+    :param senders: principals (role ARNs) that may send to the queues besides our rules (default none: the
+        responder's own role is always one, it dead-letters its failed asynchronous invocations).
+    :param dead_letter_readers: principals that may receive and delete dead letters (``replay-dlq``; default none).
+    :param admins: principals that may change, purge or delete the queues (default none: nobody).
+
+    Every other principal of the account is denied ``SendMessage`` unless the call comes from one of our rules
+    (``aws:SourceArn``, each rule that binds ``target()``), receive/delete on the buffer unless it is the
+    responder's role, and the queue-changing calls.
 
     :ivar queue: the buffer queue.
     """
@@ -61,6 +77,9 @@ class ResponderQueue(Construct):
         batching_window: cdk.Duration = DEFAULT_BATCHING_WINDOW,
         maximum_concurrency: int = DEFAULT_MAXIMUM_CONCURRENCY,
         max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
+        senders: Sequence[str] = (),
+        dead_letter_readers: Sequence[str] = (),
+        admins: Sequence[str] = (),
     ) -> None:
         if not 2 <= maximum_concurrency <= 1000:  # noqa: PLR2004 - the range Lambda accepts
             raise ValueError(f"maximum_concurrency must be between 2 and 1000, not {maximum_concurrency}")
@@ -81,16 +100,8 @@ class ResponderQueue(Construct):
                 queue=dead_letter_queue, max_receive_count=max_receive_count
             ),
         )
-        stack = cdk.Stack.of(self)
-        encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="EventBridgeSendsToTheResponderQueue",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+        self._rule_arns = ArnList()
+        self._protect(function, senders, dead_letter_readers, admins)
         event_source = sources.SqsEventSource(
             self.queue,
             batch_size=batch_size,
@@ -101,9 +112,35 @@ class ResponderQueue(Construct):
         function.add_event_source(event_source)
         self.event_source_mapping_id = event_source.event_source_mapping_id
 
+    def _protect(
+        self,
+        function: lambda_.IFunction,
+        senders: Sequence[str],
+        readers: Sequence[str],
+        admins: Sequence[str],
+    ) -> None:
+        own = [function.role.role_arn] if function.role else []
+        allowed_senders = [*own, *senders]
+        for queue, receivers in ((self.queue, own), (self._dead_letter_queue, [*readers, *admins])):
+            queue.add_to_resource_policy(_deny_send_except(self._rule_arns, allowed_senders))
+            queue.add_to_resource_policy(deny_except("OnlyOursReceive", QUEUE_RECEIVE_ACTIONS, receivers))
+            queue.add_to_resource_policy(deny_except("OnlyAdminsChangeTheQueue", QUEUE_ADMIN_ACTIONS, admins))
+
     def target(self) -> events.IRuleTarget:
         """A rule target: each rule that uses it is admitted by the queue's policy (aws:SourceArn), no other."""
-        return _QueueTarget(self.queue, self._dead_letter_queue)
+        return _QueueTarget(self.queue, self._dead_letter_queue, self._rule_arns)
+
+
+def _deny_send_except(rule_arns: ArnList, senders: Sequence[str]) -> iam.PolicyStatement:
+    """Both must fail for a Deny: not one of our rules (EventBridge sends the rule's ARN) and not a named sender."""
+    return iam.PolicyStatement(
+        sid="OnlyOurRulesSend",
+        effect=iam.Effect.DENY,
+        principals=[iam.StarPrincipal()],  # "*": EventBridge itself too, for a rule that is not ours
+        actions=["sqs:SendMessage"],
+        resources=["*"],
+        conditions={"ArnNotEquals": {"aws:SourceArn": rule_arns.token(), "aws:PrincipalArn": list(senders)}},
+    )
 
 
 @jsii.implements(events.IRuleTarget)
@@ -111,12 +148,14 @@ class _QueueTarget:
     """Like CDK's SqsQueue target, but it admits each rule by its ARN even though the queue is KMS-encrypted (CDK's
     own target then grants every EventBridge rule, of any account, unless a feature flag is set)."""
 
-    def __init__(self, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue) -> None:
+    def __init__(self, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, rule_arns: ArnList) -> None:
         self._queue = queue
         self._dead_letter_queue = dead_letter_queue
+        self._rule_arns = rule_arns
 
     def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: ARG002
         rule_arn = rule.rule_ref.rule_arn
+        self._rule_arns.arns.append(rule_arn)
         for queue in (self._queue, self._dead_letter_queue):
             queue.add_to_resource_policy(
                 iam.PolicyStatement(

@@ -1,4 +1,5 @@
-"""``TamperAlarms``: tell the topic when anyone switches our watch off: rules, functions, roles, trail, evidence.
+"""``TamperAlarms``: tell the topic when anyone switches our watch off: rules, functions, roles, trail, evidence,
+keys, topics, tables.
 
 Every pattern names our resources through CloudFormation references (rule, function, role and bucket names are
 tokens in the pattern), never wildcards, and leaves out calls CloudFormation made (``userIdentity.invokedBy``
@@ -14,9 +15,11 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -74,6 +77,36 @@ BUCKET_CALLS = (
     "PutBucketVersioning",
     "PutBucketNotification",
     "PutObjectLockConfiguration",
+)
+#: Calls that switch a key off for the pipeline or hand its use to someone (the key policy lets only the named
+#: admins make them: an attempt alarms too).
+KEY_CALLS = (
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "PutKeyPolicy",
+    "CreateGrant",
+    "RevokeGrant",
+    "RetireGrant",
+    "DisableKeyRotation",
+    "DeleteImportedKeyMaterial",
+)
+#: Calls that silence a topic: a subscription removed or filtered, the topic's policy, key or delivery changed.
+TOPIC_CALLS = (
+    "Unsubscribe",
+    "SetSubscriptionAttributes",
+    "SetTopicAttributes",
+    "DeleteTopic",
+    "AddPermission",
+    "RemovePermission",
+)
+#: Calls that drop the ledger's or the signals' items or change who may write them.
+TABLE_CALLS = (
+    "DeleteTable",
+    "UpdateTable",
+    "PutResourcePolicy",
+    "DeleteResourcePolicy",
+    "UpdateTimeToLive",
+    "UpdateContinuousBackups",
 )
 REENABLE_HANDLER = "key_quarantine.handlers.tamper.lambda_handler"
 
@@ -140,6 +173,35 @@ def mappings_pattern(mapping_ids: Sequence[str], queue_arns: Sequence[str]) -> d
     return pattern
 
 
+def keys_pattern(key_ids: Sequence[str]) -> dict[str, Any]:
+    """KMS names a key by id, key ARN (``...:key/<id>``) or alias; our keys have no alias (CreateAlias is not
+    delegated to IAM), so the id and ARN forms cover every call that can reach them."""
+    forms: list[Any] = []
+    for key_id in key_ids:
+        forms += [key_id, {"suffix": f":key/{key_id}"}]
+    return cloudtrail_pattern("aws.kms", KEY_CALLS, {"keyId": forms})
+
+
+def topics_pattern(topic_arns: Sequence[str]) -> dict[str, Any]:
+    """Topic calls name ``topicArn``; subscription calls a ``subscriptionArn`` that is the topic's ARN + ``:<id>``."""
+    pattern = cloudtrail_pattern("aws.sns", TOPIC_CALLS)
+    pattern["detail"]["$or"] = [
+        {"requestParameters": {"topicArn": list(topic_arns)}},
+        {"requestParameters": {"subscriptionArn": [{"prefix": f"{arn}:"} for arn in topic_arns]}},
+    ]
+    return pattern
+
+
+def tables_pattern(table_names: Sequence[str], table_arns: Sequence[str]) -> dict[str, Any]:
+    """Table calls name ``tableName``; the resource-policy calls ``resourceArn``."""
+    pattern = cloudtrail_pattern("aws.dynamodb", TABLE_CALLS)
+    pattern["detail"]["$or"] = [
+        {"requestParameters": {"tableName": list(table_names)}},
+        {"requestParameters": {"resourceArn": list(table_arns)}},
+    ]
+    return pattern
+
+
 def stack_pattern(stack_name: str, stack_id: str) -> dict[str, Any]:
     return cloudtrail_pattern("aws.cloudformation", STACK_CALLS, {"stackName": [stack_name, stack_id]})
 
@@ -188,14 +250,19 @@ class TamperAlarms(Construct):
     :param evidence_bucket: our evidence: objects deleted, bucket policy, lifecycle, versioning or notification
         changed. A bucket KeyQuarantine created gets EventBridge notifications turned on; an existing bucket must
         have them turned on by its owner (S3 > Properties > Amazon EventBridge) or deletions go unseen.
+    :param keys: our KMS keys: disabled, scheduled for deletion, their policy or grants changed (default none).
+    :param topics: our topics: a subscription removed or filtered, the topic changed or deleted (default none).
+    :param tables: our tables (ledger, signals): deleted, changed, their resource policy changed (default none).
+    :param key_watchers: more topics the key alarm also notifies (default none): a disabled key silences the
+        topics it encrypts, so the key alarm goes to topics under another key as well.
     :param trail_names: names (or ARNs) of the trails to watch (default None: every trail in the account, since
         any trail logging is what the CloudTrail rules depend on).
     :param reenable_on_tamper: re-enable ``reenable_rules`` when someone disables one (default False: an operator
         may disable a rule on purpose, e.g. to stop a misfiring responder; the alarm fires either way).
     :param reenable_rules: the rules the handler may re-enable (default none).
 
-    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, Stack, Queues, Mappings,
-        BucketCalls, ObjectDeleted, Rules, RuleTargets).
+    :ivar rules: the tamper rules by what they watch (Functions, Roles, Trail, Stack, Queues, Mappings, Topics,
+        Tables, Keys, BucketCalls, ObjectDeleted, Rules, RuleTargets).
     :ivar reenabler: the re-enable function, or None.
     """
 
@@ -211,6 +278,10 @@ class TamperAlarms(Construct):
         evidence_bucket: s3.IBucket,
         queues: Sequence[sqs.IQueue] = (),
         event_source_mappings: Sequence[str] = (),
+        keys: Sequence[kms.IKey] = (),
+        topics: Sequence[sns.ITopic] = (),
+        tables: Sequence[dynamodb.ITable] = (),
+        key_watchers: Sequence[sns.ITopic] = (),
         trail_names: Sequence[str] | None = None,
         reenable_on_tamper: bool = False,
         reenable_rules: Sequence[events.IRule] = (),
@@ -259,8 +330,22 @@ class TamperAlarms(Construct):
                 mappings_pattern(event_source_mappings, [q.queue_arn for q in queues]),
                 "the responder's event source mapping changed",
             )
+        if topics:
+            own["Topics"] = (topics_pattern([t.topic_arn for t in topics]), "our notifications were silenced")
+        if tables:
+            own["Tables"] = (
+                tables_pattern([t.table_name for t in tables], [t.table_arn for t in tables]),
+                "our ledger or signals table changed",
+            )
         for name, (pattern, what) in own.items():
             self.rules[name] = self._rule(name, pattern, what)
+        if keys:
+            self.rules["Keys"] = self._rule(
+                "Keys",
+                keys_pattern([k.key_id for k in keys]),
+                "a key of the pipeline was switched off or shared",
+                also_notify=key_watchers,
+            )
         # Last, so they watch the other tamper rules too. A rule cannot report its own disabling (EventBridge
         # evaluates that call after the rule is off) nor, without a reference cycle, its watcher's; the canary
         # still proves the trigger path daily.
@@ -274,7 +359,10 @@ class TamperAlarms(Construct):
             "our EventBridge rules' targets changed",
         )
 
-    def _rule(self, name: str, pattern: dict[str, Any], what: str) -> events.Rule:
+    def _rule(
+        self, name: str, pattern: dict[str, Any], what: str, also_notify: Sequence[sns.ITopic] = ()
+    ) -> events.Rule:
+        message = _message(what, pattern)
         return events.Rule(
             self,
             name,
@@ -282,7 +370,7 @@ class TamperAlarms(Construct):
             event_pattern=events.EventPattern(
                 source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
             ),
-            targets=[targets.SnsTopic(self._topic, message=_message(what, pattern))],
+            targets=[targets.SnsTopic(topic, message=message) for topic in (self._topic, *also_notify)],
         )
 
     def _reenabler(self, rules: Sequence[events.IRule], topic: sns.ITopic) -> lambda_.Function:

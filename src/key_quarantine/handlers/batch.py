@@ -23,9 +23,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from key_quarantine.data import Severity
+from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
+from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.organization import (
     Membership,
@@ -34,9 +36,10 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import PlaybookError, incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_event
+from key_quarantine.handlers.steps import PlaybookError
+from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
@@ -135,18 +138,29 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
     failed: list[str] = []
     groups: dict[tuple[str | None, ...], _Group] = {}
     for delivery in deliveries:
-        trigger = _trigger(delivery, responder)
-        if isinstance(trigger, dict):
-            results[delivery.message_id] = trigger
-            if trigger["status"] in {"malformed", HEARTBEAT_FAILED}:
+        triggers = _triggers(delivery, responder)
+        if isinstance(triggers, dict):
+            results[delivery.message_id] = triggers
+            if triggers["status"] in {"malformed", HEARTBEAT_FAILED}:
                 failed.append(delivery.message_id)  # tried again, then dead-lettered for a person to look at
             continue
-        groups.setdefault(_memo_key(trigger), _Group(trigger)).add(delivery.message_id, trigger)
+        for trigger in triggers:
+            groups.setdefault(_memo_key(trigger), _Group(trigger)).add(delivery.message_id, trigger)
     answered = _each(list(groups.values()), lambda group: _respond_group(group, responder))
+    per_message: dict[str, list[dict[str, Any]]] = {}
+    group_failures: set[str] = set()
     for group, (result, group_failed) in zip(groups.values(), answered, strict=True):
-        results.update(dict.fromkeys(group.message_ids, result))
-        failed += group.message_ids if group_failed else []
+        for message_id in group.message_ids:
+            per_message.setdefault(message_id, []).append(result)
+        group_failures.update(group.message_ids if group_failed else [])
+    results.update({message_id: _combined(found) for message_id, found in per_message.items()})
+    failed += [message_id for message_id in per_message if message_id in group_failures]
     return BatchResult(results, failed)
+
+
+def _combined(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A message's result: its one group's, or every group's when it named several keys (a Health event)."""
+    return results[0] if len(results) == 1 else {"status": "responded", "incidents": results}
 
 
 def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any], bool]]) -> list[Any]:
@@ -156,16 +170,16 @@ def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any],
         return list(pool.map(answer, groups))
 
 
-def _trigger(delivery: Delivery, responder: Responder) -> Trigger | dict[str, Any]:
-    """The delivery's trigger, or the result that ends it (malformed, ignored, a canary's heartbeat)."""
+def _triggers(delivery: Delivery, responder: Responder) -> tuple[Trigger, ...] | dict[str, Any]:
+    """The delivery's triggers, or the result that ends it (malformed, ignored, a canary's heartbeat)."""
     body = delivery.body
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as error:
-            return log(
-                "malformed", message_id=delivery.message_id, reason=f"the message is not JSON ({error})"
-            )
+    try:
+        if isinstance(body, str):
+            body = event_json.loads(body)
+        else:
+            event_json.check_depth(body)
+    except event_json.EventJsonError as error:
+        return log("malformed", message_id=delivery.message_id, reason=f"the message is {error}")
     if is_canary(body):
         return _heartbeat(body, responder)
     if not isinstance(body, Mapping) or not isinstance(body.get("detail"), Mapping):
@@ -173,7 +187,7 @@ def _trigger(delivery: Delivery, responder: Responder) -> Trigger | dict[str, An
             "malformed", message_id=delivery.message_id, reason="the message is not an EventBridge event"
         )
     try:
-        return parse_event(body)
+        return parse_triggers(body)
     except TriggerError as error:
         return log("ignored", event_id=body.get("id"), reason=str(error))
 
@@ -205,6 +219,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
         ), not recorded
     answered = [_respond(trigger, responder) for trigger in incidents]
     records = [record for record, _ in answered]
+    _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
     return result, not recorded or any(failed for _, failed in answered)
 
@@ -304,6 +319,27 @@ def _completed(trigger: Trigger, correlation: str) -> Trigger:
     return replace(
         trigger, category=correlation, severity=Severity.HIGH, correlation_only=False, reason=reason
     )
+
+
+def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) -> None:
+    """Tell about calls the key reaches for the first time in the window, unless this run's notice just did."""
+    trigger, settings = group.trigger, responder.settings
+    if trigger.family is not TriggerFamily.ABUSE or not settings.signals_table or not group.details:
+        return
+    try:
+        notified = any(s["name"] == "notify" and s["status"] == "done" for s in answer.get("steps", []))
+        escalation = record_calls(
+            responder.aws, settings.signals_table, trigger, group.details, notified=notified
+        )
+        if not escalation.may_notify or not settings.topic_arn or settings.dry_run:
+            return
+        subject, message = escalation_notice(trigger, str(answer.get("incident_id", "?")), escalation)
+        responder.aws.client("sns").publish(
+            TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
+        )
+        log("escalated", user=trigger.user_name, calls=[r.event_name for r in escalation.reached])
+    except Exception as error:  # noqa: BLE001 - the calls were answered; the evidence keeps them whatever happens
+        log("escalation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
 
 
 def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:

@@ -30,7 +30,8 @@ from typing import Any
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.triggers import Trigger
 
-CORRELATION_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: Correlation and escalation (handlers/escalation.py) both keep their state in the signals table.
+CORRELATION_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetItem")
 CORRELATIONS = (
     "ecs-multi-region",
     "llmjacking-sequence",

@@ -11,9 +11,10 @@ from key_quarantine.handlers import policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import send_canary
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import PlaybookError, run_playbook
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
+from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 

@@ -19,7 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.aws import Aws
-    from key_quarantine.handlers.playbook import Incident, StepResult
+    from key_quarantine.handlers.playbook import Incident
+    from key_quarantine.handlers.steps import StepResult
     from key_quarantine.handlers.triggers import Trigger
 
 LOG = logging.getLogger("key_quarantine.ledger")

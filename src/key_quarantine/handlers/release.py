@@ -6,8 +6,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.playbook import PlaybookError, Status, StepResult
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
+from key_quarantine.handlers.steps import PlaybookError, Status, StepResult
 
 
 def release_user(

@@ -71,8 +71,27 @@ class Trigger:
     event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # verbatim, for evidence
 
 
+def parse_triggers(event: Any) -> tuple[Trigger, ...]:
+    """Every Trigger an EventBridge event stands for: one, or one per access key an AWS Health event names
+    (``affectedEntities`` may list several); TriggerError when it stands for none."""
+    trigger = _parse(event)
+    if trigger.family is not TriggerFamily.HEALTH_RISK or trigger.access_key_id is None:
+        return (trigger,)
+    detail = event["detail"]
+    others = _health_keys(detail, _object(detail, "eventMetadata"))[1:]
+    # the event's user name is the first key's (eventMetadata.publicKey); each other key's user is IAM's word
+    return (trigger, *(replace(trigger, access_key_id=key, user_name=None) for key in others))
+
+
 def parse_event(event: Any) -> Trigger:
-    """The Trigger an EventBridge event stands for, or TriggerError."""
+    """The one Trigger an EventBridge event stands for, or TriggerError (also when it names several keys)."""
+    triggers = parse_triggers(event)
+    if len(triggers) > 1:
+        raise TriggerError(f"the event names {len(triggers)} access keys: each is a trigger of its own")
+    return triggers[0]
+
+
+def _parse(event: Any) -> Trigger:
     if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
         raise TriggerError("not an EventBridge event: no 'detail' object")
     source = event.get("source")
@@ -176,10 +195,13 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     if detail.get("service") != "RISK" or not isinstance(code, str) or not code.startswith("AWS_RISK_"):
         raise TriggerError(f"AWS Health event {code!r} is not an AWS_RISK_* event")
     metadata = _object(detail, "eventMetadata")
-    key = _health_key(detail, metadata)
+    keys = _health_keys(detail, metadata)
+    key = keys[0] if keys else None
     user = metadata.get("userName")
     if key is None and user is None:
         raise TriggerError(f"{code} names no access key and no user")
+    if len(keys) > 1 and metadata.get("publicKey") != key:
+        user = None  # several keys and no word on whose the user name is: IAM answers for each key
     affected = detail.get("affectedAccount")  # organizational view: the member the event is about
     account = (
         affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
@@ -194,12 +216,14 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     )
 
 
-def _health_key(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
+def _health_keys(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]:
+    """The long-term keys the event names, eventMetadata.publicKey first, each once."""
     candidates = [metadata.get("publicKey")]
     entities = detail.get("affectedEntities")
     if isinstance(entities, list):
         candidates += [e.get("entityValue") for e in entities if isinstance(e, Mapping)]
-    return next((c for c in candidates if isinstance(c, str) and LONG_TERM_KEY_ID.fullmatch(c)), None)
+    keys = [c for c in candidates if isinstance(c, str) and LONG_TERM_KEY_ID.fullmatch(c)]
+    return list(dict.fromkeys(keys))
 
 
 def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:

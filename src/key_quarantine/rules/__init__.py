@@ -11,6 +11,7 @@ from key_quarantine.rules import (
     kq6_no_cloudtrail_trail,
     kq7_two_active_keys,
     kq8_bedrock_api_key_user,
+    kq9_literal_access_key,
 )
 from key_quarantine.rules.base import PACK_NAME, Finding, Level, Rule, RuleContext
 
@@ -23,6 +24,7 @@ ALL_RULES: tuple[Rule, ...] = (
     kq6_no_cloudtrail_trail.RULE,
     kq7_two_active_keys.RULE,
     kq8_bedrock_api_key_user.RULE,
+    kq9_literal_access_key.RULE,
 )
 
 RULES_BY_ID = {rule.id: rule for rule in ALL_RULES}

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 
 from key_quarantine.rules.intrinsics import Resolver
 from key_quarantine.rules.keys import KeyAnalysis
@@ -39,6 +40,8 @@ class Finding:
     message: str
     location: str = "Properties"
     acknowledgement: Acknowledgement | None = field(default=None, compare=False)
+    #: The file and line a rule that reads text found it at (else located by its resource or output).
+    source: tuple[Path, int] | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -90,6 +93,7 @@ class Rule:
         *,
         level: Level | None = None,
         location: str = "Properties",
+        source: tuple[Path, int] | None = None,
     ) -> Finding:
         return Finding(
             rule_id=self.id,
@@ -100,6 +104,7 @@ class Rule:
             construct_path=resource.construct_path,
             message=message,
             location=location,
+            source=source,
         )
 
     def output_finding(self, stack: Stack, output_name: str, message: str) -> Finding:

@@ -22,6 +22,8 @@ _PARSER = Parser(Language(tree_sitter_hcl.language()))
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
 _HEREDOC_END = re.compile(r"[ \t]*\Z")
+#: canonical text -> the expression node it was rendered from, until the evaluator asks for it
+_SEEN_EXPRESSIONS: dict[str, Node] = {}
 
 
 class HclSyntaxError(ValueError):
@@ -54,6 +56,35 @@ def parse(text: str) -> Document:
 def parse_expression(text: str) -> Any:
     """One expression (``{ a = 1 }``), as the value an attribute set to it would have."""
     return parse(f"value = {text}\n").body["value"]
+
+
+def expression_tree(text: str) -> Node:
+    """One expression as its syntax tree (the ``expression`` node), for evaluating it. An expression a parsed
+    file held is not parsed again (its text is how ``parse`` rendered it)."""
+    seen = _SEEN_EXPRESSIONS.pop(text, None)
+    if seen is not None:
+        return seen
+    root = _PARSER.parse(f"value = {text}\n".encode()).root_node
+    if root.has_error:
+        raise HclSyntaxError(_first_error(root))
+    (body,) = _named(root)
+    (attribute,) = _named(body)
+    return _named(attribute)[1]
+
+
+def value_of(expression: Node) -> Any:
+    """What an attribute set to this expression holds (literals as values, the rest as ``${...}`` text)."""
+    return _value(expression)
+
+
+def text_of(node: Node) -> str:
+    """The canonical text of an expression or of a part of one."""
+    return _render(node)
+
+
+def parts_of(node: Node) -> list[Node]:
+    """A node's children without comments (operators and brackets included)."""
+    return _parts(node)
 
 
 def _first_error(node: Node) -> str:
@@ -152,7 +183,9 @@ def _value(expression: Node) -> Any:
         inner = _value(parts[1])
         unwrapped = inner[2:-1] if _is_dollar(inner) else inner
         return f"${{({unwrapped})}}"
-    return _dollar(_render_parts(parts))
+    text = _dollar(_render_parts(parts))
+    _SEEN_EXPRESSIONS[text[2:-1]] = expression
+    return text
 
 
 def _parts(expression: Node) -> list[Node]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from key_quarantine.rules.intrinsics import Resolver, ResourceAttribute
-from key_quarantine.rules.model import AppModel, Resource
+from key_quarantine.rules.model import CONDITIONAL_METADATA, AppModel, Resource
 
 ACCESS_KEY = "AWS::IAM::AccessKey"
 USER = "AWS::IAM::User"
@@ -77,9 +77,24 @@ class KeyAnalysis:
         return {holder.user: holder for holder in self.holders if holder.user is not None}
 
     def is_active(self, key: Resource) -> bool:
-        """A key is a live credential unless its Status is literally Inactive."""
-        status = self._resolver.resolve(key.stack, key.properties.get("Status", "Active"))
-        return not (isinstance(status, str) and status == "Inactive")
+        """A key is a live credential unless its Status is literally Inactive (or Inactive in every branch)."""
+        return any(status != "Inactive" for status in self._statuses(key))
+
+    def is_certainly_active(self, key: Resource) -> bool:
+        """Active in every deployment: created unconditionally (no template Condition, no Terraform count or
+        for_each decided only at apply) and Active whatever the conditions (no ``Fn::If`` with an Inactive
+        branch)."""
+        if key.condition is not None or key.metadata.get(CONDITIONAL_METADATA):
+            return False
+        return all(status != "Inactive" for status in self._statuses(key))
+
+    def _statuses(self, key: Resource) -> list[object]:
+        """The Status values the key may have: both branches of an ``Fn::If``, else the one resolved value."""
+        raw = key.properties.get("Status", "Active")
+        branches = raw.get("Fn::If") if isinstance(raw, Mapping) and len(raw) == 1 else None
+        if isinstance(branches, list) and len(branches) == 3:  # noqa: PLR2004 - condition, then, else
+            return [self._resolver.resolve(key.stack, branch) for branch in branches[1:]]
+        return [self._resolver.resolve(key.stack, raw)]
 
     def _key_user(
         self, key: Resource, users_by_name: dict[str, Resource]

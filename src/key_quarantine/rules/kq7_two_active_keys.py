@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
-from key_quarantine.rules.model import CONDITIONAL_METADATA
 
 
 def check(context: RuleContext) -> Iterator[Finding]:
     for holder in context.keys.holders_with_active_keys():
-        # Terraform keys behind count/for_each may be alternatives (one with a PGP key, one without)
-        certain = [key for key in holder.active_keys if not key.metadata.get(CONDITIONAL_METADATA)]
+        # keys behind a Condition, an Fn::If Status or a Terraform count/for_each may be alternatives
+        certain = [key for key in holder.active_keys if context.keys.is_certainly_active(key)]
         if len(certain) > 1:
             keys = ", ".join(f"'{key.logical_id}' (stack {key.stack.name})" for key in holder.active_keys)
             message = (

@@ -8,6 +8,8 @@ Every problem is an ``InputError`` that names the file and what is wrong with it
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -15,8 +17,16 @@ from typing import Any
 
 import yaml
 
-from key_quarantine.rules import terraform
-from key_quarantine.rules.model import Acknowledgement, AppModel, Resource, Stack
+from key_quarantine.rules import cloudformation_transforms, terraform
+from key_quarantine.rules.model import (
+    SKIPPED,
+    SOURCE_METADATA,
+    Acknowledgement,
+    AppModel,
+    InputRead,
+    Resource,
+    Stack,
+)
 
 MANIFEST = "manifest.json"
 VALIDATION_REPORT = "validation-report.json"
@@ -24,6 +34,9 @@ ACKNOWLEDGED_RULES_METADATA = "aws:cdk:acknowledged-rules"
 LOGICAL_ID_METADATA = "aws:cdk:logicalId"
 TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
 NESTED_STACK_TYPE = "AWS::CloudFormation::Stack"
+TERRAFORM_TEXT_SUFFIXES = (".tf", ".tf.json", ".tfvars", ".tfvars.json")
+#: Folders a recursive read never enters: Terraform's downloaded modules, npm packages, git's objects.
+IGNORED_FOLDERS = frozenset({".terraform", "node_modules", ".git"})
 
 
 class InputError(Exception):
@@ -38,34 +51,252 @@ class InputError(Exception):
 def load_app(
     paths: Iterable[Path | str], *, account: str | None = None, region: str | None = None
 ) -> AppModel:
-    """Load every path into one model. ``account``/``region`` apply to plain templates (no manifest)."""
-    stacks: list[Stack] = []
+    """Load every path into one model. ``account``/``region`` apply to plain templates (no manifest).
+
+    A folder is read as people keep them: recursively (never inside .terraform, node_modules or .git), a
+    ``cdk.out`` in it as a cloud assembly, every Terraform folder and every CloudFormation template in it; a
+    file that is no template is skipped with a note. The same file or folder given twice is read once.
+    """
+    reader = _Reader(account, region)
     for raw_path in paths:
-        path = Path(raw_path)
+        reader.read(Path(raw_path))
+    return reader.app()
+
+
+class _Reader:
+    """Reads inputs into stacks, each once, and records what it read and what it skipped."""
+
+    def __init__(self, account: str | None, region: str | None) -> None:
+        self._account, self._region = account, region
+        self.stacks: list[Stack] = []
+        self.inputs: list[InputRead] = []
+        self._read: set[Path] = set()
+        self._found = 0  # inputs read (not skipped)
+
+    def read(self, path: Path) -> None:
         if not path.exists():
             raise InputError(path, "no such file or directory")
         if path.is_dir() and (path / MANIFEST).exists():
-            stacks.extend(_load_assembly(path))
-        elif path.is_dir() and any(path.glob("*.tf")):
-            stacks.append(_terraform(partial(terraform.load_directory, path, region)))
+            self._assembly(path)
         elif path.is_dir():
-            stacks.extend(_load_template_folder(path, account, region))
-        elif path.suffix == ".tf":
-            stacks.append(_terraform(partial(terraform.load_directory, path.parent, region, only=path)))
-        elif path.suffix == ".json" and terraform.is_plan(document := _read_json(path)):
-            stacks.append(_terraform(partial(terraform.load_plan, path, document, region)))
-        elif path.suffix == ".json":
-            stacks.extend(_with_nested(_plain_stack(path, account, region, document)))  # read once, above
+            self._folder(path)
         else:
-            stacks.extend(_with_nested(_plain_stack(path, account, region)))
-    return AppModel(stacks)
+            self._file(path)
+
+    def app(self) -> AppModel:
+        """The model of everything read; a Terraform folder another one calls as a local module is read
+        through that call only (read on its own too, each of its findings would be reported twice)."""
+        called = _called_module_folders(self.stacks)
+        modules = [s for s in self.stacks if s.kind == "terraform" and s.template_path.resolve() in called]
+        inputs = [
+            InputRead(i.path, SKIPPED, "a local module, read through the configuration that calls it")
+            if i.kind == "Terraform" and i.path.resolve() in called
+            else i
+            for i in self.inputs
+        ]
+        return AppModel([s for s in self.stacks if s not in modules], inputs=inputs)
+
+    # --- one input of each kind -----------------------------------------------------------------------
+
+    def _assembly(self, directory: Path) -> None:
+        if self._first_time(directory):
+            stacks = list(_load_assembly(directory))
+            self._add(directory, stacks, "cloud assembly", _count(len(stacks), "stack"), origin=directory)
+
+    def _terraform_folder(self, directory: Path) -> None:
+        if self._first_time(directory):
+            stack = _terraform(partial(terraform.load_directory, directory, self._region))
+            self._add(directory, [stack], "Terraform", _count(len(stack.sources), "file"), origin=directory)
+
+    def _file(self, path: Path) -> None:
+        if not self._first_time(path) or path.parent.resolve() in self._read:
+            return  # this file, or the Terraform folder it belongs to, was read already
+        if path.suffix == ".tf" or path.name.endswith(".tf.json"):
+            stack = _terraform(partial(terraform.load_directory, path.parent, self._region, only=path))
+            self._add(path, [stack], "Terraform", "1 file", origin=path.parent)
+        elif path.suffix == ".json" and terraform.is_plan(document := _read_json(path)):
+            self._plan(path, document)
+        elif path.suffix == ".json":
+            self._template(_plain_stack(path, self._account, self._region, document))  # read once, above
+        else:
+            self._template(_plain_stack(path, self._account, self._region))
+
+    def _plan(self, path: Path, document: Any) -> None:
+        stack = _terraform(partial(terraform.load_plan, path, document, self._region))
+        self._add(path, [stack], "Terraform plan", _count(len(stack.resources), "resource"), origin=path)
+
+    def _template(self, stack: Stack) -> None:
+        stacks = list(_with_nested(stack))
+        detail = _count(len(stack.resources), "resource") + _nested_note(len(stacks) - 1)
+        self._add(stack.template_path, stacks, "CloudFormation", detail, origin=stack.template_path.parent)
+
+    # --- folders --------------------------------------------------------------------------------------
+
+    def _folder(self, top: Path) -> None:
+        found_before = self._found
+        templates: list[Stack] = []
+        for folder, files in _walk(top):
+            if MANIFEST in {f.name for f in files}:
+                self._assembly(folder)
+                continue
+            has_terraform = terraform.is_configuration_folder(folder)
+            if has_terraform:
+                self._terraform_folder(folder)
+            for path in files:
+                if path.suffix in TEMPLATE_SUFFIXES and not path.name.endswith(TERRAFORM_TEXT_SUFFIXES):
+                    templates.extend(self._folder_file(path, has_terraform=has_terraform))
+        self._templates_of_folders(templates)
+        if self._found == found_before and top.resolve() not in self._read:
+            raise InputError(
+                top, f"no {MANIFEST} and no CloudFormation templates or Terraform files in this folder"
+            )
+        self._read.add(top.resolve())
+
+    def _folder_file(self, path: Path, *, has_terraform: bool) -> Iterator[Stack]:
+        """The file's stack when it is a template; a plan is read, anything else skipped with a note."""
+        if path.resolve() in self._read:
+            return
+        try:
+            document = _read_document(path)
+        except InputError as error:
+            if _looks_like_a_template(path):
+                raise
+            self._skip(path, _why_not_a_template(error.problem))
+            return
+        if document is None:
+            raise InputError(path, "the file is empty")
+        if terraform.is_plan(document):
+            if has_terraform:
+                self._skip(
+                    path, "a Terraform plan beside its configuration, which was read from the .tf files"
+                )
+            else:
+                self._first_time(path)
+                self._plan(path, document)
+        elif _uses_rain(path):
+            self._skip(path, "uses Rain directives (!Rain::Module ...): scan what `rain pkg` makes of it")
+        elif isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping):
+            yield _plain_stack(path, self._account, self._region, document)
+        else:
+            self._skip(path, "not a CloudFormation template (no 'Resources' object)")
+
+    def _templates_of_folders(self, stacks: list[Stack]) -> None:
+        """Each template once; a nested stack's template only under its parent."""
+        nested_files = {
+            (stack.template_path.parent / str(r.metadata["aws:asset:path"])).resolve()
+            for stack in stacks
+            for r in stack.resources.values()
+            if r.type == NESTED_STACK_TYPE and r.metadata.get("aws:asset:path")
+        }
+        for stack in stacks:
+            if stack.template_path.resolve() not in nested_files and self._first_time(stack.template_path):
+                self._template(stack)
+
+    # --- bookkeeping ----------------------------------------------------------------------------------
+
+    def _first_time(self, path: Path) -> bool:
+        resolved = path.resolve()
+        if resolved in self._read:
+            return False
+        self._read.add(resolved)
+        return True
+
+    def _add(self, path: Path, stacks: list[Stack], kind: str, detail: str, *, origin: Path) -> None:
+        """Stacks of one input share its account context: an environment-agnostic stack is assumed to deploy
+        beside the stacks of its own input, never beside another input's (see ``same_account``)."""
+        for stack in stacks:
+            stack.origin = str(origin.resolve())
+        self.stacks.extend(stacks)
+        self.inputs.append(InputRead(path=path, kind=kind, detail=detail))
+        self._found += 1
+
+    def _skip(self, path: Path, reason: str) -> None:
+        self.inputs.append(InputRead(path=path, kind=SKIPPED, detail=reason))
+
+
+def _walk(top: Path) -> Iterator[tuple[Path, list[Path]]]:
+    """Every folder under ``top`` with its files, in order; a cloud assembly's insides are its own."""
+    for folder, subfolders, names in os.walk(top):
+        subfolders[:] = sorted(d for d in subfolders if d not in IGNORED_FOLDERS)
+        if MANIFEST in names:
+            subfolders[:] = []
+        yield Path(folder), [Path(folder) / name for name in sorted(names)]
+
+
+def _called_module_folders(stacks: Iterable[Stack]) -> set[Path]:
+    """Folders whose blocks a Terraform configuration read as a local module (its resources' files)."""
+    called = set()
+    for stack in stacks:
+        if stack.kind != "terraform":
+            continue
+        own = stack.template_path.resolve()
+        own_folder = own.parent if own.is_file() else own
+        for resource in stack.resources.values():
+            source = resource.metadata.get(SOURCE_METADATA)
+            if isinstance(source, Mapping) and source.get("file"):
+                folder = Path(str(source["file"])).resolve().parent
+                if folder != own_folder:
+                    called.add(folder)
+    return called
+
+
+def _looks_like_a_template(path: Path) -> bool:
+    """A file that says it is CloudFormation is an error when broken, never a file skipped."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return (
+        "AWSTemplateFormatVersion" in text
+        or re.search(r'^(Resources:|\s*"Resources"\s*:)', text, re.M) is not None
+    )
+
+
+def _uses_rain(path: Path) -> bool:
+    return "!Rain::" in path.read_text(encoding="utf-8", errors="replace")
+
+
+def _why_not_a_template(problem: str) -> str:
+    if "another document" in problem or "expected a single document" in problem:
+        return "several YAML documents in one file (Kubernetes manifests?): not a CloudFormation template"
+    return f"not a CloudFormation template ({problem})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _nested_note(nested: int) -> str:
+    return f", {_count(nested, 'nested stack')}" if nested else ""
 
 
 def _terraform(load: Callable[[], Stack]) -> Stack:
     try:
-        return load()
+        stack = load()
     except terraform.TerraformError as error:
         raise InputError(error.path, error.problem) from None
+    stack.source_files = _terraform_sources(stack)
+    return stack
+
+
+def _terraform_sources(stack: Stack) -> list[Path]:
+    """The files of a Terraform input, for rules that read text (KQ9): a plan's JSON; or the .tf file given,
+    or every .tf and variable file of the folder, with the files of each local module it followed."""
+    root = stack.template_path.resolve()
+    if root.is_file() and root.suffix != ".tf":
+        return [root]
+    recorded = {
+        Path(str(source["file"])).resolve()
+        for resource in stack.resources.values()
+        if isinstance(source := resource.metadata.get(SOURCE_METADATA), Mapping) and source.get("file")
+    }
+    own_folder = root.parent if root.is_file() else root
+    folders = {path.parent for path in recorded} - {own_folder} | ({root} if root.is_dir() else set())
+    files = recorded | ({root} if root.is_file() else set())
+    files.update(
+        path.resolve()
+        for folder in folders
+        for path in folder.iterdir()
+        if path.is_file() and path.name.endswith(TERRAFORM_TEXT_SUFFIXES)
+    )
+    return sorted(files)
 
 
 # --- cloud assemblies -------------------------------------------------------------------------------------
@@ -172,41 +403,22 @@ def _acknowledgements_from_report(directory: Path) -> dict[str, list[Acknowledge
 # --- plain templates --------------------------------------------------------------------------------------
 
 
-def _load_template_folder(directory: Path, account: str | None, region: str | None) -> Iterator[Stack]:
-    """Every template of the folder, each file read once; nested templates only under their parent."""
-    candidates = sorted(p for p in directory.iterdir() if p.suffix in TEMPLATE_SUFFIXES and p.is_file())
-    stacks = [
-        _plain_stack(path, account, region, document) for path, document in _templates_among(candidates)
-    ]
-    if not stacks:
-        raise InputError(directory, f"no {MANIFEST} and no CloudFormation templates in this folder")
-    nested_files = {
-        (directory / str(r.metadata["aws:asset:path"])).resolve()
-        for stack in stacks
-        for r in stack.resources.values()
-        if r.type == NESTED_STACK_TYPE and r.metadata.get("aws:asset:path")
-    }
-    for stack in stacks:
-        if stack.template_path.resolve() not in nested_files:
-            yield from _with_nested(stack)
-
-
-def _templates_among(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
-    """The files that are templates, with their documents. Unreadable files are errors, never skipped in
-    silence; readable JSON or YAML that is not a template (a package.json, a config) is not ours to judge."""
-    for path in paths:
-        document = _read_document(path)
-        if document is None:
-            raise InputError(path, "the file is empty")
-        if isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping):
-            yield path, document
-
-
 def _plain_stack(path: Path, account: str | None, region: str | None, document: Any = None) -> Stack:
     """A template file as a stack; ``document`` when it was already read."""
-    template = _read_template(path) if document is None else _as_template(path, document)
+    template, notes = _transformed(path, _read_document(path) if document is None else document)
     name = path.name.removesuffix(".template.json").removesuffix(".json").removesuffix(".yaml")
-    return Stack(name=name, template_path=path, template=template, account=account, region=region)
+    stack = Stack(name=name, template_path=path, template=template, account=account, region=region)
+    stack.notes.extend(notes)
+    return stack
+
+
+def _transformed(path: Path, document: Any) -> tuple[Mapping[str, Any], list[str]]:
+    """A hand-written template as CloudFormation's transforms expand it (CDK writes none of these)."""
+    try:
+        expanded = cloudformation_transforms.expand(document)
+    except cloudformation_transforms.TransformError as error:
+        raise InputError(path, str(error)) from None
+    return _as_template(path, expanded.template), [f"{path}: {note}" for note in expanded.notes]
 
 
 # --- nested stacks ----------------------------------------------------------------------------------------
@@ -230,10 +442,12 @@ def _nested_stack(resource: Resource) -> Stack | None:
     if not path.exists():
         raise InputError(path, f"nested stack template of '{resource.logical_id}' is missing")
     parent = resource.stack
+    template, notes = _transformed(path, _read_document(path))
     return Stack(
         name=f"{parent.name}/{resource.logical_id}",
         template_path=path,
-        template=_read_template(path),
+        template=template,
+        notes=notes,
         parent=resource,
         construct_paths=parent.construct_paths,
         acknowledgements=parent.acknowledgements,

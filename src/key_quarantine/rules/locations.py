@@ -19,7 +19,9 @@ class SourceLocation:
 
 
 def source_location(finding: Finding) -> SourceLocation:
-    """The Terraform block's file and line, or the template and the line where the resource or output starts."""
+    """Where the rule saw it, else the Terraform block's file and line, or the template and the line where the resource or output starts."""
+    if finding.source is not None:
+        return SourceLocation(*finding.source)
     recorded = _recorded(finding)
     if recorded is not None:
         return recorded

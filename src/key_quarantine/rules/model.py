@@ -15,6 +15,20 @@ SOURCE_METADATA = "key-quarantine:source"
 CONDITIONAL_METADATA = "key-quarantine:conditional"
 
 
+#: The kind of an input that was not read (the detail says why).
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class InputRead:
+    """One input as the report lists it: a cloud assembly, a Terraform folder or plan, a template, or a
+    file skipped (``kind`` SKIPPED) with the reason in ``detail``."""
+
+    path: Path
+    kind: str
+    detail: str
+
+
 @dataclass(frozen=True)
 class Acknowledgement:
     """A finding the owner accepted: rule id (``KeyQuarantine::KQ1`` or ``KQ1``), reason, where it applies.
@@ -38,6 +52,8 @@ class Resource:
     type: str
     properties: Mapping[str, Any]
     metadata: Mapping[str, Any]
+    #: The template's ``Condition`` for the resource: created only when it holds.
+    condition: str | None = None
 
     @property
     def construct_path(self) -> str | None:
@@ -65,9 +81,15 @@ class Stack:
     region: str | None = None
     parent: Resource | None = None
     kind: str = "cloudformation"  # or "terraform": what the template was made from
+    #: The input it was read with (an assembly, a Terraform folder, a template's folder): its account context.
+    origin: str = ""
+    #: The files the stack was read from (a Terraform folder's .tf and .tfvars); empty: the template file.
+    source_files: list[Path] = field(default_factory=list)
     construct_paths: dict[str, str] = field(default_factory=dict)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
+    #: What the reader could not read or decide (a module call not followed...): the report shows them.
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for logical_id, body in _mapping(self.template.get("Resources")).items():
@@ -77,6 +99,7 @@ class Stack:
                 type=str(body.get("Type", "")),
                 properties=_mapping(body.get("Properties")),
                 metadata=_mapping(body.get("Metadata")),
+                condition=body["Condition"] if isinstance(body.get("Condition"), str) else None,
             )
 
     @property
@@ -92,6 +115,13 @@ class Stack:
         return _mapping(self.template.get("Metadata"))
 
     @property
+    def sources(self) -> list[Path]:
+        """Every file whose text made this stack, for rules that read text rather than values."""
+        if self.source_files:
+            return self.source_files
+        return [self.template_path] if self.template_path.is_file() else []
+
+    @property
     def root(self) -> Stack:
         """The top-level stack: nested stacks deploy where their root deploys."""
         return self if self.parent is None else self.parent.stack.root
@@ -100,8 +130,9 @@ class Stack:
 class AppModel:
     """All stacks of an app (every Stage and nested stack), with resources indexed by type in one pass."""
 
-    def __init__(self, stacks: Iterable[Stack]) -> None:
+    def __init__(self, stacks: Iterable[Stack], *, inputs: Iterable[InputRead] = ()) -> None:
         self.stacks: list[Stack] = list(stacks)
+        self.inputs: list[InputRead] = list(inputs)
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
         self._nested: dict[Resource, Stack] = {s.parent: s for s in self.stacks if s.parent is not None}
         for stack in self.stacks:
@@ -125,6 +156,9 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def same_account(first: Stack, second: Stack) -> bool:
-    """Whether two stacks may deploy to one account (an environment-agnostic stack may deploy anywhere)."""
-    a, b = first.root.account, second.root.account
-    return a is None or b is None or a == b
+    """Whether two stacks may deploy to one account: both declare it, or one leaves it open and both come
+    from one input (an environment-agnostic stack deploys beside its own app, not beside another input's)."""
+    a, b = first.root, second.root
+    if a.account is not None and b.account is not None:
+        return a.account == b.account
+    return a.origin == b.origin

@@ -1,8 +1,10 @@
 """What an IAM user of the app may do: its identity policies (inline, managed, groups) and permissions boundary.
 
-Conditions and resource scoping are not evaluated: an action allowed on any resource under any condition counts
-as allowed, which is what matters to someone holding the user's leaked key. Policies defined outside the app
-are unknown, except a few AWS managed policies whose effect is well known (``KNOWN_AWS_MANAGED_POLICIES``).
+Conditions are not evaluated: an action allowed under any condition counts as allowed, which is what matters to
+someone holding the user's leaked key. Resources are: an Allow on one bucket does not allow what takes only
+``*`` or belongs to another service (``resource_scope``), and a Deny counts only on every resource. Every AWS
+managed policy is known (``managed_policies``, a bundled, refreshable file); other policies defined outside the
+app are unknown.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from key_quarantine.rules.intrinsics import Resolver, ResourceAttribute
 from key_quarantine.rules.keys import USER
+from key_quarantine.rules.managed_policies import aws_managed_policy
 from key_quarantine.rules.model import AppModel, Resource, Stack
+from key_quarantine.rules.resource_scope import ALL_BUT_SOME, WHOLE, reaches, scope_of
 
 if TYPE_CHECKING:
     from key_quarantine.rules.base import RuleContext
@@ -29,37 +33,24 @@ USER_POLICY = "AWS::IAM::UserPolicy"
 GROUP_POLICY = "AWS::IAM::GroupPolicy"
 USER_TO_GROUP = "AWS::IAM::UserToGroupAddition"
 
-_AWS_POLICY = "arn:aws:iam::aws:policy/"
-#: The part of well-known AWS managed policies that matters here (what they allow, in the broadest statement).
-KNOWN_AWS_MANAGED_POLICIES: Mapping[str, Mapping[str, Any]] = {
-    _AWS_POLICY + "AdministratorAccess": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-    _AWS_POLICY + "PowerUserAccess": {
-        "Statement": [
-            {"Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"], "Resource": "*"},
-        ]
-    },
-    _AWS_POLICY + "AmazonBedrockFullAccess": {
-        "Statement": [{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}]
-    },
-    _AWS_POLICY + "SecretsManagerReadWrite": {
-        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]
-    },
-    _AWS_POLICY + "AmazonSESFullAccess": {
-        "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]
-    },
-}
-
 
 @dataclass(frozen=True)
 class Statement:
     effect: str
     actions: tuple[str, ...]
     not_actions: tuple[str, ...]
+    resources: tuple[str, ...] = (WHOLE,)  # scopes (resource_scope.scope_of), or ALL_BUT_SOME for NotResource
 
     def covers(self, action: str) -> bool:
         if self.not_actions:
-            return not any(action_matches(p, action) for p in self.not_actions)
-        return any(action_matches(p, action) for p in self.actions)
+            named = not any(action_matches(p, action) for p in self.not_actions)
+        else:
+            named = any(action_matches(p, action) for p in self.actions)
+        if not named:
+            return False
+        if self.effect == "Deny":  # a Deny of some resources leaves the action allowed on the others
+            return WHOLE in self.resources
+        return reaches(self.resources, action)
 
 
 @cache
@@ -179,9 +170,8 @@ class UserPermissions:
         if isinstance(value, ResourceAttribute) and value.resource.type == MANAGED_POLICY:
             policy = value.resource
             return [self._resolver.resolve_deep(policy.stack, policy.properties.get("PolicyDocument"))]
-        if isinstance(value, str) and value in KNOWN_AWS_MANAGED_POLICIES:
-            return [KNOWN_AWS_MANAGED_POLICIES[value]]
-        return []
+        document = aws_managed_policy(value) if isinstance(value, str) else None
+        return [document] if document is not None else []
 
 
 def _by_name(resources: list[Resource], name_property: str, resolver: Resolver) -> dict[str, Resource]:
@@ -197,7 +187,17 @@ def _statements(document: Any) -> Iterator[Statement]:
                 effect=str(statement.get("Effect", "")),
                 actions=_strings(statement.get("Action")),
                 not_actions=_strings(statement.get("NotAction")),
+                resources=_scopes(statement),
             )
+
+
+def _scopes(statement: Mapping[str, Any]) -> tuple[str, ...]:
+    if "NotResource" in statement:
+        return (ALL_BUT_SOME,)
+    if "Resource" not in statement:
+        return (WHOLE,)
+    raw = statement["Resource"]
+    return tuple(scope_of(item) for item in (raw if isinstance(raw, list) else [raw]))
 
 
 def _strings(value: Any) -> tuple[str, ...]:

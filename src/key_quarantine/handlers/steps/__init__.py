@@ -1,0 +1,44 @@
+"""The playbook's steps, one a file, listed explicitly in the order they run.
+
+``CONTAINMENT_STEPS`` run in one parallel round right after ``resolve``; ``RECORD_STEPS`` follow one by one.
+Each step declares the IAM actions it needs; the responder's role is exactly their union (with ``resolve``'s).
+"""
+
+from __future__ import annotations
+
+from key_quarantine.handlers.steps import (
+    deactivate_keys,
+    delete_keys,
+    deny_policy,
+    evidence,
+    notify,
+    remove_console_access,
+    resolve,
+    security_hub,
+    tag_user,
+)
+from key_quarantine.handlers.steps.base import PlaybookError, Skip, Status, Step, StepResult
+
+RESOLVE_ACTIONS = resolve.ACTIONS
+CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP)
+RECORD_STEPS: tuple[Step, ...] = (
+    remove_console_access.STEP,
+    evidence.STEP,
+    tag_user.STEP,
+    notify.STEP,
+    security_hub.STEP,
+    delete_keys.STEP,
+)
+ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS
+
+__all__ = [
+    "ALL_STEPS",
+    "CONTAINMENT_STEPS",
+    "RECORD_STEPS",
+    "RESOLVE_ACTIONS",
+    "PlaybookError",
+    "Skip",
+    "Status",
+    "Step",
+    "StepResult",
+]

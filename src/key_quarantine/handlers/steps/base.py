@@ -1,0 +1,64 @@
+"""What every step shares: the step record, its result, and the signals a step raises."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from key_quarantine.handlers.triggers import TriggerFamily
+
+if TYPE_CHECKING:
+    from key_quarantine.handlers.playbook import Incident
+
+
+class Status(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class PlaybookError(Exception):
+    """The event names a principal the playbook must not or cannot act on (exit 2 in the CLI)."""
+
+
+class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by a step that has nothing to do; the message says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent step: its name, the IAM actions it needs (the role is their union) and ``run``."""
+
+    name: str
+    actions: tuple[str, ...]
+    run: Callable[[Incident], str]
+    once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: Status
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail}
+
+
+def why_not_containing(incident: Incident) -> str:
+    if (
+        incident.trigger.family is TriggerFamily.ABUSE
+        and incident.trigger.category not in incident.settings.contain_categories
+    ):
+        return f"{incident.trigger.category} detections notify only (not in contain_categories)"
+    if incident.exempt:
+        return f"the user is tagged {incident.settings.exempt_tag}: notify only"
+    return "response mode is notify"
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))

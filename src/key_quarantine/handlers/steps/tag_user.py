@@ -1,0 +1,27 @@
+"""Tag the contained user with the incident id and the containment time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from key_quarantine.handlers.settings import CONTAINED_AT_TAG, INCIDENT_TAG
+from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+
+if TYPE_CHECKING:
+    from key_quarantine.handlers.playbook import Incident
+
+
+def tag_user(incident: Incident) -> str:
+    if not incident.contains:
+        raise Skip(why_not_containing(incident))
+    tags = [
+        {"Key": INCIDENT_TAG, "Value": incident.incident_id},
+        {"Key": CONTAINED_AT_TAG, "Value": incident.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    ]
+    if incident.settings.dry_run:
+        return "dry run: would tag the user"
+    incident.iam.tag_user(UserName=incident.user_name, Tags=tags)
+    return f"tagged {INCIDENT_TAG}={incident.incident_id}"
+
+
+STEP = Step("tag-user", ("iam:TagUser",), tag_user)
