@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from key_quarantine import Containment, KeyQuarantine, ResponseMode
+from key_quarantine.data.detections import categories
 from key_quarantine.handlers.playbook import required_actions
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
@@ -152,7 +153,7 @@ def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict
         if "EventPattern" in r["Properties"]
     }
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineTriggers")]) == 4
-    assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == 6
+    assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == len(categories())
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineCanary")]) == 1
     for lid, body in rules.items():
         if lid.startswith("KeyQuarantineTamper"):

@@ -273,13 +273,18 @@ def _secrets_sweep(signals: list[Signal], now: datetime, thresholds: Thresholds)
 #: EC2's half of the mining set-up besides the key pair: only world-open ingress reaches the responder.
 EC2_SETUP = {"AuthorizeSecurityGroupIngress", "RunInstances"}
 MODEL_USE = {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}
+#: The call names each correlation reads.
+CORRELATION_CALLS: dict[str, frozenset[str]] = {
+    "ecs-multi-region": frozenset({"CreateCluster"}),
+    "llmjacking-sequence": frozenset({"ListFoundationModels", *MODEL_USE}),
+    "ses-recon-burst": frozenset(SPAM_RECON),
+    "ec2-mining-setup": frozenset({*KEY_PAIR, *EC2_SETUP}),
+    "compute-multi-region": frozenset(COMPUTE_STARTS),
+    "ecs-new-cluster-tasks": frozenset({"CreateCluster", *ECS_TASKS}),
+    "secrets-sweep": frozenset({*SECRET_READS, *SECRET_LISTINGS}),
+}
 #: Every call name some correlation reads.
-CORRELATED_CALLS = frozenset(
-    {"CreateCluster", "ListFoundationModels", *MODEL_USE, *SPAM_RECON, *KEY_PAIR, *EC2_SETUP, *COMPUTE_STARTS}
-    | ECS_TASKS
-    | SECRET_READS
-    | SECRET_LISTINGS
-)
+CORRELATED_CALLS = frozenset().union(*CORRELATION_CALLS.values())
 _CHECKS: dict[str, Callable[[list[Signal], datetime, Thresholds], bool]] = {
     "ecs-multi-region": _ecs_multi_region,
     "llmjacking-sequence": _llmjacking_sequence,
