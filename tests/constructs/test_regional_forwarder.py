@@ -88,6 +88,11 @@ def test_global_iam_calls_are_not_forwarded_and_our_rules_agree(assembly: Path) 
     ]
 
 
+def test_a_forwarder_in_a_second_region_answers_kq10(assembly: Path) -> None:
+    # Given the responder in us-east-1 and a forwarder in eu-central-1: detections watch two regions
+    assert [f for f in scan_paths([assembly]) if f.rule_id == "KQ10"] == []
+
+
 def test_guardduty_findings_made_in_the_region_reach_the_responders_guardduty_rule(assembly: Path) -> None:
     # Given an attack sequence GuardDuty raised in eu-central-1 (findings are regional)
     finding = json.loads((EVENTS / "guardduty-attack-sequence.json").read_text())

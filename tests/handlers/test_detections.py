@@ -274,3 +274,19 @@ def test_a_federation_token_session_is_traced_to_the_user_whose_key_minted_it(ac
     settings = dataclasses.replace(account.settings, contain_categories=frozenset({"secrets-harvesting"}))
     run_playbook(trigger, settings, account.aws())
     assert set(account.key_status().values()) == {"Inactive"}
+
+
+@pytest.mark.parametrize(
+    ("name", "headline"),
+    [
+        ("GetCallerIdentity", "Low-severity probe by a long-lived AWS key"),  # an IDE toolkit's who-am-I
+        ("InvokeModel", "Suspicious use of a long-lived AWS key (medium severity"),
+        ("StopLogging", "Leaked AWS access key needs your attention"),
+    ],
+)
+def test_the_notice_is_worded_as_the_detection_weighs(account: MotoAccount, name: str, headline: str) -> None:
+    entry = next(e for e in CATALOGUE if e.event_name == name and not e.match)
+    event = in_account(event_of(entry, long_term_key(account.user, account.key)), account.account_id)
+    run_playbook(parse_event(event), account.settings, account.aws())
+    (message,) = account.notifications()
+    assert message["Subject"].startswith(headline), message["Subject"]

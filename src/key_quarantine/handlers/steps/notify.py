@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from key_quarantine.data import Severity
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME
 from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
 
@@ -24,8 +25,7 @@ def notify(incident: Incident) -> str:
 
 def notification(incident: Incident) -> tuple[str, str]:
     user, keys = incident.user_name, ", ".join(incident.target_keys) or "none"
-    done = "contained" if incident.contains else "needs your attention (not contained)"
-    subject = f"Leaked AWS access key {done}: {user}"
+    subject = f"{_headline(incident)}: {user}"
     lines = [
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
         f"Who: IAM user {user}; key(s): {keys}.",
@@ -37,6 +37,18 @@ def notification(incident: Incident) -> tuple[str, str]:
         f"key. To undo our containment: key-quarantine release --user {user} (keys stay inactive unless --reactivate).",
     ]
     return subject, "\n".join(lines)
+
+
+def _headline(incident: Incident) -> str:
+    """Worded as the signal weighs: a detection's low-severity probe (an IDE's GetCallerIdentity) is not "leaked"."""
+    severity = incident.trigger.severity
+    if incident.contains:
+        return "Leaked AWS access key contained"
+    if severity is Severity.LOW:
+        return "Low-severity probe by a long-lived AWS key (for your information, not contained)"
+    if severity is Severity.MEDIUM:
+        return "Suspicious use of a long-lived AWS key (medium severity, not contained)"
+    return "Leaked AWS access key needs your attention (not contained)"
 
 
 def _what_was_done(incident: Incident) -> str:
