@@ -258,3 +258,38 @@ def test_an_attack_sequence_on_a_users_long_term_key_contains_it(account: MotoAc
     # Then that key is deactivated
     assert not outcome.failed
     assert account.key_status()[account.key] == "Inactive"
+
+
+def test_health_event_for_a_bedrock_api_key_names_its_user() -> None:
+    # Given AWS Health about an exposed Bedrock long-term API key: the affected entity is the service-specific
+    # credential (ACCA...), the user is the BedrockAPIKey-* user AWS created for it (not verified on a captured
+    # event: the parser accepts the current payload shape with such values)
+    event = sample_event("health-credentials-exposed.json")
+    event["account"] = event["detail"]["affectedAccount"] = "123456789012"  # the sample's are sanitised
+    event["detail"]["affectedEntities"] = [{"entityValue": "ACCAEXAMPLE123EXAMPLE"}]
+    event["detail"]["eventMetadata"]["publicKey"] = "ACCAEXAMPLE123EXAMPLE"
+    event["detail"]["eventMetadata"]["userName"] = "BedrockAPIKey-x1y2"
+    trigger = parse_event(event)
+    # Then the user is contained (every credential of it), and the reason names the credential
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.HEALTH_RISK,
+        "BedrockAPIKey-x1y2",
+        None,
+    )
+    assert "service-specific credential ACCAEXAMPLE123EXAMPLE" in trigger.reason
+    del event["detail"]["eventMetadata"]["userName"]
+    with pytest.raises(TriggerError, match="only the service-specific credential ACCAEXAMPLE123EXAMPLE"):
+        parse_event(event)
+
+
+def test_aws_quarantining_a_bedrock_api_keys_user_is_a_trigger_for_that_user() -> None:
+    # Given AWS attaching its quarantine policy to the BedrockAPIKey-* user behind a leaked Bedrock API key
+    event = sample("cloudtrail-attach-quarantine.json")
+    event["detail"]["requestParameters"]["userName"] = "BedrockAPIKey-x1y2"
+    trigger = parse_event(event)
+    # Then the user is the one to contain (its service-specific credential with it), no access key named
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.QUARANTINE_POLICY,
+        "BedrockAPIKey-x1y2",
+        None,
+    )

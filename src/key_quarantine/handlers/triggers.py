@@ -24,6 +24,8 @@ from key_quarantine.data.detections import CLOUDFORMATION, entry_for
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
+#: A service-specific credential (a Bedrock long-term API key, CodeCommit, Keyspaces): IAM's ids start ACCA.
+SERVICE_CREDENTIAL_ID = re.compile(r"ACCA[A-Z0-9]{12,124}")
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 #: The detail-type AWS gives each source we parse: custom events cannot use aws.* sources, and a mismatch means
 #: the event did not come from AWS as it claims.
@@ -198,8 +200,10 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     keys = _health_keys(detail, metadata)
     key = keys[0] if keys else None
     user = metadata.get("userName")
+    credentials = _service_credentials(detail)  # a Bedrock API key's: its user is a BedrockAPIKey-* user
     if key is None and user is None:
-        raise TriggerError(f"{code} names no access key and no user")
+        named = f" (only the service-specific credential {', '.join(credentials)})" if credentials else ""
+        raise TriggerError(f"{code} names no access key and no user{named}")
     if len(keys) > 1 and metadata.get("publicKey") != key:
         user = None  # several keys and no word on whose the user name is: IAM answers for each key
     affected = detail.get("affectedAccount")  # organizational view: the member the event is about
@@ -211,9 +215,20 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         _account(account),
         _user_name(user) if user is not None else None,
         key,
-        f"AWS Health reported {code}",
+        f"AWS Health reported {code}"
+        + (f" for service-specific credential {', '.join(credentials)}" if credentials else ""),
         detail.get("communicationId") or detail.get("eventArn"),
     )
+
+
+def _service_credentials(detail: Mapping[str, Any]) -> list[str]:
+    entities = detail.get("affectedEntities")
+    values = (
+        [e.get("entityValue") for e in entities if isinstance(e, Mapping)]
+        if isinstance(entities, list)
+        else []
+    )
+    return [v for v in values if isinstance(v, str) and SERVICE_CREDENTIAL_ID.fullmatch(v)]
 
 
 def _health_keys(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]:
