@@ -40,6 +40,8 @@ from tests.handlers.conftest import MotoAccount
 from tests.handlers.test_triggers import sample
 
 CATALOGUE = data.abuse_events()
+#: EventBridge refuses an event pattern longer than this (characters).
+EVENT_PATTERN_LIMIT = 2048
 
 
 def cloudtrail_event(
@@ -290,3 +292,10 @@ def test_the_notice_is_worded_as_the_detection_weighs(account: MotoAccount, name
     run_playbook(parse_event(event), account.settings, account.aws())
     (message,) = account.notifications()
     assert message["Subject"].startswith(headline), message["Subject"]
+
+
+@pytest.mark.parametrize("category", categories())
+def test_each_categorys_pattern_fits_eventbridges_pattern_size_limit(category: str) -> None:
+    for regional_only in (False, True):
+        pattern = detection_pattern(category, regional_only=regional_only)
+        assert len(json.dumps(pattern, separators=(",", ":"))) < EVENT_PATTERN_LIMIT

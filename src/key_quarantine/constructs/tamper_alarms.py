@@ -29,9 +29,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE
+from key_quarantine.data.detections import not_by_cloudformation
 from key_quarantine.handlers.tamper import REENABLE_ACTIONS
 
-CLOUDFORMATION = "cloudformation.amazonaws.com"
 #: Rule calls by the request field that names the rule: one tamper rule each, as one pattern naming every rule
 #: twice would pass EventBridge's 2,048-character pattern limit with CloudFormation's 64-character names.
 RULE_CALLS = {"name": ("DisableRule", "DeleteRule", "PutRule"), "rule": ("RemoveTargets", "PutTargets")}
@@ -109,11 +109,6 @@ TABLE_CALLS = (
     "UpdateContinuousBackups",
 )
 REENABLE_HANDLER = "key_quarantine.handlers.tamper.lambda_handler"
-
-
-def not_by_cloudformation() -> list[Any]:
-    """``invokedBy`` absent (a person or a program calling directly) or anything but CloudFormation."""
-    return [{"exists": False}, {"anything-but": [CLOUDFORMATION]}]
 
 
 def cloudtrail_pattern(
