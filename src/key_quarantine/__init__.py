@@ -45,8 +45,17 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    # Imported only for the names below: the function asset ships this file without the rest of the package, and
+    # `from key_quarantine import handlers` asks this function first.
+    if name == "__version__":
+        from key_quarantine.distribution import VERSION  # noqa: PLC0415
+
+        return VERSION
     if name in _LAZY:
         import importlib  # noqa: PLC0415
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        from key_quarantine.distribution import explained_missing_extra  # noqa: PLC0415
+
+        with explained_missing_extra(f"key_quarantine.{name}"):
+            return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'key_quarantine' has no attribute {name!r}")

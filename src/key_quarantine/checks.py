@@ -136,7 +136,9 @@ class CheckedTemplates:
 
     def summary_line(self) -> str:
         counted = ", ".join([_count(self.users, "user"), _count(self.keys, "key")])
-        return f"{PACK_NAME}: {_count(len(self.findings), 'finding')} — {counted} checked"
+        acknowledged = sum(1 for f in self.findings if f.acknowledged)
+        note = f" ({acknowledged} acknowledged)" if acknowledged else ""
+        return f"{PACK_NAME}: {_count(len(self.findings), 'finding')}{note} — {counted} checked"
 
 
 def _count(number: int, noun: str) -> str:

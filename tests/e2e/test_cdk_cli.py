@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,9 @@ def test_example_app_synthesizes_with_both_packs(example_app: Synthesis) -> None
     plugins = {p["pluginName"]: p for p in report["pluginReports"]}
     assert plugins["KeyQuarantine"]["violations"] == []
     assert [v["ruleName"] for v in plugins["KeyQuarantine"]["suppressedViolations"]] == ["KQ5"]
+    assert re.search(
+        r"KeyQuarantine: 1 finding \(1 acknowledged\) — \d+ users?, \d+ keys? checked", example_app.output
+    )
 
 
 def test_leaky_app_fails_synthesis_and_prints_every_rule(leaky_app: Synthesis) -> None:

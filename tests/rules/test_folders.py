@@ -113,3 +113,18 @@ def test_monitoring_of_one_input_does_not_cover_another_that_declares_no_account
     assert kq1(tmp_path / "app") == []
     (tmp_path / "app" / "monitoring.json").unlink()
     assert kq1(tmp_path / "security", tmp_path / "app", account="111111111111") == []
+
+
+def test_a_user_name_in_another_input_is_another_user(tmp_path: Path) -> None:
+    # Given two projects without an account, each with a key for a user named "ci" (one defines the user)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one" / "a.json").write_text(
+        json.dumps(template({"U": user("ci"), "K1": access_key({"Ref": "U"})}))
+    )
+    (tmp_path / "two" / "b.json").write_text(json.dumps(template({"K2": access_key("ci")})))
+    # Then their keys are not two keys of one user (no KQ7), unless both declare the same account
+    seen = run_rules(load_app([tmp_path / "one", tmp_path / "two"]))
+    assert [f.rule_id for f in seen if f.rule_id == "KQ7"] == []
+    declared = run_rules(load_app([tmp_path / "one", tmp_path / "two"], account="111111111111"))
+    assert [(f.rule_id, f.logical_id) for f in declared if f.rule_id == "KQ7"] == [("KQ7", "U")]

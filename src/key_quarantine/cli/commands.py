@@ -114,6 +114,24 @@ def add_report(commands: Any) -> None:
     report.add_argument("--ledger-table", help="DynamoDB incident ledger (default: KQ_LEDGER_TABLE)")
 
 
+def add_drill(commands: Any) -> None:
+    drill = commands.add_parser(
+        "drill",
+        help="prove a deployed stack end to end with a throwaway user (dry run unless --execute)",
+        description="Creates a user of its own (tagged key-quarantine:drill, no permissions) with a key, attaches "
+        "AWSCompromisedKeyQuarantineV3 to it as AWS does for a leaked key, waits for the deployed responder to "
+        "deactivate the key, deny the user and publish the notice, prints each stage's latency and deletes the "
+        "user. Touches no other principal. Run it from a role session. Exit 0 when every stage was seen, 1 when "
+        "one was not before the timeout, 2 on bad input (no such stack, missing outputs, a user's key as caller).",
+    )
+    drill.add_argument("--stack", required=True, help="the name of the stack that holds KeyQuarantine")
+    drill.add_argument("--execute", action="store_true", help="run the drill (without it: only the plan)")
+    drill.add_argument(
+        "--timeout", type=_positive, default=900, metavar="SECONDS", help="wait this long for each run (900)"
+    )
+    drill.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
+
+
 def _positive(raw: str) -> int:
     if not raw.isdigit() or int(raw) == 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {raw!r}")

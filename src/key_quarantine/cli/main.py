@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from key_quarantine.cli import commands, report, sarif
+from key_quarantine.distribution import VERSION, MissingExtraError, explained_missing_extra
 from key_quarantine.rules.base import Finding, Level
-from key_quarantine.rules.loader import InputError, load_app
+from key_quarantine.rules.loader import InputError, is_template, load_app
 from key_quarantine.rules.model import InputRead
 from key_quarantine.rules.runner import run_rules
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         "monitoring that can never fire (scan); contain a leaked key and undo it (contain, release, respond); find "
         "what events missed and what AWS changed (audit, policies); answer dead-lettered signals (replay-dlq).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = subcommands.add_parser(
         "scan",
@@ -44,16 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--account", help="account of plain templates (a cloud assembly records its own)")
     scan.add_argument("--region", help="region of plain templates (a cloud assembly records its own)")
     scan.add_argument("--verbose", action="store_true", help="show fixes and acknowledged findings")
+    scan.add_argument(
+        "--changed-files",
+        action="store_true",
+        help="PATHs are the files a commit changed (pre-commit): a .tf file stands for its folder, and JSON or "
+        "YAML that is not a CloudFormation template is left alone",
+    )
     commands.add_commands(subcommands)
     commands.add_audit(subcommands)
     commands.add_policies(subcommands)
     commands.add_replay(subcommands)
     commands.add_report(subcommands)
+    commands.add_drill(subcommands)
     return parser
 
 
 def run_scan(arguments: argparse.Namespace) -> int:
-    app = load_app(arguments.paths, account=arguments.account, region=arguments.region)
+    paths = _changed_inputs(arguments.paths) if arguments.changed_files else arguments.paths
+    if not paths:
+        return EXIT_OK  # a commit that changed no template and no Terraform
+    app = load_app(paths, account=arguments.account, region=arguments.region)
     findings = run_rules(app)
     notes = [note for stack in app.stacks for note in stack.notes]
     rendered = _render(findings, arguments.format, verbose=arguments.verbose, notes=notes, inputs=app.inputs)
@@ -63,6 +75,13 @@ def run_scan(arguments: argparse.Namespace) -> int:
     else:
         sys.stdout.write(rendered)
     return EXIT_FINDINGS if _fails(findings, FAIL_ON_LEVELS[arguments.fail_on]) else EXIT_OK
+
+
+def _changed_inputs(files: Sequence[str]) -> list[str]:
+    """The inputs a set of changed files stands for: each Terraform folder once, and the templates among the rest."""
+    terraform_folders = dict.fromkeys(str(Path(f).parent) for f in files if f.endswith(".tf"))
+    templates = [f for f in files if not f.endswith(".tf") and Path(f).is_file() and is_template(Path(f))]
+    return [*terraform_folders, *templates]
 
 
 def _render(
@@ -119,6 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_aws_command(arguments: argparse.Namespace) -> int:
+    try:
+        with explained_missing_extra(f"key-quarantine {arguments.command}"):
+            return _dispatch_aws_command(arguments)
+    except MissingExtraError as error:
+        raise UsageError(str(error)) from None
+
+
+def _dispatch_aws_command(arguments: argparse.Namespace) -> int:
     # imported here: botocore and the handlers take ~120 ms to import, and scan needs neither
     from key_quarantine.cli import respond  # noqa: PLC0415
 
@@ -130,6 +157,10 @@ def _run_aws_command(arguments: argparse.Namespace) -> int:
         from key_quarantine.cli import incident_page  # noqa: PLC0415
 
         return _write_page(incident_page.page(arguments), arguments.output)
+    if arguments.command == "drill":
+        from key_quarantine.cli import drill  # noqa: PLC0415
+
+        return drill.run_drill(arguments)
     if arguments.command == "replay-dlq":
         from key_quarantine.cli import replay  # noqa: PLC0415
 

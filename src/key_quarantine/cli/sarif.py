@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from key_quarantine.distribution import VERSION
 from key_quarantine.rules import ALL_RULES
 from key_quarantine.rules.base import Finding, Level, Rule
-from key_quarantine.rules.locations import source_location
+from key_quarantine.rules.locations import SourceLocation, creation_location, source_location
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Level.ERROR: "error", Level.WARNING: "warning", Level.INFO: "note"}
@@ -38,17 +39,10 @@ def as_sarif(findings: Sequence[Finding], base: Path | None = None) -> str:
 
 
 def _driver(rules: list[Rule]) -> dict[str, Any]:
-    # importlib.metadata costs ~20 ms: only SARIF output needs it, not every scan
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    try:
-        tool_version = version("cdk-key-quarantine")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        tool_version = "0.0.0"
     return {
         "name": "key-quarantine",
         "fullName": "cdk-key-quarantine rules (KeyQuarantine pack)",
-        "semanticVersion": tool_version,
+        "semanticVersion": VERSION,
         "rules": [_descriptor(rule) for rule in rules],
     }
 
@@ -69,22 +63,17 @@ def _descriptor(rule: Rule) -> dict[str, Any]:
 
 
 def _result(finding: Finding, rule_index: int, root: Path) -> dict[str, Any]:
-    location = source_location(finding)
-    physical: dict[str, Any] = {"artifactLocation": _artifact(location.file, root)}
-    if location.line:
-        physical["region"] = {"startLine": location.line}
+    # The app's own source first when CDK recorded where the construct was made (code scanning shows the first
+    # location, and cdk.out is rarely committed), then the template.
+    places = [place for place in (creation_location(finding), source_location(finding)) if place is not None]
+    logical = [{"fullyQualifiedName": finding.construct_path or finding.logical_id, "kind": "resource"}]
     result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": SARIF_LEVELS[finding.level],
         "message": {"text": finding.message},
         "locations": [
-            {
-                "physicalLocation": physical,
-                "logicalLocations": [
-                    {"fullyQualifiedName": finding.construct_path or finding.logical_id, "kind": "resource"}
-                ],
-            }
+            {"physicalLocation": _physical(place, root), "logicalLocations": logical} for place in places
         ],
         "partialFingerprints": {
             "keyQuarantine/v1": f"{finding.rule_id}:{finding.stack.name}:{finding.logical_id}:{finding.location}"
@@ -94,6 +83,13 @@ def _result(finding: Finding, rule_index: int, root: Path) -> dict[str, Any]:
         kind = "inSource" if finding.stack.kind == "terraform" else "external"
         result["suppressions"] = [{"kind": kind, "justification": finding.acknowledgement.reason}]
     return result
+
+
+def _physical(place: SourceLocation, root: Path) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": _artifact(place.file, root)}
+    if place.line:
+        physical["region"] = {"startLine": place.line}
+    return physical
 
 
 def _artifact(path: Path, root: Path) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from key_quarantine.handlers.batch import HANDED_BACK
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
-from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, STACK_OUTPUTS, Containment, ResponseMode
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
 #: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
@@ -301,6 +301,14 @@ class KeyQuarantine(Construct):
         )
         self._allow_key_use(functions)
         self._explain_wildcards(stack)
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """What `key-quarantine drill` reads from the deployed stack, under fixed names (one construct a stack)."""
+        values = {"ledger": self.ledger.table_name, "topic": self.topic.topic_arn}
+        for what, name in STACK_OUTPUTS.items():
+            output = cdk.CfnOutput(self, name, value=values[what], description=f"key-quarantine: the {what}")
+            output.override_logical_id(name)
 
     def _allow_key_use(self, functions: Sequence[ResponderFunction]) -> None:
         """Who may use each key, by ``aws:PrincipalArn`` (so an operator role need not exist when the policy is

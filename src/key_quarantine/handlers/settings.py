@@ -27,6 +27,9 @@ CONTAINMENT_POLICY_NAME = "KeyQuarantineContainment"
 INCIDENT_TAG = "key-quarantine:incident"
 CONTAINED_AT_TAG = "key-quarantine:contained-at"
 DEFAULT_EXEMPT_TAG = "key-quarantine:exempt"
+DRILL_TAG = "key-quarantine:drill"  # the throwaway users of `key-quarantine drill`
+#: The outputs of a KeyQuarantine stack that `key-quarantine drill` reads (what it is, -> the output's name).
+STACK_OUTPUTS = {"ledger": "KeyQuarantineLedgerTable", "topic": "KeyQuarantineTopicArn"}
 DEFAULT_EVIDENCE_EVENT_CAP = 1000
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from key_quarantine.rules.intrinsics import Resolver, ResourceAttribute
-from key_quarantine.rules.model import CONDITIONAL_METADATA, AppModel, Resource
+from key_quarantine.rules.model import CONDITIONAL_METADATA, AppModel, Resource, account_context, same_account
 
 ACCESS_KEY = "AWS::IAM::AccessKey"
 USER = "AWS::IAM::User"
@@ -55,11 +55,16 @@ class KeyAnalysis:
     @cached_property
     def holders(self) -> list[KeyHolder]:
         """Every key holder, in the order their first key appears."""
-        users_by_name = {name: user for user, name in self.user_names.items()}
+        users_by_name: dict[str, list[Resource]] = {}
+        for named_user, user_name in self.user_names.items():
+            users_by_name.setdefault(user_name, []).append(named_user)
         holders: dict[object, KeyHolder] = {}
         for key in self._app.resources_of_type(ACCESS_KEY):
             user, name = self._key_user(key, users_by_name)
-            identity: object = user if user is not None else (name or key)
+            # a user known only by name is one user per account: the same name in another input is another user
+            identity: object = (
+                user if user is not None else ((name, account_context(key.stack)) if name else key)
+            )
             holder = holders.setdefault(identity, KeyHolder(user, name))
             holder.keys.append(key)
             if self.is_active(key):
@@ -97,11 +102,12 @@ class KeyAnalysis:
         return [self._resolver.resolve(key.stack, raw)]
 
     def _key_user(
-        self, key: Resource, users_by_name: dict[str, Resource]
+        self, key: Resource, users_by_name: dict[str, list[Resource]]
     ) -> tuple[Resource | None, str | None]:
         value = self._resolver.resolve(key.stack, key.properties.get("UserName"))
         if isinstance(value, ResourceAttribute) and value.resource.type == USER and value.attribute is None:
             return value.resource, self.user_names.get(value.resource)
         if isinstance(value, str):
-            return users_by_name.get(value), value
+            same = (user for user in users_by_name.get(value, []) if same_account(user.stack, key.stack))
+            return next(same, None), value
         return None, None

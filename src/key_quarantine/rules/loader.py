@@ -225,19 +225,24 @@ def _walk(top: Path) -> Iterator[tuple[Path, list[Path]]]:
 
 def _called_module_folders(stacks: Iterable[Stack]) -> set[Path]:
     """Folders whose blocks a Terraform configuration read as a local module (its resources' files)."""
-    called = set()
+    called: set[Path] = set()
     for stack in stacks:
         if stack.kind != "terraform":
             continue
         own = stack.template_path.resolve()
         own_folder = own.parent if own.is_file() else own
-        for resource in stack.resources.values():
-            source = resource.metadata.get(SOURCE_METADATA)
-            if isinstance(source, Mapping) and source.get("file"):
-                folder = Path(str(source["file"])).resolve().parent
-                if folder != own_folder:
-                    called.add(folder)
+        called.update(path.parent for path in _recorded_files(stack) if path.parent != own_folder)
     return called
+
+
+def _recorded_files(stack: Stack) -> set[Path]:
+    """The files the stack's resources say they were written in, each resolved once (not once a resource)."""
+    names = {
+        str(source["file"])
+        for resource in stack.resources.values()
+        if isinstance(source := resource.metadata.get(SOURCE_METADATA), Mapping) and source.get("file")
+    }
+    return {Path(name).resolve() for name in names}
 
 
 def _looks_like_a_template(path: Path) -> bool:
@@ -282,11 +287,7 @@ def _terraform_sources(stack: Stack) -> list[Path]:
     root = stack.template_path.resolve()
     if root.is_file() and root.suffix != ".tf":
         return [root]
-    recorded = {
-        Path(str(source["file"])).resolve()
-        for resource in stack.resources.values()
-        if isinstance(source := resource.metadata.get(SOURCE_METADATA), Mapping) and source.get("file")
-    }
+    recorded = _recorded_files(stack)
     own_folder = root.parent if root.is_file() else root
     folders = {path.parent for path in recorded} - {own_folder} | ({root} if root.is_dir() else set())
     files = recorded | ({root} if root.is_file() else set())
@@ -555,3 +556,17 @@ _CloudFormationYamlLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def is_template(path: Path) -> bool:
+    """Whether a folder scan would read the file (a template or a Terraform plan); a broken file that says it is
+    CloudFormation is an error, as in a folder scan."""
+    try:
+        document = _read_document(path)
+    except InputError:
+        if _looks_like_a_template(path):
+            raise
+        return False
+    if terraform.is_plan(document):
+        return True
+    return isinstance(document, Mapping) and isinstance(document.get("Resources"), Mapping)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,3 +60,51 @@ def _key_lines(path: Path) -> dict[str, int]:
         for match in pattern.finditer(line):
             lines.setdefault(match.group(1), number)
     return lines
+
+
+#: A frame of a CDK creation stack in the app's own code: ``new UsersStack (/app/lib/users.ts:7:5)``.
+_USER_FRAME = re.compile(r"\((?P<file>[^()]+?):(?P<line>\d+):\d+\)$")
+CREATION_STACK = "aws:cdk:creationStack"
+
+
+def creation_location(finding: Finding) -> SourceLocation | None:
+    """Where the app's own code created the construct, from the creation stack CDK records with ``--debug``
+    (``CDK_DEBUG=true``) in a cloud assembly; None without one. A Python app's stacks hold only jsii's frames."""
+    if not finding.construct_path:
+        return None
+    directory, template = finding.stack.template_path.parent, finding.stack.template_path.name
+    frames = _creation_stacks(directory, template).get("/" + finding.construct_path.lstrip("/"), ())
+    for frame in frames:
+        match = _USER_FRAME.search(frame)
+        if match and "node_modules" not in match["file"] and not match["file"].startswith("node:"):
+            return SourceLocation(Path(match["file"]), int(match["line"]))
+    return None
+
+
+@lru_cache(maxsize=64)
+def _creation_stacks(directory: Path, template: str) -> dict[str, tuple[str, ...]]:
+    """Construct path -> creation stack, for the stack of ``template`` in the assembly at ``directory``."""
+    manifest = _json(directory / "manifest.json")
+    artifacts = manifest.get("artifacts", {}) if isinstance(manifest, dict) else {}
+    for artifact in artifacts.values():
+        if artifact.get("properties", {}).get("templateFile") != template:
+            continue
+        metadata = dict(artifact.get("metadata") or {})
+        if artifact.get("additionalMetadataFile"):
+            metadata.update(_json(directory / artifact["additionalMetadataFile"]) or {})
+        return {
+            path: tuple(entry["data"])
+            for path, entries in metadata.items()
+            for entry in entries
+            if entry.get("type") == CREATION_STACK and isinstance(entry.get("data"), list)
+        }
+    return {}
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (
+            None  # not an assembly, or not one we can read: no creation stacks, the template location stands
+        )

@@ -155,6 +155,12 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def account_context(stack: Stack) -> str:
+    """The account a stack deploys to, or, when it leaves that open, the input it came with."""
+    root = stack.root
+    return f"account:{root.account}" if root.account is not None else f"input:{root.origin}"
+
+
 def same_account(first: Stack, second: Stack) -> bool:
     """Whether two stacks may deploy to one account: both declare it, or one leaves it open and both come
     from one input (an environment-agnostic stack deploys beside its own app, not beside another input's)."""

@@ -115,11 +115,16 @@ class MonitoringAnalysis:
 
     def declaration_for(self, stack: Stack, kind: str) -> Declaration | None:
         """An explicit declaration (external monitoring, existing trail) valid for ``stack``'s account."""
-        for other in self._app.stacks:
-            declared = declarations_of(other).get(kind)
+        for other, declarations in self._declarations:
+            declared = declarations.get(kind)
             if declared is not None and same_account(other, stack):
                 return declared
         return None
+
+    @cached_property
+    def _declarations(self) -> list[tuple[Stack, Mapping[str, Declaration]]]:
+        """Each stack's declarations, read once (KQ1 and KQ6 ask for every key holder)."""
+        return [(stack, declared) for stack in self._app.stacks if (declared := declarations_of(stack))]
 
     def forwards_to(self, target_rule: EventRuleView, signal: Signal) -> bool:
         """Whether a us-east-1 rule of the app forwards ``signal`` to the bus ``target_rule`` listens on."""

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 OPAQUE = "Fn::Terraform"
 _NOT_HERE = object()  # a special name (local.x, each.key) that has no value where it is used
+_NOT_SIMPLE = object()
+_SIMPLE_REFERENCE = re.compile(
+    r"^(?P<root>[A-Za-z_][\w-]*)\.(?P<name>[A-Za-z_][\w-]*)(?:\.(?P<attribute>[A-Za-z_][\w-]*))?$"
+)
+_SPECIAL_ROOTS = frozenset({"local", "each", "count", "path", "module", "data", "self", "terraform"})
 MAX_DEPTH = 60  # locals and module outputs chain; deeper is a cycle in broken input
 
 
@@ -158,6 +163,11 @@ class Evaluator:
         return {"Fn::Join": ["", parts]}
 
     def _expression(self, text: str, env: Env, depth: int) -> Any:
+        simple = _SIMPLE_REFERENCE.match(text)
+        if simple and simple["root"] not in _SPECIAL_ROOTS:  # most references: no tree needed
+            value = self._simple_reference(simple["root"], simple["name"], simple["attribute"], env, depth)
+            if value is not _NOT_SIMPLE:
+                return value
         parsed = _tree(text)
         if parsed is None:
             return unknown(text)
@@ -303,6 +313,16 @@ class Evaluator:
         if len(names) < 2:  # noqa: PLR2004 - data.TYPE.NAME
             return _NOT_HERE
         return self._resource_reference(f"data.{names[0]}.{names[1]}", parts[3:], env, depth)
+
+    def _simple_reference(self, root: str, name: str, attribute: str | None, env: Env, depth: int) -> Any:
+        """``var.x`` or ``TYPE.NAME[.ATTRIBUTE]`` of a resource without instance keys, as ``_reference`` reads
+        its tree; anything else is ``_NOT_SIMPLE`` (the tree walk decides)."""
+        if root == "var":
+            return self.variable(env.module, name, depth) if attribute is None else _NOT_SIMPLE
+        instances = self._references.resource(f"{env.module.prefix}{root}.{name}")
+        if instances is None or "" not in instances:
+            return _NOT_SIMPLE
+        return self._references.attribute(instances[""], attribute, depth + 1)
 
     def _module_reference(self, call: str, rest: Sequence[Node], env: Env, depth: int) -> Any:
         key, rest = self._instance_key(rest, env, depth)

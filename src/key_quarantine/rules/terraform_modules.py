@@ -91,6 +91,12 @@ class Reader:
 
     def __init__(self, references: References) -> None:
         self._evaluator = Evaluator(references)
+        self._files: dict[Path, SourceFile] = {}  # a module called 300 times is parsed once
+
+    def _source(self, path: Path) -> SourceFile:
+        if path not in self._files:
+            self._files[path] = _read_file(path)
+        return self._files[path]
 
     def read(self, directory: Path, configuration: Configuration, only: Path | None = None) -> None:
         module = ModuleInstance(prefix="", directory=directory, root=directory)
@@ -107,7 +113,7 @@ class Reader:
         call_path: str,
         depth: int,
     ) -> None:
-        sources = [_read_file(path) for path in files or configuration_files(module.directory)]
+        sources = [self._source(path) for path in files or configuration_files(module.directory)]
         for source in sources:
             self._declarations(source, module)
         env = Env(module)
