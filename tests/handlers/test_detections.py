@@ -19,6 +19,8 @@ from key_quarantine.data.detections import (
     entry_for,
     needs_all_management_events,
 )
+from key_quarantine.handlers import responder
+from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, parse_event
@@ -37,6 +39,7 @@ from tests.handlers.campaign_records import (
     record_of,
 )
 from tests.handlers.conftest import MotoAccount
+from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
 
 CATALOGUE = data.abuse_events()
@@ -299,3 +302,33 @@ def test_each_categorys_pattern_fits_eventbridges_pattern_size_limit(category: s
     for regional_only in (False, True):
         pattern = detection_pattern(category, regional_only=regional_only)
         assert len(json.dumps(pattern, separators=(",", ":"))) < EVENT_PATTERN_LIMIT
+
+
+ROOT_KEY = {
+    "type": "Root",
+    "principalId": ACCOUNT,
+    "arn": f"arn:aws:iam::{ACCOUNT}:root",
+    "accountId": ACCOUNT,
+    "accessKeyId": "AKIAROOTKEYEXAMPLE01",
+}
+
+
+def test_the_root_users_access_key_is_detected_and_a_human_told_what_to_do(
+    account: MotoAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the root user's access key creating a user (root keys leak too, and no role can contain them)
+    entry = next(e for e in CATALOGUE if e.event_name == "CreateUser")
+    event = in_account(event_of(entry, ROOT_KEY), account.account_id)
+    assert "persistence" in matches(event)
+    trigger = parse_event(event)
+    assert (trigger.root, trigger.user_name, trigger.access_key_id) == (True, None, "AKIAROOTKEYEXAMPLE01")
+    # When the responder gets it
+    monkeypatch.setattr(responder, "SETTINGS", account.settings)
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
+    result = responder.lambda_handler(event, context_for(account.account_id))
+    # Then nothing is contained (nothing can be) and the notice says so, with the next steps
+    assert result["status"] == "told", result
+    (message,) = account.notifications()
+    assert message["Subject"].startswith("AWS root user credentials in use")
+    assert "deactivate every root access key" in message["Message"]
+    assert set(account.key_status().values()) == {"Active"}

@@ -21,7 +21,8 @@ What the construct watches for besides AWS's own signals: the CloudTrail calls l
 a test keeps them equal.
 
 Every entry matches calls made with a leaked user key: the key itself or a `GetSessionToken` session
-(`userIdentity.type` `IAMUser`), or a `GetFederationToken` session (`FederatedUser`), failed calls included.
+(`userIdentity.type` `IAMUser`), or a `GetFederationToken` session (`FederatedUser`), failed calls included; and
+the root user's calls (`Root`), which no role can contain: a human is told what to do instead.
 Calls by roles (`AssumedRole`), AWS services (`AWSService`, `AWSAccount`) and CloudFormation deploying a user's
 stack (`invokedBy` `cloudformation.amazonaws.com`) never match. **call**: one call is an incident (notified at
 its severity; contained only for categories in `contain_on_detection`). **correlation**: a call CI users make

@@ -15,6 +15,8 @@ from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE, AbuseEvent, abuse_events
 #: The callers a leaked user key can be: the key itself or a GetSessionToken session (IAMUser), and a
 #: GetFederationToken session (FederatedUser). Roles (AssumedRole) and AWS (AWSService, AWSAccount) never match.
 USER_KEY_CALLERS = ("IAMUser", "FederatedUser")
+#: The root user's own calls (its access key, or a console session) match too: it cannot be contained, only told.
+ROOT = "Root"
 #: Calls CloudFormation makes while deploying a user's stack carry this; they are the deploy, not the key's holder.
 CLOUDFORMATION = "cloudformation.amazonaws.com"
 
@@ -57,7 +59,7 @@ def detection_pattern(category: str, *, regional_only: bool = False) -> dict[str
     ]
     calls = _call_patterns(chosen)
     detail: dict[str, Any] = {
-        "userIdentity": {"type": list(USER_KEY_CALLERS), "invokedBy": not_by_cloudformation()}
+        "userIdentity": {"type": [*USER_KEY_CALLERS, ROOT], "invokedBy": not_by_cloudformation()}
     }
     if len(calls) == 1:
         detail.update(calls[0])

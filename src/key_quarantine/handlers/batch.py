@@ -217,7 +217,10 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
         return log(
             "recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason
         ), not recorded
-    answered = [_respond(trigger, responder) for trigger in incidents]
+    answered = [
+        (_tell_about_root(trigger, responder), False) if trigger.root else _respond(trigger, responder)
+        for trigger in incidents
+    ]
     records = [record for record, _ in answered]
     _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
@@ -249,6 +252,27 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
     if not outcome.failed and not settings.dry_run:
         responder.memo.add(trigger)
     return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
+
+
+ROOT_NEXT_STEPS = (
+    "The responder cannot contain the root user: no IAM role can change its credentials.\n"
+    "Now: sign in as the root user (its password and MFA device), open Security credentials, deactivate every "
+    "root access key (then delete it: root needs none), change the root password and check the MFA device.\n"
+    "Then: review what the root user did in CloudTrail in every region, and contain any user or key it created."
+)
+
+
+def _tell_about_root(trigger: Trigger, responder: Responder) -> dict[str, Any]:
+    """The minimal 'cannot contain' path for root (issue 14); once per execution environment and signal."""
+    settings = responder.settings
+    subject = f"AWS root user credentials in use in {trigger.account}: cannot be contained, act now"
+    message = f"Why: {trigger.reason} (account {trigger.account}).\n{ROOT_NEXT_STEPS}"
+    if settings.topic_arn and not settings.dry_run:
+        responder.aws.client("sns").publish(
+            TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
+        )
+        responder.memo.add(trigger)
+    return log("told", account=trigger.account, access_key_id=trigger.access_key_id, reason=trigger.reason)
 
 
 def _refuse(trigger: Trigger, reason: str, responder: Responder, ledger: Ledger | None) -> dict[str, Any]:

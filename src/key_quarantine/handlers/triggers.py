@@ -17,10 +17,11 @@ from key_quarantine.data import (
     CLOUDTRAIL_DETAIL_TYPE,
     LEGACY_QUARANTINE_INLINE_POLICY,
     QUARANTINE_POLICY_ARN_PREFIX,
+    AbuseEvent,
     Detection,
     Severity,
 )
-from key_quarantine.data.detections import CLOUDFORMATION, entry_for
+from key_quarantine.data.detections import CLOUDFORMATION, ROOT, entry_for
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
@@ -67,6 +68,7 @@ class Trigger:
     severity: Severity | None = None  # the catalogue's severity, for ABUSE triggers
     # An ABUSE call the catalogue counts only inside a correlation: recorded, never an incident of its own
     correlation_only: bool = field(default=False, compare=False)
+    root: bool = False  # the root user's call: never contained (no role can), a human is told what to do
     # The account EventBridge says the event came from; differs from ``account`` only for a Health organizational
     # view event (detail.affectedAccount) or a GuardDuty administrator's finding (detail.accountId).
     reported_by: str | None = field(default=None, compare=False)
@@ -151,6 +153,8 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
             f"events from source {event.get('source')!r} are not leak signals (eventSource {source})"
         )
     identity = _object(detail, "userIdentity")
+    if identity.get("type") == ROOT and identity.get("invokedBy") != CLOUDFORMATION:
+        return _root_call(event, detail, entry)
     user, key = _user_key_caller(identity, name)
     account = _recorded_in(event, detail)
     if identity.get("accountId") != account:
@@ -168,6 +172,27 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         entry.category,
         entry.severity,
         correlation_only=entry.detection is Detection.CORRELATION,
+    )
+
+
+def _root_call(event: Mapping[str, Any], detail: Mapping[str, Any], entry: AbuseEvent) -> Trigger:
+    """A catalogue call made by the root user: no IAM role can contain root, so a human is told what to do."""
+    account = _recorded_in(event, detail)
+    if _object(detail, "userIdentity").get("accountId", account) != account:
+        raise TriggerError("the root user of another account made the call")
+    key = _object(detail, "userIdentity").get("accessKeyId")
+    long_term = key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None
+    how = f"with its access key {long_term}" if long_term else "in a session (console or a key's session)"
+    return Trigger(
+        TriggerFamily.ABUSE,
+        account,
+        None,
+        long_term,
+        f"{entry.category}: {detail.get('eventName')} called by the root user {how}",
+        _event_id(detail),
+        entry.category,
+        Severity.HIGH,
+        root=True,
     )
 
 
