@@ -2,7 +2,7 @@
 
 ``CloudTrailReplay`` hooks the client's own events (as botocore's Stubber does): parameters are validated and
 serialized by botocore, and the answer is what CloudTrail documents: events of the asked region, by access key
-id, within StartTime/EndTime, newest first, at most 50 a page with a NextToken, an event visible only once its
+id or event name, within StartTime/EndTime, newest first, at most 50 a page with a NextToken, an event visible only once its
 delivery delay has passed, and ``ThrottlingException`` past 2 calls a second per region.
 
 ``History`` writes records shaped like real CloudTrail records (userIdentity, requestParameters,
@@ -26,6 +26,11 @@ from botocore.awsrequest import AWSResponse
 from key_quarantine.handlers.aws import Aws
 
 DELIVERY_DELAY = timedelta(minutes=5)
+#: The lookup attributes answered, and what each matches in a record.
+LOOKUP_ATTRIBUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "AccessKeyId": lambda record: record["userIdentity"].get("accessKeyId"),
+    "EventName": lambda record: record["eventName"],
+}
 _MODELS = botocore.session.get_session().get_component("data_loader")  # parsed once for every replay
 
 
@@ -212,14 +217,14 @@ class CloudTrailReplay:
 
     def _page(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         (attribute,) = params["LookupAttributes"]
-        assert attribute["AttributeKey"] == "AccessKeyId", attribute
+        value_of = LOOKUP_ATTRIBUTES[attribute["AttributeKey"]]
         start, end = _aware(params.get("StartTime")), _aware(params.get("EndTime"))
         visible_until = self.now() - self.delivery_delay
         matching = [
             record
             for record in self.records
             if record["awsRegion"] == region
-            and record["userIdentity"].get("accessKeyId") == attribute["AttributeValue"]
+            and value_of(record) == attribute["AttributeValue"]
             and _when(record) <= visible_until
             and (start is None or _when(record) >= start)
             and (end is None or _when(record) <= end)

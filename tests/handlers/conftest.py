@@ -77,6 +77,17 @@ def account(aws_credentials: None) -> Iterator[MotoAccount]:
         yield build_account()
 
 
+@pytest.fixture
+def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
+    """The account, with the Lambda module's settings and a fresh execution environment (no finished memo)."""
+    from key_quarantine.handlers import batch, responder  # noqa: PLC0415 - the module reads settings on import
+
+    monkeypatch.setattr(responder, "SETTINGS", account.settings)
+    monkeypatch.setattr(responder, "FINISHED", batch.FinishedMemo())
+    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe (see test_burst)
+    return account
+
+
 def create_signals_table(name: str = "signals") -> str:
     """The correlation table as the construct declares it (partition identity, sort at)."""
     boto3.client("dynamodb", region_name=REGION).create_table(

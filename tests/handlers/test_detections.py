@@ -321,14 +321,15 @@ def test_the_root_users_access_key_is_detected_and_a_human_told_what_to_do(
     event = in_account(event_of(entry, ROOT_KEY), account.account_id)
     assert "persistence" in matches(event)
     trigger = parse_event(event)
-    assert (trigger.root, trigger.user_name, trigger.access_key_id) == (True, None, "AKIAROOTKEYEXAMPLE01")
+    assert (trigger.user_name, trigger.access_key_id) == (None, "AKIAROOTKEYEXAMPLE01")
+    assert trigger.cannot_contain is not None
     # When the responder gets it
     monkeypatch.setattr(responder, "SETTINGS", account.settings)
     monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
     result = responder.lambda_handler(event, context_for(account.account_id))
-    # Then nothing is contained (nothing can be) and the notice says so, with the next steps
-    assert result["status"] == "told", result
+    # Then nothing is contained (nothing can be), and a human is told why and what to do (issue 11b's notice)
+    assert result["status"] == "responded", result
     (message,) = account.notifications()
-    assert message["Subject"].startswith("AWS root user credentials in use")
-    assert "deactivate every root access key" in message["Message"]
+    assert "AKIAROOTKEYEXAMPLE01" in message["Message"]
+    assert "root user" in message["Message"]
     assert set(account.key_status().values()) == {"Active"}

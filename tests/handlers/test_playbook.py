@@ -220,7 +220,7 @@ def test_cloudtrail_lookup_is_paginated_and_capped(account: MotoAccount) -> None
 def test_unknown_user_or_foreign_key_is_refused_before_any_change(account: MotoAccount) -> None:
     with pytest.raises(PlaybookError, match="does not exist"):
         run_playbook(manual_trigger(account.account_id, "nobody", None), account.settings, account.aws())
-    with pytest.raises(PlaybookError, match="has no access key"):
+    with pytest.raises(PlaybookError, match="belongs to IAM user 'bystander'"):
         run_playbook(
             manual_trigger(account.account_id, account.user, account.bystander_key),
             account.settings,

@@ -1,9 +1,11 @@
 """Edges found on real records: a Health event naming several keys, `respond` from a shell deciding like the
-Lambda, deeply nested JSON."""
+Lambda, deeply nested JSON, a replay without a ledger. (GuardDuty sample findings: test_cannot_contain.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ from moto import mock_aws
 from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.batch import Delivery, FinishedMemo
-from key_quarantine.handlers.triggers import TriggerError, parse_event, parse_triggers
+from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.settings import CONTAINED_AT_TAG
+from key_quarantine.handlers.triggers import TriggerError, manual_trigger, parse_event, parse_triggers
 from tests.handlers.conftest import REGION, MotoAccount, build_account
 from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_triggers import sample
@@ -32,14 +36,6 @@ def health_event(account_id: str, public_key: str, user: str, *other_keys: str) 
 def second_leaked_user(account: MotoAccount) -> str:
     account.iam.create_user(UserName="second-leak")
     return str(account.iam.create_access_key(UserName="second-leak")["AccessKey"]["AccessKeyId"])
-
-
-@pytest.fixture
-def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    monkeypatch.setattr(responder, "SETTINGS", account.settings)
-    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
-    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe
-    return account
 
 
 # --- a Health event naming several keys -------------------------------------------------------------------
@@ -242,3 +238,25 @@ def test_a_deeply_nested_message_is_kept_and_the_rest_of_the_batch_answered(wire
     assert "nested more than 64 levels deep" in answer.results["deep"]["reason"]
     assert answer.failed == ["deep"]
     assert wired.key_status()[wired.key] == "Inactive"
+
+
+# --- replay without a ledger ------------------------------------------------------------------------------
+
+
+def contained_at(account: MotoAccount) -> str:
+    tags = {t["Key"]: t["Value"] for t in account.iam.list_user_tags(UserName=account.user)["Tags"]}
+    return tags[CONTAINED_AT_TAG]
+
+
+def test_a_replay_without_a_ledger_keeps_the_first_containment_time(account: MotoAccount) -> None:
+    # Given a responder without a ledger (the CLI's default) that contained a user
+    no_ledger = dataclasses.replace(account.settings, ledger_table=None)
+    trigger = manual_trigger(account.account_id, account.user, None)
+    run_playbook(trigger, no_ledger, account.aws())
+    first = contained_at(account)
+    # When the same event is answered again a moment later
+    time.sleep(1.1)  # the tag has whole seconds
+    replay = run_playbook(trigger, no_ledger, account.aws())
+    # Then the first containment time, which is evidence, is kept, and the replay says so
+    assert contained_at(account) == first
+    assert f"kept {CONTAINED_AT_TAG}={first}" in {s.name: s.detail for s in replay.steps}["tag-user"]

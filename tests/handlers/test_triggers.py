@@ -147,7 +147,7 @@ def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
             mutate(
                 "guardduty-iam-user.json",
                 ["detail", "resource", "accessKeyDetails", "userType"],
-                "AssumedRole",
+                "FederatedUser",
             ),
             "not an IAM user",
         ),
@@ -165,7 +165,7 @@ def mutate(name: str, path: list[str], value: Any) -> dict[str, Any]:
         "bad-account",
         "bad-recipient",
         "not-risk",
-        "role-finding",
+        "federated-user-finding",
         "no-user",
     ],
 )
@@ -231,20 +231,26 @@ def test_an_attack_sequence_prefers_the_users_long_term_key_over_a_session() -> 
     assert (parse_event(event).user_name, parse_event(event).access_key_id) == ("leaked-user", None)
 
 
-@pytest.mark.parametrize(
-    ("change", "problem"),
-    [
-        ({"type": "AssumedRole", "name": "app-role"}, "names no IAM user"),
-        ({"account": {"uid": "999999999999"}}, "names no IAM user"),  # another account's user
-    ],
-)
-def test_an_attack_sequence_without_a_user_of_this_account_contains_nobody(
-    change: dict[str, Any], problem: str
-) -> None:
+def test_an_attack_sequence_of_another_accounts_user_contains_nobody() -> None:
     event = sample("guardduty-attack-sequence.json")
-    event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"].update(change)
-    with pytest.raises(TriggerError, match=problem):
+    event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]["account"] = {
+        "uid": "999999999999"
+    }
+    with pytest.raises(TriggerError, match="names no IAM user, role session or root"):
         parse_event(event)
+
+
+def test_an_attack_sequence_on_a_role_session_tells_a_human_with_the_role() -> None:
+    # Given the sequence's actor is a session of role app-role: nothing the responder may contain
+    event = sample("guardduty-attack-sequence.json")
+    user = event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]
+    user.update(type="AssumedRole", name="app-role", credentialUid="ASIAEXAMPLEROLESESS1")
+    trigger = parse_event(event)
+    # Then the trigger carries what to tell, naming the role and how to revoke its sessions
+    assert trigger.cannot_contain is not None
+    assert trigger.user_name is None
+    assert "role app-role" in trigger.cannot_contain.found
+    assert "AWSRevokeOlderSessions" in trigger.cannot_contain.command + trigger.cannot_contain.next_step
 
 
 def test_an_attack_sequence_on_a_users_long_term_key_contains_it(account: MotoAccount) -> None:

@@ -26,6 +26,7 @@ from key_quarantine.data import Severity
 from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
+from key_quarantine.handlers.cannot_contain import CannotContain
 from key_quarantine.handlers.correlation import Thresholds, record_and_correlate
 from key_quarantine.handlers.escalation import escalation_notice, record_calls
 from key_quarantine.handlers.ledger import Ledger
@@ -36,9 +37,10 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.steps import PlaybookError
+from key_quarantine.handlers.steps import CannotContainError, PlaybookError
+from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
 LOG = logging.getLogger("key_quarantine.responder")
@@ -217,10 +219,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
         return log(
             "recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason
         ), not recorded
-    answered = [
-        (_tell_about_root(trigger, responder), False) if trigger.root else _respond(trigger, responder)
-        for trigger in incidents
-    ]
+    answered = [_respond(trigger, responder) for trigger in incidents]
     records = [record for record, _ in answered]
     _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
@@ -240,39 +239,37 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
         return _refuse(trigger, str(error), responder, ledger), False
     except MemberUnreachableError as error:  # deliver again: this is passing, and the other groups go on
         return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
+    if trigger.cannot_contain is not None:
+        return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
+    return _contain(trigger, responder, ledger, member)
+
+
+def _contain(
+    trigger: Trigger, responder: Responder, ledger: Ledger | None, member: Aws | None
+) -> tuple[dict[str, Any], bool]:
+    settings, aws = responder.settings, responder.aws
     try:
         outcome = run_playbook(
             trigger, settings, aws, ledger, member=member, responder_account=responder.own_account
         )
+    except CannotContainError as error:  # learnt from IAM or CloudTrail (an unknown owner, a root key)
+        outcome = _tell(trigger, error.problem, responder, ledger)
     except PlaybookError as error:
         return log("refused", family=trigger.family.value, user=trigger.user_name, reason=str(error)), False
     except Exception as error:  # noqa: BLE001 - AWS failed before containment: deliver again (then dead-letter)
         reason = f"{type(error).__name__}: {error}"
         return log("failed", family=trigger.family.value, user=trigger.user_name, reason=reason), True
-    if not outcome.failed and not settings.dry_run:
+    return _answered(trigger, outcome, responder)
+
+
+def _tell(trigger: Trigger, problem: CannotContain, responder: Responder, ledger: Ledger | None) -> Outcome:
+    return tell_human(trigger, problem, responder.settings, responder.aws, ledger)
+
+
+def _answered(trigger: Trigger, outcome: Outcome, responder: Responder) -> tuple[dict[str, Any], bool]:
+    if not outcome.failed and not responder.settings.dry_run:
         responder.memo.add(trigger)
     return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
-
-
-ROOT_NEXT_STEPS = (
-    "The responder cannot contain the root user: no IAM role can change its credentials.\n"
-    "Now: sign in as the root user (its password and MFA device), open Security credentials, deactivate every "
-    "root access key (then delete it: root needs none), change the root password and check the MFA device.\n"
-    "Then: review what the root user did in CloudTrail in every region, and contain any user or key it created."
-)
-
-
-def _tell_about_root(trigger: Trigger, responder: Responder) -> dict[str, Any]:
-    """The minimal 'cannot contain' path for root (issue 14); once per execution environment and signal."""
-    settings = responder.settings
-    subject = f"AWS root user credentials in use in {trigger.account}: cannot be contained, act now"
-    message = f"Why: {trigger.reason} (account {trigger.account}).\n{ROOT_NEXT_STEPS}"
-    if settings.topic_arn and not settings.dry_run:
-        responder.aws.client("sns").publish(
-            TopicArn=settings.topic_arn, Subject=subject[:100], Message=message
-        )
-        responder.memo.add(trigger)
-    return log("told", account=trigger.account, access_key_id=trigger.access_key_id, reason=trigger.reason)
 
 
 def _refuse(trigger: Trigger, reason: str, responder: Responder, ledger: Ledger | None) -> dict[str, Any]:
@@ -374,6 +371,9 @@ def _memo_key(trigger: Trigger) -> tuple[str | None, ...]:
         trigger.user_name,
         trigger.access_key_id,
         trigger.category,
+        trigger.cannot_contain.found
+        if trigger.cannot_contain
+        else None,  # two roles' findings are two notices
     )
     return (*fields, trigger.reported_by)
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("key_quarantine.ledger")
 CONDITION_FAILED = "ConditionalCheckFailedException"
+NOTICE_FAILED = "notice-failed"
 
 
 class Ledger:
@@ -145,6 +146,47 @@ class Ledger:
         except BotoCoreError as error:
             self._fail_safe("record refusal", error)
         return True
+
+    def claim_notice(self, notice_id: str, trigger: Trigger, found: str) -> bool:
+        """True for the one delivery that sends this notice (a signal nobody could contain), and when the ledger
+        cannot answer; a notice whose sending failed (``notice_failed``) may be claimed again."""
+        item = {
+            "incident_id": {"S": notice_id},
+            "account": {"S": trigger.account},
+            "reported_by": {"S": trigger.reported_by or trigger.account},
+            "family": {"S": trigger.family.value},
+            "status": {"S": "told"},
+            "reason": {"S": found},
+            "created_at": {"S": _now()},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(incident_id) OR #s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":failed": {"S": NOTICE_FAILED}},
+            )
+        except ClientError as error:
+            if _code(error) == CONDITION_FAILED:
+                return False
+            self._fail_safe("claim notice", error)
+        except BotoCoreError as error:
+            self._fail_safe("claim notice", error)
+        return True
+
+    def notice_failed(self, notice_id: str) -> None:
+        """The notice could not be sent: the retry of its delivery may claim it again."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": notice_id}},
+                UpdateExpression="SET #s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":failed": {"S": NOTICE_FAILED}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("release notice", error)
 
     def record(self, incident: Incident, results: list[StepResult]) -> None:
         """The steps done, and the finished marker when no step failed."""

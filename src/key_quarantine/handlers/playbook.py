@@ -20,6 +20,7 @@ from botocore.exceptions import ParamValidationError
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
+from key_quarantine.handlers.key_owner import Deletion
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import ResponseMode, Settings
 from key_quarantine.handlers.steps import (
@@ -57,6 +58,9 @@ class Incident:
     exempt: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
+    tags_before: dict[str, str] = field(default_factory=dict)
+    deleted_key: str | None = None  # the named key, when IAM no longer has it (rotated, then deleted)
+    deletion: Deletion | None = None  # its DeleteAccessKey in CloudTrail: whose key, who deleted it, when
 
     @property
     def incident_id(self) -> str:

@@ -1,8 +1,12 @@
 """Turn an EventBridge event into a Trigger: which account, which user, which key, and why.
 
-Only fields AWS documents are read (FACTS.md): never ``userIdentity`` or ``sourceIPAddress`` of the quarantine
-CloudTrail event. Anything that does not look like a leak signal, or names a principal in a malformed way, is a
-``TriggerError``: the responder acts only on principals an event names legitimately.
+Whom to contain is read only from fields AWS documents (FACTS.md): the quarantine CloudTrail event's
+``requestParameters.userName``, never its ``userIdentity``. Who made that call (``userIdentity``,
+``sourceIPAddress``, ``userAgent``) is read for one thing: whether AWS itself made it (``from_aws``), which alone
+lets irreversible steps run, and to say who did otherwise. Anything that does not look like a leak signal, or names
+a principal in a malformed way, is a ``TriggerError``: the responder acts only on principals an event names
+legitimately. A signal about credentials it cannot contain (root, a role's sessions, a sample finding) carries a
+``CannotContain``: a human is told at once instead.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +27,13 @@ from key_quarantine.data import (
     Severity,
 )
 from key_quarantine.data.detections import CLOUDFORMATION, ROOT, entry_for
+from key_quarantine.handlers.cannot_contain import (
+    CannotContain,
+    is_root,
+    role_sessions,
+    root_credentials,
+    sample_finding,
+)
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
@@ -38,6 +50,12 @@ DETAIL_TYPES = {
 GUARDDUTY_IAM_USER = "IAMUser"
 #: The resource type of GuardDuty Extended Threat Detection findings (AttackSequence:IAM/CompromisedCredentials ...)
 ATTACK_SEQUENCE = "AttackSequence"
+AWS_INTERNAL = (
+    "AWS Internal"  # CloudTrail's sourceIPAddress for a call AWS itself made; no principal can send it
+)
+#: The category of a quarantine policy attached by an ordinary principal: an incident (and a finished marker) apart
+#: from AWS's own attach on the same user, so that AWS's later word still runs the irreversible steps.
+ATTACHED_BY_A_PRINCIPAL = "attached-by-a-principal"
 
 
 class TriggerFamily(StrEnum):
@@ -68,11 +86,19 @@ class Trigger:
     severity: Severity | None = None  # the catalogue's severity, for ABUSE triggers
     # An ABUSE call the catalogue counts only inside a correlation: recorded, never an incident of its own
     correlation_only: bool = field(default=False, compare=False)
-    root: bool = False  # the root user's call: never contained (no role can), a human is told what to do
     # The account EventBridge says the event came from; differs from ``account`` only for a Health organizational
     # view event (detail.affectedAccount) or a GuardDuty administrator's finding (detail.accountId).
     reported_by: str | None = field(default=None, compare=False)
     event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # verbatim, for evidence
+    # AWS's own word that the key leaked (Health, a GuardDuty finding, a quarantine AWS itself attached): only
+    # then, or on an operator's request, may irreversible steps (deleting keys, the console password) run.
+    from_aws: bool = field(default=False, compare=False)
+    actor: str | None = field(default=None, compare=False)  # who made the call a CloudTrail signal records
+    cannot_contain: CannotContain | None = field(default=None, compare=False)  # tell a human instead
+
+    @property
+    def allows_irreversible(self) -> bool:
+        return self.from_aws or self.family is TriggerFamily.MANUAL
 
 
 def parse_triggers(event: Any) -> tuple[Trigger, ...]:
@@ -131,15 +157,48 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
     parameters = _object(detail, "requestParameters")
     name, arn, policy = detail.get("eventName"), parameters.get("policyArn"), parameters.get("policyName")
     if name == "AttachUserPolicy" and isinstance(arn, str) and arn.startswith(QUARANTINE_POLICY_ARN_PREFIX):
-        family, reason = TriggerFamily.QUARANTINE_POLICY, f"AWS attached {arn.rsplit('/', 1)[-1]}"
+        family, what = TriggerFamily.QUARANTINE_POLICY, f"attached {arn.rsplit('/', 1)[-1]}"
     elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
-        family, reason = TriggerFamily.LEGACY_QUARANTINE, f"AWS added the inline policy {policy}"
+        family, what = TriggerFamily.LEGACY_QUARANTINE, f"added the inline policy {policy}"
     else:
         return _abuse(event, detail)  # a failed call too: denied CreateUser or CreateAccessKey is the attempt
     if detail.get("errorCode"):
         raise TriggerError(f"the {name} call failed ({detail['errorCode']}): nothing was attached")
     account = _recorded_in(event, detail)
-    return Trigger(family, account, _user_name(parameters.get("userName")), None, reason, _event_id(detail))
+    user = _user_name(parameters.get("userName"))
+    actor = _caller(detail)
+    if _made_by_aws(detail, user):
+        return Trigger(
+            family, account, user, None, f"AWS {what}", _event_id(detail), from_aws=True, actor=actor
+        )
+    reason = (
+        f"{actor} {what}: not AWS (AWS's own call is recorded as the user itself from {AWS_INTERNAL}), so the "
+        "containment is reversible only"
+    )
+    return Trigger(
+        family, account, user, None, reason, _event_id(detail), ATTACHED_BY_A_PRINCIPAL, actor=actor
+    )
+
+
+def _made_by_aws(detail: Mapping[str, Any], user: str) -> bool:
+    """AWS's quarantine call is recorded with the quarantined user's own identity and ``AWS Internal`` as source
+    and user agent (FACTS.md); an ordinary principal cannot produce ``AWS Internal``."""
+    identity = _object(detail, "userIdentity")
+    agent = detail.get("userAgent")
+    return (
+        detail.get("sourceIPAddress") == AWS_INTERNAL
+        and isinstance(agent, str)
+        and (agent == AWS_INTERNAL or agent.lower().startswith("aws-internal"))
+        and identity.get("type") == "IAMUser"
+        and identity.get("userName") == user
+    )
+
+
+def _caller(detail: Mapping[str, Any]) -> str:
+    """Who a CloudTrail record says made the call, and from where, as a notice says it."""
+    identity = _object(detail, "userIdentity")
+    who = identity.get("arn") or identity.get("principalId") or identity.get("type") or "an unknown principal"
+    return f"{who} (from {detail.get('sourceIPAddress') or '?'}, user agent {detail.get('userAgent') or '?'})"
 
 
 def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
@@ -183,16 +242,17 @@ def _root_call(event: Mapping[str, Any], detail: Mapping[str, Any], entry: Abuse
     key = _object(detail, "userIdentity").get("accessKeyId")
     long_term = key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None
     how = f"with its access key {long_term}" if long_term else "in a session (console or a key's session)"
+    reason = f"{entry.category}: {detail.get('eventName')} called by the root user {how}"
     return Trigger(
         TriggerFamily.ABUSE,
         account,
         None,
         long_term,
-        f"{entry.category}: {detail.get('eventName')} called by the root user {how}",
+        reason,
         _event_id(detail),
         entry.category,
         Severity.HIGH,
-        root=True,
+        cannot_contain=root_credentials(f"CloudTrail: {reason}", long_term),
     )
 
 
@@ -231,18 +291,34 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         raise TriggerError(f"{code} names no access key and no user{named}")
     if len(keys) > 1 and metadata.get("publicKey") != key:
         user = None  # several keys and no word on whose the user name is: IAM answers for each key
-    affected = detail.get("affectedAccount")  # organizational view: the member the event is about
-    account = (
-        affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
-    )
+    if is_root(user):
+        found = f"AWS Health {code} for the root user's access key {key or '(none named)'}"
+        return Trigger(
+            TriggerFamily.HEALTH_RISK,
+            _health_account(event, detail),
+            None,
+            key,
+            f"AWS Health reported {code}",
+            detail.get("communicationId") or detail.get("eventArn"),
+            from_aws=True,
+            cannot_contain=root_credentials(found, key),
+        )
     return Trigger(
         TriggerFamily.HEALTH_RISK,
-        _account(account),
+        _health_account(event, detail),
         _user_name(user) if user is not None else None,
         key,
         f"AWS Health reported {code}"
         + (f" for service-specific credential {', '.join(credentials)}" if credentials else ""),
         detail.get("communicationId") or detail.get("eventArn"),
+        from_aws=True,
+    )
+
+
+def _health_account(event: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
+    affected = detail.get("affectedAccount")  # organizational view: the member the event is about
+    return _account(
+        affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
     )
 
 
@@ -270,21 +346,35 @@ def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     if _object(detail, "resource").get("resourceType") == ATTACK_SEQUENCE:
         return _attack_sequence(event, detail)
     key_details = _object(_object(detail, "resource"), "accessKeyDetails")
-    if key_details.get("userType") not in (GUARDDUTY_IAM_USER, None):
-        raise TriggerError(f"GuardDuty finding about a {key_details.get('userType')}, not an IAM user's key")
     key, user = key_details.get("accessKeyId"), key_details.get("userName")
-    if not isinstance(user, str):
-        raise TriggerError("GuardDuty finding names no IAM user")
     # Findings on session credentials (ASIA) name the long-term key's user: contain the user, every key.
     long_term_key = key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None
-    account = detail.get("accountId") or event.get("account")
+    account = _account(detail.get("accountId") or event.get("account"))
+    reason = f"GuardDuty finding {detail.get('type')}"
+    problem = _guardduty_cannot_contain(detail, key_details)
+    if problem is not None:
+        return Trigger(
+            TriggerFamily.GUARDDUTY,
+            account,
+            None,
+            long_term_key,
+            reason,
+            detail.get("id"),
+            from_aws=True,
+            cannot_contain=problem,
+        )
+    if key_details.get("userType") not in (GUARDDUTY_IAM_USER, None):
+        raise TriggerError(f"GuardDuty finding about a {key_details.get('userType')}, not an IAM user's key")
+    if not isinstance(user, str):
+        raise TriggerError("GuardDuty finding names no IAM user")
     return Trigger(
         TriggerFamily.GUARDDUTY,
-        _account(account),
+        account,
         _user_name(user),
         long_term_key,
-        f"GuardDuty finding {detail.get('type')}",
+        reason,
         detail.get("id"),
+        from_aws=True,
     )
 
 
@@ -301,10 +391,7 @@ def _attack_sequence(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Tri
         if user.get("type") == GUARDDUTY_IAM_USER and _object(user, "account").get("uid", account) == account
     ]
     if not users:
-        kinds = sorted({str(_object(a, "user").get("type")) for a in actors or [] if isinstance(a, Mapping)})
-        raise TriggerError(
-            f"GuardDuty attack sequence {detail.get('type')} names no IAM user of {account}: {kinds}"
-        )
+        return _sequence_of_others(detail, account, actors if isinstance(actors, list) else [])
     # A user's long-term key first: that is the credential to contain; a session's names the same user
     user = next((u for u in users if LONG_TERM_KEY_ID.fullmatch(str(u.get("credentialUid")))), users[0])
     key = user.get("credentialUid")
@@ -315,7 +402,71 @@ def _attack_sequence(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Tri
         key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
         f"GuardDuty attack sequence {detail.get('type')}",
         detail.get("id"),
+        from_aws=True,
     )
+
+
+def _sequence_of_others(detail: Mapping[str, Any], account: str, actors: list[Any]) -> Trigger:
+    """A sequence whose actor is a role's session or root: nothing to contain, a human is told with the role."""
+    ours = [
+        _object(a, "user")
+        for a in actors
+        if isinstance(a, Mapping) and _object(_object(a, "user"), "account").get("uid", account) == account
+    ]
+    found = f"GuardDuty attack sequence {detail.get('type')}"
+    for user in ours:
+        key = str(user.get("credentialUid") or "?")
+        if user.get("type") == "AssumedRole":
+            role = _role_name(str(user.get("name")).split("/")[0])
+            problem = role_sessions(
+                f"{found} on a session of role {role} (key {key})", role, datetime.now(UTC)
+            )
+        elif user.get("type") == "Root":
+            long_term = key if LONG_TERM_KEY_ID.fullmatch(key) else None
+            problem = root_credentials(f"{found} on the root user's credentials (key {key})", long_term)
+        else:
+            continue
+        reason = problem.found
+        return Trigger(
+            TriggerFamily.GUARDDUTY,
+            account,
+            None,
+            None,
+            reason,
+            detail.get("id"),
+            from_aws=True,
+            cannot_contain=problem,
+        )
+    kinds = sorted({str(user.get("type")) for user in ours})
+    raise TriggerError(f"{found} names no IAM user, role session or root of {account}: {kinds}")
+
+
+def _guardduty_cannot_contain(
+    detail: Mapping[str, Any], key_details: Mapping[str, Any]
+) -> CannotContain | None:
+    """A sample finding, or one on root or role-session credentials: nothing the responder may contain."""
+    finding, user_type = detail.get("type"), key_details.get("userType")
+    raw_key = key_details.get("accessKeyId")
+    key = raw_key if isinstance(raw_key, str) else "?"
+    if _object(_object(detail, "service"), "additionalInfo").get("sample") in (True, "true"):
+        principal = f"{user_type or 'principal'} {key_details.get('userName') or '?'}, key {key}"
+        return sample_finding(f"GuardDuty sample finding {finding} naming {principal}")
+    if user_type == "Root":
+        long_term = key if LONG_TERM_KEY_ID.fullmatch(key) else None
+        return root_credentials(
+            f"GuardDuty finding {finding} on the root user's credentials (key {key})", long_term
+        )
+    if user_type == "AssumedRole":
+        role = _role_name(key_details.get("userName"))
+        found = f"GuardDuty finding {finding} on a session of role {role} (key {key})"
+        return role_sessions(found, role, datetime.now(UTC))
+    return None
+
+
+def _role_name(value: Any) -> str:
+    if not isinstance(value, str) or not USER_NAME.fullmatch(value):
+        raise TriggerError(f"role name {value!r} is not a valid IAM role name")
+    return value
 
 
 def _object(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from key_quarantine.handlers.steps import (
     deactivate_keys,
     delete_keys,
+    deleted_key,
     deny_policy,
     evidence,
     notify,
@@ -17,12 +18,20 @@ from key_quarantine.handlers.steps import (
     security_hub,
     tag_user,
 )
-from key_quarantine.handlers.steps.base import PlaybookError, Skip, Status, Step, StepResult
+from key_quarantine.handlers.steps.base import (
+    CannotContainError,
+    PlaybookError,
+    Skip,
+    Status,
+    Step,
+    StepResult,
+)
 
 RESOLVE_ACTIONS = resolve.ACTIONS
 CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
     remove_console_access.STEP,
+    deleted_key.STEP,
     evidence.STEP,
     tag_user.STEP,
     notify.STEP,
@@ -36,6 +45,7 @@ __all__ = [
     "CONTAINMENT_STEPS",
     "RECORD_STEPS",
     "RESOLVE_ACTIONS",
+    "CannotContainError",
     "PlaybookError",
     "Skip",
     "Status",

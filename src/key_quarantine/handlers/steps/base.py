@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from key_quarantine.handlers.cannot_contain import CannotContain
 from key_quarantine.handlers.triggers import TriggerFamily
 
 if TYPE_CHECKING:
@@ -23,6 +24,15 @@ class Status(StrEnum):
 
 class PlaybookError(Exception):
     """The event names a principal the playbook must not or cannot act on (exit 2 in the CLI)."""
+
+
+class CannotContainError(PlaybookError):
+    """Learnt only from IAM or CloudTrail: the responder cannot contain this (an owner nobody can name, a root
+    key). Unlike other refusals, a human is told at once (``tell_human``)."""
+
+    def __init__(self, problem: CannotContain) -> None:
+        super().__init__(f"NOT CONTAINED: {problem.found}: {problem.why}; next step: {problem.next_step}")
+        self.problem = problem
 
 
 class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -58,6 +68,14 @@ def why_not_containing(incident: Incident) -> str:
     if incident.exempt:
         return f"the user is tagged {incident.settings.exempt_tag}: notify only"
     return "response mode is notify"
+
+
+def irreversible_refused(incident: Incident) -> str | None:
+    """Why an irreversible step (deleting keys, the console password) must wait for a human, if it must: only
+    AWS's own word that the key leaked, or an operator's request, may run one."""
+    if incident.trigger.allows_irreversible:
+        return None
+    return f"left to a human: the signal is not AWS's own word ({incident.trigger.reason})"
 
 
 def error_code(error: ClientError) -> str:

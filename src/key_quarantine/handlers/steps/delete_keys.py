@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from key_quarantine.handlers.steps.base import Skip, Step
+from key_quarantine.handlers.steps.base import Skip, Step, irreversible_refused
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 def delete_keys(incident: Incident) -> str:
     if not incident.contains or not incident.settings.delete_keys:
         raise Skip("keys are kept inactive for the investigation (delete_keys is off)")
+    if refused := irreversible_refused(incident):
+        raise Skip(f"keys are kept inactive, {refused}")
     if incident.settings.dry_run:
         return f"dry run: would delete {', '.join(incident.target_keys)}"
     for key in incident.target_keys:

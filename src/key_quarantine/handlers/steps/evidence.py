@@ -43,6 +43,8 @@ def gather_evidence(incident: Incident) -> dict[str, Any]:
             "reason": incident.trigger.reason,
             "account": incident.trigger.account,
             "event_id": incident.trigger.event_id,
+            "from_aws": incident.trigger.from_aws,  # only AWS's own word runs the irreversible steps
+            "actor": incident.trigger.actor,  # who made the call the signal records (a quarantine attach)
             "event": incident.trigger.event,
         },
         "user": iam.get_user(UserName=user)["User"],

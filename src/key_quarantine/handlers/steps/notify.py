@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from key_quarantine.data import Severity
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME
 from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.steps.deleted_key import deleted_key_line
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -29,6 +30,7 @@ def notification(incident: Incident) -> tuple[str, str]:
     lines = [
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
         f"Who: IAM user {user}; key(s): {keys}.",
+        *([f"Deleted key: {deleted_key_line(incident)}."] if incident.deleted_key else []),
         f"What was done: {_what_was_done(incident)}",
         f"Evidence: {incident.evidence_location or 'not written (see the responder logs)'}",
         f"Incident: {incident.incident_id}",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from key_quarantine.handlers.steps.base import Skip, Step, error_code
+from key_quarantine.handlers.steps.base import Skip, Step, error_code, irreversible_refused
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 def remove_login_profile(incident: Incident) -> str:
     if not incident.contains or not incident.settings.remove_console_access:
         raise Skip("console access is left as it is (remove_console_access is off)")
+    if refused := irreversible_refused(incident):
+        raise Skip(f"the console password is kept (the deny policy blocks it), {refused}")
     if incident.settings.dry_run:
         return "dry run: would delete the console password"
     try:

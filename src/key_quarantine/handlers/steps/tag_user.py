@@ -1,4 +1,4 @@
-"""Tag the contained user with the incident id and the containment time."""
+"""Tag the contained user with the incident id and the time it was first contained."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ if TYPE_CHECKING:
 def tag_user(incident: Incident) -> str:
     if not incident.contains:
         raise Skip(why_not_containing(incident))
-    tags = [
-        {"Key": INCIDENT_TAG, "Value": incident.incident_id},
-        {"Key": CONTAINED_AT_TAG, "Value": incident.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-    ]
+    tags = [{"Key": INCIDENT_TAG, "Value": incident.incident_id}]
+    first = incident.tags_before.get(CONTAINED_AT_TAG)  # the first containment's time is evidence: kept
+    if first is None:
+        tags.append({"Key": CONTAINED_AT_TAG, "Value": incident.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
     if incident.settings.dry_run:
         return "dry run: would tag the user"
     incident.iam.tag_user(UserName=incident.user_name, Tags=tags)
-    return f"tagged {INCIDENT_TAG}={incident.incident_id}"
+    kept = f"; kept {CONTAINED_AT_TAG}={first} (the first containment)" if first else ""
+    return f"tagged {INCIDENT_TAG}={incident.incident_id}{kept}"
 
 
 STEP = Step("tag-user", ("iam:TagUser",), tag_user)
