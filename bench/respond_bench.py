@@ -37,6 +37,12 @@ class Call:
 def start_server() -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - the benchmark's own dependency
 
+    sys.path.insert(
+        0, str(HERE.parent)
+    )  # the tests' moto addition: moto 5.2.5 has no service-specific credentials
+    from tests import moto_service_credentials  # noqa: PLC0415
+
+    moto_service_credentials.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -15,11 +15,12 @@ if TYPE_CHECKING:
     from key_quarantine.constructs.organization_member import KeyQuarantineMember
     from key_quarantine.constructs.regional_forwarder import KeyQuarantineRegionalForwarder
     from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES
-    from key_quarantine.handlers.settings import Containment, ResponseMode
+    from key_quarantine.handlers.settings import Containment, Exemption, ResponseMode
 
 __all__ = [
     "DEFAULT_GUARDDUTY_FINDING_TYPES",
     "Containment",
+    "Exemption",
     "KeyQuarantine",
     "KeyQuarantineChecks",
     "KeyQuarantineMember",
@@ -33,6 +34,7 @@ __all__ = [
 _LAZY = {
     "DEFAULT_GUARDDUTY_FINDING_TYPES": "key_quarantine.constructs.trigger_rules",
     "Containment": "key_quarantine.handlers.settings",
+    "Exemption": "key_quarantine.handlers.settings",
     "KeyQuarantine": "key_quarantine.constructs.key_quarantine",
     "KeyQuarantineChecks": "key_quarantine.checks",
     "KeyQuarantineMember": "key_quarantine.constructs.organization_member",

@@ -14,10 +14,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from key_quarantine import Containment, KeyQuarantine, ResponseMode
+from key_quarantine import Containment, Exemption, KeyQuarantine, ResponseMode
 from key_quarantine.data.detections import categories
 from key_quarantine.handlers.playbook import required_actions
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
+from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 from key_quarantine.rules.event_pattern import parse_pattern
 from key_quarantine.rules.runner import scan_paths
@@ -370,6 +371,7 @@ def test_object_lock_and_options_reach_the_template() -> None:
         evidence_object_lock=True,
         mode=ResponseMode.NOTIFY,
         containment=Containment.REVOKE_OLDER_SESSIONS,
+        exemptions=[Exemption("/break-glass/", "sealed envelope, audited monthly")],
         guardduty_finding_types=(),
         daily_sweep=False,
         detections=(),
@@ -385,4 +387,12 @@ def test_object_lock_and_options_reach_the_template() -> None:
         v["Properties"]["Environment"]["Variables"].get("KQ_CONTAINMENT") == "revoke-older-sessions"
         for v in variables.values()
     )
+    # the deployed exemptions reach the responder's settings, the only place they come from
+    environments = [v["Properties"]["Environment"]["Variables"] for v in variables.values()]
+    (deployed,) = {
+        Settings.from_environment({"KQ_EXEMPTIONS": e["KQ_EXEMPTIONS"]}).exemptions
+        for e in environments
+        if "KQ_EXEMPTIONS" in e
+    }
+    assert deployed == (Exemption("/break-glass/", "sealed envelope, audited monthly"),)
     assert set(construct.triggers.rules) == {"QuarantinePolicy", "LegacyQuarantine", "HealthRisk"}

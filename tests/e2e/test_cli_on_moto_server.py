@@ -101,8 +101,11 @@ def test_contain_then_release(server: Server) -> None:
     assert released.returncode == 0, released.stderr
     assert server.iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == []
     assert statuses(server, "ci-deployer") == {key: "Inactive"}
-    # And with --reactivate the key is back
+    # And --reactivate without a ledger turns nothing on: nothing records which keys a signal named
     assert run(server, "release", "--user", "ci-deployer", "--reactivate").returncode == 0
+    assert statuses(server, "ci-deployer") == {key: "Inactive"}
+    # But the operator may name the key
+    assert run(server, "release", "--user", "ci-deployer", "--reactivate-key", key).returncode == 0
     assert statuses(server, "ci-deployer") == {key: "Active"}
 
 

@@ -46,6 +46,10 @@ def _conditions_hold(statement: Mapping[str, Any], context: Mapping[str, str]) -
     for operator, tests in statement.get("Condition", {}).items():
         base = operator.removesuffix("IfExists")
         for key, expected in tests.items():
+            if base == "Null":  # true: the key must be absent; false: present
+                if (key not in context) != (str(expected).lower() == "true"):
+                    return False
+                continue
             if key not in context:
                 # a missing key fails a condition, except a negated one or one ...IfExists
                 if not (base in NEGATED or operator.endswith("IfExists")):

@@ -61,7 +61,7 @@ CALLS = [
     Call("iam", "UpdateAccessKey", "contain"),
     Call("iam", "PutUserPolicy", "contain"),
     Call("iam", "DeleteLoginProfile", "record"),
-    Call("iam", "GetUser", "record"),
+    Call("iam", "GetUser", "before"),  # the survey: the user's unique id and path (exemptions)
     Call("iam", "ListGroupsForUser", "record"),
     Call("iam", "ListAttachedUserPolicies", "record"),
     Call("iam", "ListUserPolicies", "record"),
@@ -188,12 +188,13 @@ def fail_and_recover(account: MotoAccount, delays: list[float], call: Call, faul
     injector.clear()
     again = respond_to_batch([message], responder) if first.failed else first
     # Then the incident is finished: contained, recorded, notified (twice at most when the ledger could not
-    # record the first notification: a second message beats none)
+    # record the first notification: a second message beats none; twice when containment failed at first: the
+    # first notice said NOT CONTAINED, the follow-up says contained, so the last one matches IAM)
     assert again.failed == [], (fault, again.results)
     assert contained(account, responder.settings) == (True, True), fault
     assert ledger_finished(account, event), fault
     notified = notification_count(account) - notified_before
-    assert notified == 1 or (call.phase == "ledger" and notified == 2), (fault, notified)
+    assert notified == 1 or (call.phase in ("ledger", "contain") and notified == 2), (fault, notified)
 
 
 def test_throttling_is_answered_by_retries_that_succeed(

@@ -174,13 +174,12 @@ def test_playbook_never_touches_a_principal_the_event_does_not_name() -> None:
             changed = {user for user in before if before[user] != after[user]}
             assert changed <= {outcome.user}
             assert outcome.user in {trigger.user_name, *([] if trigger.user_name else [outcome.user])}
-            if trigger.access_key_id in before[outcome.user][0]:  # a named key gone: every key is contained
-                assert all(
-                    before[outcome.user][0][k] == after[outcome.user][0][k]
-                    for k in before[outcome.user][0]
-                    if k != trigger.access_key_id
-                )
-            release_user(Aws(region=REGION), outcome.user, reactivate=True)
+            # containment is of the principal: the user's keys are left as they were or turned off, never on
+            assert all(
+                after[outcome.user][0][k] in (status, "Inactive")
+                for k, status in before[outcome.user][0].items()
+            )
+            release_user(Aws(region=REGION), outcome.user, reactivate_keys=keys)
 
         property_holds()
         assert checked["runs"] > 0, "the generator never reached the playbook"

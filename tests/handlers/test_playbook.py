@@ -12,7 +12,13 @@ from botocore.stub import Stubber
 
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.playbook import required_actions, run_playbook
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, INCIDENT_TAG, Containment, ResponseMode
+from key_quarantine.handlers.settings import (
+    CONTAINMENT_POLICY_NAME,
+    INCIDENT_TAG,
+    Containment,
+    Exemption,
+    ResponseMode,
+)
 from key_quarantine.handlers.steps import ALL_STEPS, PlaybookError, Status
 from key_quarantine.handlers.steps.deny_policy import containment_policy
 from key_quarantine.handlers.triggers import manual_trigger
@@ -30,8 +36,9 @@ def test_containment_deactivates_the_key_denies_the_user_and_records_everything(
     # When the playbook runs
     outcome = run_playbook(trigger, account.settings, aws, account.ledger(aws))
     steps = steps_of(outcome)
-    # Then the key is inactive, the other key untouched, the deny policy attached, the user tagged
-    assert account.key_status() == {account.key: "Inactive", account.other_key: "Active"}
+    # Then every key of the user is inactive (its holder may have made the second), the deny policy attached,
+    # the user tagged
+    assert account.key_status() == {account.key: "Inactive", account.other_key: "Inactive"}
     assert account.inline_policies() == [CONTAINMENT_POLICY_NAME]
     tags = {t["Key"]: t["Value"] for t in account.iam.list_user_tags(UserName=account.user)["Tags"]}
     assert tags[INCIDENT_TAG] == outcome.incident_id
@@ -40,7 +47,7 @@ def test_containment_deactivates_the_key_denies_the_user_and_records_everything(
     assert evidence["user"]["UserName"] == account.user
     assert {k["access_key_id"]: (k["status_before"], k["status_after"]) for k in evidence["access_keys"]} == {
         account.key: ("Active", "Inactive"),
-        account.other_key: ("Active", "Active"),
+        account.other_key: ("Active", "Inactive"),
     }
     (message,) = account.notifications()
     assert account.key in message["Message"]
@@ -73,8 +80,9 @@ def test_event_without_a_user_resolves_it_from_the_key(account: MotoAccount) -> 
     assert account.key_status()[account.key] == "Inactive"
 
 
-def test_nothing_to_do_when_the_key_is_already_inactive(account: MotoAccount) -> None:
-    account.iam.update_access_key(UserName=account.user, AccessKeyId=account.key, Status="Inactive")
+def test_nothing_to_do_when_the_keys_are_already_inactive(account: MotoAccount) -> None:
+    for key in (account.key, account.other_key):
+        account.iam.update_access_key(UserName=account.user, AccessKeyId=key, Status="Inactive")
     outcome = run_playbook(
         manual_trigger(account.account_id, account.user, account.key), account.settings, account.aws()
     )
@@ -140,11 +148,9 @@ def test_ledger_failure_never_blocks_containment(account: MotoAccount) -> None:
 
 
 def test_exempt_user_gets_notify_only(account: MotoAccount) -> None:
-    account.iam.tag_user(
-        UserName=account.user, Tags=[{"Key": "key-quarantine:exempt", "Value": "break-glass"}]
-    )
+    settings = dataclasses.replace(account.settings, exemptions=(Exemption(account.user, "break-glass"),))
     outcome = run_playbook(
-        manual_trigger(account.account_id, account.user, account.key), account.settings, account.aws()
+        manual_trigger(account.account_id, account.user, account.key), settings, account.aws()
     )
     assert account.key_status()[account.key] == "Active"
     assert account.inline_policies() == []
@@ -182,7 +188,7 @@ def test_delete_keys_and_remove_console_access_when_asked(account: MotoAccount) 
     outcome = run_playbook(
         manual_trigger(account.account_id, account.user, account.key), settings, account.aws()
     )
-    assert account.key_status() == {account.other_key: "Active"}
+    assert account.key_status() == {account.other_key: "Inactive"}  # the named key deleted, the other off
     assert steps_of(outcome)["remove-console-access"][0] == "done"
     (evidence,) = account.evidence_objects()
     assert any(k["access_key_id"] == account.key for k in evidence["access_keys"])  # kept before deleting
@@ -242,9 +248,11 @@ def test_responder_never_acts_on_its_own_principal(account: MotoAccount) -> None
 def test_revoke_older_sessions_form() -> None:
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     document = containment_policy(Containment.REVOKE_OLDER_SESSIONS, now)
-    (statement,) = document["Statement"]
-    assert statement["Condition"] == {"DateLessThan": {"aws:TokenIssueTime": "2026-11-25T12:00:00Z"}}
-    assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "*", "*")
+    older, long_lived = document["Statement"]
+    assert older["Condition"] == {"DateLessThan": {"aws:TokenIssueTime": "2026-11-25T12:00:00Z"}}
+    assert long_lived["Condition"] == {"Null": {"aws:TokenIssueTime": "true"}}
+    for statement in (older, long_lived):
+        assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "*", "*")
     assert json.loads(json.dumps(document)) == document
 
 

@@ -99,7 +99,7 @@ def test_after_containment_the_leaked_key_is_denied_what_quarantine_allows() -> 
     ), results["after"]
 
 
-def test_revoke_older_sessions_denies_sessions_minted_before_containment_only() -> None:
+def test_revoke_older_sessions_denies_older_sessions_and_every_long_lived_credential() -> None:
     contained_at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     document = containment_policy(Containment.REVOKE_OLDER_SESSIONS, contained_at)
     minted_before = {
@@ -108,11 +108,36 @@ def test_revoke_older_sessions_denies_sessions_minted_before_containment_only() 
     minted_after = {
         "aws:TokenIssueTime": (contained_at + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     }
-    for action in [*NOT_QUARANTINED, "sts:AssumeRole", "ses:SendEmail"]:
+    for action in [*NOT_QUARANTINED, "sts:AssumeRole", "ses:SendEmail", "iam:CreateAccessKey"]:
         assert explicitly_denied(document, action, minted_before)
         assert not explicitly_denied(document, action, minted_after)
-        # long-term key requests carry no aws:TokenIssueTime: this form leaves them to the deactivated key
-        assert not explicitly_denied(document, action, {})
+        # the attacker's second key (or a Bedrock API key): IAM sends no aws:TokenIssueTime for long-lived
+        # credentials, so only the Null statement can deny them
+        assert explicitly_denied(document, action, {"aws:SourceIp": "198.51.100.7"})
+
+
+def test_the_old_revoke_form_let_long_lived_credentials_through() -> None:
+    # Given the policy as it was: one DateLessThan statement on aws:TokenIssueTime
+    contained_at = "2026-11-25T12:00:00Z"
+    old = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": contained_at}},
+            }
+        ],
+    }
+    # Then a long-lived key's request (no aws:TokenIssueTime) is not denied: IAM's missing-key rule
+    assert not explicitly_denied(old, "secretsmanager:GetSecretValue", {})
+    # and the evaluator's Null operator reads both ways
+    assert not explicitly_denied(
+        {"Statement": [{"Effect": "Deny", "Action": "*", "Condition": {"Null": {"k": "false"}}}]},
+        "s3:GetObject",
+        {},
+    )
 
 
 def test_deny_all_denies_everything_whatever_the_session() -> None:

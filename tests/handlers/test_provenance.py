@@ -149,8 +149,9 @@ def test_a_principal_attaching_a_quarantine_policy_on_someone_contains_reversibl
     (evidence,) = irreversible.evidence_objects()
     assert evidence["trigger"]["actor"].startswith("arn:aws:iam::123456789012:user/mallory (from 203.0.113.9")
     assert evidence["trigger"]["from_aws"] is False
-    # And `release --reactivate` can undo all of it
-    release_user(irreversible.aws(), irreversible.user, reactivate=True)
+    # And release can undo all of it (the keys named one by one: no AWS signal named them, issue 11 item 3)
+    keys = (irreversible.key, irreversible.other_key)
+    release_user(irreversible.aws(), irreversible.user, reactivate_keys=keys)
     assert set(irreversible.key_status().values()) == {"Active"}
 
 

@@ -13,8 +13,7 @@ import boto3
 import pytest
 
 from key_quarantine import KeyQuarantine
-from key_quarantine.handlers import batch, responder
-from key_quarantine.handlers.batch import FinishedMemo
+from key_quarantine.handlers import responder
 from tests.cdk_apps import synth
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.test_triggers import sample
@@ -27,14 +26,6 @@ class LambdaContext:
 
 def context_for(account_id: str) -> LambdaContext:
     return LambdaContext(f"arn:aws:lambda:{REGION}:{account_id}:function:key-quarantine-responder")
-
-
-@pytest.fixture
-def wired(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> MotoAccount:
-    monkeypatch.setattr(responder, "SETTINGS", account.settings)
-    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())  # a fresh execution environment per test
-    monkeypatch.setattr(batch, "GROUP_WORKERS", 1)  # moto's DynamoDB is not thread-safe (see test_burst)
-    return account
 
 
 def quarantine_event(account: MotoAccount, user: str) -> dict[str, Any]:

@@ -30,7 +30,18 @@ def add_commands(commands: Any) -> None:
         description=f"Remove the KeyQuarantineContainment policy and our tags from the user. {exits}",
     )
     release.add_argument("--user", metavar="NAME", required=True, help="the IAM user to release")
-    release.add_argument("--reactivate", action="store_true", help="also reactivate the user's inactive keys")
+    release.add_argument(
+        "--reactivate",
+        action="store_true",
+        help="also reactivate the keys the ledger's incidents found active and named by their signal",
+    )
+    release.add_argument(
+        "--reactivate-key",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also reactivate this key (repeatable): for a key no signal named, or without a ledger",
+    )
     release.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     release.add_argument(
         "--ledger-table",
@@ -138,7 +149,26 @@ def _positive(raw: str) -> int:
     return int(raw)
 
 
+def _exemption(raw: str) -> Any:
+    from key_quarantine.handlers.settings import Exemption  # noqa: PLC0415 - scan never imports the handlers
+
+    principal, _, reason = raw.partition("=")
+    try:
+        return Exemption(principal.strip(), reason.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (use --exempt PRINCIPAL=REASON)") from None
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--exempt",
+        metavar="PRINCIPAL=REASON",
+        type=_exemption,
+        action="append",
+        default=[],
+        help="notify only about this IAM user name, user ARN or path prefix (/break-glass/), with the reason; "
+        "repeatable, added to KQ_EXEMPTIONS. A tag never exempts",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     parser.add_argument(
         "--topic-arn", help="SNS topic to notify (default: KQ_TOPIC_ARN, else no notification)"

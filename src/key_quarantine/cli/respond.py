@@ -141,6 +141,7 @@ def _settings(arguments: argparse.Namespace, caller: str) -> Settings:
         topic_arn=arguments.topic_arn or settings.topic_arn,
         evidence_bucket=arguments.evidence_bucket or settings.evidence_bucket,
         ledger_table=arguments.ledger_table or settings.ledger_table,
+        exemptions=(*settings.exemptions, *arguments.exempt),
     ).with_dry_run(arguments.dry_run)
 
 
@@ -160,7 +161,13 @@ def _release(arguments: argparse.Namespace) -> int:
     table = arguments.ledger_table or Settings.from_environment().ledger_table
     with aws_errors():
         ledger = Ledger(aws, table) if table else None
-        steps = release_user(aws, arguments.user, reactivate=arguments.reactivate, ledger=ledger)
+        steps = release_user(
+            aws,
+            arguments.user,
+            reactivate=arguments.reactivate,
+            reactivate_keys=tuple(arguments.reactivate_key),
+            ledger=ledger,
+        )
     document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
     print_document(arguments.format, document, _steps_text(steps))
     return 1 if any(step.status.value == "failed" for step in steps) else 0

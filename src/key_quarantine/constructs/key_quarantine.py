@@ -40,7 +40,14 @@ from key_quarantine.handlers.batch import HANDED_BACK
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
-from key_quarantine.handlers.settings import DEFAULT_EXEMPT_TAG, STACK_OUTPUTS, Containment, ResponseMode
+from key_quarantine.handlers.settings import (
+    DEFAULT_EXEMPT_TAG,
+    STACK_OUTPUTS,
+    Containment,
+    Exemption,
+    ResponseMode,
+    exemptions_to_environment,
+)
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS
 
 #: The sweep's reads that take a policy resource: only AWS's quarantine policies are read with them.
@@ -60,7 +67,11 @@ class KeyQuarantine(Construct):
         sessions already minted from the key, lets fresh ones through once the key is replaced).
     :param delete_keys: delete the leaked keys after the evidence is kept (default False: deactivate only).
     :param remove_console_access: delete the user's console password too (default False).
-    :param exempt_tag: users tagged with this key get notify-only (default ``key-quarantine:exempt``).
+    :param exemptions: the principals the responder only notifies about (default none): each an
+        ``Exemption(principal, reason)`` whose principal is an IAM user name, a user ARN or a path prefix
+        (``/break-glass/``). The only way to exempt a user: a tag can be written by the key's holder.
+    :param exempt_tag: a tag that used to exempt; a user carrying it who is not in ``exemptions`` is contained
+        and the notice says the tag was ignored (default ``key-quarantine:exempt``).
     :param dry_run: log and notify the plan, change nothing (default False).
     :param existing_topic: an SNS topic to notify; default a new KMS-encrypted topic.
     :param notification_emails: addresses subscribed to the topic (default none).
@@ -127,6 +138,7 @@ class KeyQuarantine(Construct):
         containment: Containment = Containment.DENY_ALL,
         delete_keys: bool = False,
         remove_console_access: bool = False,
+        exemptions: Sequence[Exemption] = (),
         exempt_tag: str = DEFAULT_EXEMPT_TAG,
         dry_run: bool = False,
         existing_topic: sns.ITopic | None = None,
@@ -223,6 +235,7 @@ class KeyQuarantine(Construct):
             "KQ_DELETE_KEYS": str(delete_keys).lower(),
             "KQ_REMOVE_CONSOLE_ACCESS": str(remove_console_access).lower(),
             "KQ_EXEMPT_TAG": exempt_tag,
+            "KQ_EXEMPTIONS": exemptions_to_environment(tuple(exemptions)),
             "KQ_DRY_RUN": str(dry_run).lower(),
             "KQ_TOPIC_ARN": self.topic.topic_arn,
             "KQ_EVIDENCE_BUCKET": self.evidence_bucket.bucket_name,

@@ -37,7 +37,7 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook
+from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook, still_contained
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import CannotContainError, PlaybookError
 from key_quarantine.handlers.tell_human import tell_human
@@ -75,19 +75,25 @@ class FinishedMemo:
         self._limit = limit
         self._max_age = max_age
         self._clock = clock
-        self._seen: OrderedDict[tuple[str | None, ...], float] = OrderedDict()
+        self._seen: OrderedDict[tuple[str | None, ...], tuple[float, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __contains__(self, trigger: Trigger) -> bool:
-        with self._lock:
-            seen_at = self._seen.get(_memo_key(trigger))
-            return seen_at is not None and self._clock() - seen_at <= self._max_age
+        return self.contained(trigger) is not None
 
-    def add(self, trigger: Trigger) -> None:
+    def contained(self, trigger: Trigger) -> bool | None:
+        """None when not seen finish (or too long ago), else whether the incident ended contained."""
+        with self._lock:
+            seen = self._seen.get(_memo_key(trigger))
+            if seen is None or self._clock() - seen[0] > self._max_age:
+                return None
+            return seen[1]
+
+    def add(self, trigger: Trigger, *, contained: bool = True) -> None:
         with self._lock:
             key = _memo_key(trigger)
             self._seen.pop(key, None)
-            self._seen[key] = self._clock()
+            self._seen[key] = (self._clock(), contained)
             if len(self._seen) > self._limit:
                 self._seen.popitem(last=False)
 
@@ -229,8 +235,7 @@ def _respond_group(group: _Group, responder: Responder) -> tuple[dict[str, Any],
 def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     ledger = Ledger(aws, settings.ledger_table) if settings.ledger_table and not settings.dry_run else None
-    if _finished(trigger, responder, ledger):
-        return _already_finished(trigger), False
+    finished = _finished(trigger, responder, ledger)
     try:
         member = member_clients(
             trigger, responder.own_arn, settings, aws, responder.membership or Membership(aws)
@@ -239,6 +244,8 @@ def _respond(trigger: Trigger, responder: Responder) -> tuple[dict[str, Any], bo
         return _refuse(trigger, str(error), responder, ledger), False
     except MemberUnreachableError as error:  # deliver again: this is passing, and the other groups go on
         return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
+    if _believed(finished, trigger, member or aws):
+        return _already_finished(trigger), False
     if trigger.cannot_contain is not None:
         return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
     return _contain(trigger, responder, ledger, member)
@@ -268,7 +275,7 @@ def _tell(trigger: Trigger, problem: CannotContain, responder: Responder, ledger
 
 def _answered(trigger: Trigger, outcome: Outcome, responder: Responder) -> tuple[dict[str, Any], bool]:
     if not outcome.failed and not responder.settings.dry_run:
-        responder.memo.add(trigger)
+        responder.memo.add(trigger, contained=outcome.contained)
     return log("responded", **outcome.as_json(), calls=outcome.calls), outcome.failed
 
 
@@ -291,17 +298,28 @@ def _refuse(trigger: Trigger, reason: str, responder: Responder, ledger: Ledger 
     return record
 
 
-def _finished(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> bool:
-    if trigger in responder.memo:
-        return True
+def _finished(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> bool | None:
+    """None when no earlier delivery finished the incident, else whether it ended contained."""
+    remembered = responder.memo.contained(trigger)
+    if remembered is not None:
+        return remembered
     if (
         ledger is None or trigger.user_name is None
     ):  # an incident id needs the user: resolve it in the playbook
+        return None
+    contained = ledger.finished_contained(incident_id_of(trigger, trigger.user_name), trigger)
+    if contained is not None:
+        responder.memo.add(trigger, contained=contained)
+    return contained
+
+
+def _believed(finished: bool | None, trigger: Trigger, clients: Aws) -> bool:
+    """An earlier finish stands when it contained nothing, or when IAM still shows its containment (two reads)."""
+    if finished is None:
         return False
-    if ledger.finished(incident_id_of(trigger, trigger.user_name), trigger):
-        responder.memo.add(trigger)
-        return True
-    return False
+    if not finished:
+        return True  # notified only: nothing the key's holder could have undone
+    return trigger.user_name is not None and still_contained(clients.iam, trigger.user_name)
 
 
 def _already_finished(trigger: Trigger) -> dict[str, Any]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("key_quarantine.ledger")
 CONDITION_FAILED = "ConditionalCheckFailedException"
+CONTAINED, NOTIFIED = "contained", "notified"  # how a finished incident ended (the finished marker's value)
 NOTICE_FAILED = "notice-failed"
 
 
@@ -42,9 +43,11 @@ class Ledger:
             "incident_id": {"S": incident.incident_id},
             "account": {"S": incident.trigger.account},
             "user": {"S": incident.user_name},
+            "user_id": {"S": incident.user_id},
             "family": {"S": incident.trigger.family.value},
             "reason": {"S": incident.trigger.reason},
             "created_at": {"S": _now()},
+            "named_active_keys": {"L": [{"S": key} for key in incident.named_active_keys]},
             "steps": {"M": {}},
             "claims": {"M": {}},
         }
@@ -61,7 +64,7 @@ class Ledger:
             return {}
         else:
             return {}
-        return self._done_steps(incident)
+        return self._done_steps(incident, item)
 
     def claim(self, incident: Incident, step: str) -> bool:
         """True for the one delivery that may run ``step``; True as well when the ledger cannot answer."""
@@ -109,6 +112,11 @@ class Ledger:
 
     def finished(self, incident_id: str, trigger: Trigger) -> bool:
         """One read: did an earlier delivery finish this incident? False when the ledger cannot answer."""
+        return self.finished_contained(incident_id, trigger) is not None
+
+    def finished_contained(self, incident_id: str, trigger: Trigger) -> bool | None:
+        """One read: None when no earlier delivery finished this incident (or the ledger cannot answer), else
+        whether it ended contained (then IAM is checked before the finish is believed)."""
         marker = finished_marker(trigger)
         try:
             found = self._dynamodb.get_item(
@@ -120,8 +128,11 @@ class Ledger:
             )
         except (ClientError, BotoCoreError) as error:
             LOG.warning("ledger read failed, responding as if the incident were new: %s", error)
-            return False
-        return marker in found.get("Item", {})
+            return None
+        value = found.get("Item", {}).get(marker, {}).get("S")
+        if value is None:
+            return None
+        return not value.startswith(NOTIFIED)  # an older marker (a time only) is checked as if contained
 
     def record_refusal(self, refusal_id: str, trigger: Trigger, reason: str) -> bool:
         """Record an event the responder refused to act on; False when this event was recorded before."""
@@ -202,7 +213,7 @@ class Ledger:
         assignments = [f"steps.#s{i} = :v{i}" for i in range(len(done))]
         if finished:
             names["#finished"] = finished_marker(incident.trigger)
-            values[":finished"] = {"S": _now()}
+            values[":finished"] = {"S": f"{CONTAINED if incident.contained else NOTIFIED}@{_now()}"}
             assignments.append("#finished = :finished")
         expression = "SET " + ", ".join(assignments)
         try:
@@ -230,29 +241,55 @@ class Ledger:
             closed.append(incident_id)
         return closed
 
+    def reactivatable_keys(self, account: str, user: str) -> set[str]:
+        """Keys the user's open incidents found Active and named by their signal (what ``release`` may restore)."""
+        return {
+            key["S"]
+            for item in self._open_items(account, user)
+            for key in item.get("named_active_keys", {}).get("L", [])
+        }
+
     def _open_items(self, account: str, user: str) -> list[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("scan").paginate(
             TableName=self._table,
-            FilterExpression="#a = :a AND #u = :u AND attribute_not_exists(released_at) AND attribute_exists(steps)",
+            FilterExpression=(
+                "#a = :a AND #u = :u AND attribute_not_exists(released_at) AND attribute_not_exists(replaced_at) "
+                "AND attribute_exists(steps)"
+            ),
             ExpressionAttributeNames={"#a": "account", "#u": "user"},
             ExpressionAttributeValues={":a": {"S": account}, ":u": {"S": user}},
         )
         return [item for page in pages for item in page.get("Items", [])]
 
-    def _done_steps(self, incident: Incident) -> dict[str, str]:
+    def _done_steps(self, incident: Incident, fresh: dict[str, Any]) -> dict[str, str]:
         try:
             found = self._dynamodb.get_item(
                 TableName=self._table, Key={"incident_id": {"S": incident.incident_id}}, ConsistentRead=True
             )
+            recorded = found.get("Item", {})
+            if recorded.get("user_id", {}).get("S", incident.user_id) != incident.user_id:
+                self._replace(recorded, fresh)  # same name, another user (deleted and re-created)
+                return {}
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("read", error)
             return {}
-        steps = found.get("Item", {}).get("steps", {}).get("M", {})
+        steps = recorded.get("steps", {}).get("M", {})
         return {
             name: value["M"]["detail"]["S"]
             for name, value in steps.items()
             if value.get("M", {}).get("status", {}).get("S") == "done"
         }
+
+    def _replace(self, recorded: dict[str, Any], fresh: dict[str, Any]) -> None:
+        """The incident of an earlier user of the same name: kept as ``<id>#replaced#<time>``, then started anew."""
+        replaced_at = _now()
+        archived = {
+            **recorded,
+            "incident_id": {"S": f"{recorded['incident_id']['S']}#replaced#{replaced_at}"},
+        }
+        archived["replaced_at"] = {"S": replaced_at}
+        self._dynamodb.put_item(TableName=self._table, Item=archived)  # the record first: nothing is lost
+        self._dynamodb.put_item(TableName=self._table, Item=fresh)
 
     def _fail_safe(self, operation: str, error: Exception) -> None:
         message = f"ledger {operation} failed, going on without it: {error}"

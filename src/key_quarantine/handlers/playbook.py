@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ParamValidationError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.key_owner import Deletion
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.settings import ResponseMode, Settings
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, ResponseMode, Settings
 from key_quarantine.handlers.steps import (
     ALL_STEPS,
     CONTAINMENT_STEPS,
@@ -55,7 +55,14 @@ class Incident:
     user_name: str = ""
     target_keys: list[str] = field(default_factory=list)
     keys_before: dict[str, str] = field(default_factory=dict)
-    exempt: bool = False
+    user_id: str = ""  # IAM's unique id (AIDA...): a re-created user of the same name is another principal
+    user_arn: str = ""
+    user_path: str = "/"
+    exemption: Exemption | None = None  # from the deployed configuration only
+    exempt_tag_ignored: bool = False  # the user carries the exempt tag, which does not exempt
+    results: list[StepResult] = field(default_factory=list)  # the steps run so far: what the notice reports
+    containment_results: list[StepResult] = field(default_factory=list)  # the containment round's
+    done_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier deliveries did
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
     tags_before: dict[str, str] = field(default_factory=dict)
@@ -67,6 +74,10 @@ class Incident:
         return incident_id_of(self.trigger, self.user_name)
 
     @property
+    def exempt(self) -> bool:
+        return self.exemption is not None
+
+    @property
     def contains(self) -> bool:
         if (
             self.trigger.family is TriggerFamily.ABUSE
@@ -74,6 +85,17 @@ class Incident:
         ):
             return False  # abuse AWS did not flag: notify with evidence unless the category opted in
         return self.settings.mode is ResponseMode.CONTAIN and not self.exempt
+
+    @property
+    def contained(self) -> bool:
+        """Containment was meant and every containment step held."""
+        return self.contains and not any(r.status is Status.FAILED for r in self.containment_results)
+
+    @property
+    def named_active_keys(self) -> list[str]:
+        """The keys the signal named that were Active when found: the only ones ``release`` may turn back on."""
+        named = [self.trigger.access_key_id] if self.trigger.access_key_id else []
+        return [key for key in named if self.keys_before.get(key) == "Active"]
 
     def client(self, service: str, region: str | None = None) -> Any:
         """The client for ``service``: in the key's account for MEMBER_SERVICES, else the responder's."""
@@ -98,6 +120,7 @@ class Outcome:
     access_key_ids: list[str]
     steps: list[StepResult]
     calls: dict[str, int]
+    contained: bool = False  # every containment step held (what "already finished" is checked against later)
 
     @property
     def failed(self) -> bool:
@@ -148,13 +171,38 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
-    results = _run_parallel(incident, CONTAINMENT_STEPS, done_before, active_ledger)
-    results += [_run(incident, step, done_before, active_ledger) for step in RECORD_STEPS]
+    incident.done_before = done_before
+    # "already done" is never believed for containment: each step checks IAM (the survey's reads, the deny's
+    # own read) and redoes what was undone
+    incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, {}, active_ledger)
+    incident.results = list(incident.containment_results)
+    for step in RECORD_STEPS:
+        incident.results.append(_run(incident, step, done_before, active_ledger))
+    results = list(incident.results)
     if active_ledger:
         active_ledger.record(incident, results)
         results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]
     calls = aws.calls + member.calls if member is not None else aws.calls
-    return Outcome(incident.incident_id, incident.user_name, incident.target_keys, results, dict(calls))
+    return Outcome(
+        incident.incident_id,
+        incident.user_name,
+        incident.target_keys,
+        results,
+        dict(calls),
+        incident.contained,
+    )
+
+
+def still_contained(iam: Any, user_name: str) -> bool:
+    """Two IAM reads before an "already finished" is believed: no active access key, and our deny in place."""
+    try:
+        keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+        if any(key["Status"] == "Active" for key in keys):
+            return False
+        iam.get_user_policy(UserName=user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+    except ClientError:
+        return False  # gone, re-created, denied, throttled: answer it in full
+    return True
 
 
 def _run_parallel(
@@ -165,20 +213,21 @@ def _run_parallel(
 
 
 def _run(incident: Incident, step: Step, done: dict[str, str], ledger: Ledger | None) -> StepResult:
+    if step.once and ledger is not None:
+        return _run_claimed(incident, step, ledger)  # the claim, not the done list, decides
     if step.name in done:
         return StepResult(step.name, Status.SKIPPED, f"already done for this incident: {done[step.name]}")
-    if step.once and ledger is not None:
-        return _run_claimed(incident, step, ledger)
     return _attempt(incident, step)
 
 
 def _run_claimed(incident: Incident, step: Step, ledger: Ledger) -> StepResult:
-    """A step done once per incident: claim it; give the claim back if it did not succeed."""
-    if not ledger.claim(incident, step.name):
-        return StepResult(step.name, Status.SKIPPED, "another delivery of this incident is doing it")
+    """A step done once per incident (or per state, ``claim_as``): claim it; give the claim back on failure."""
+    claim = step.claim_name(incident)
+    if not ledger.claim(incident, claim):
+        return StepResult(step.name, Status.SKIPPED, f"already done or under way for this incident ({claim})")
     result = _attempt(incident, step)
     if result.status is not Status.DONE:
-        ledger.unclaim(incident, step.name)
+        ledger.unclaim(incident, claim)
     return result
 
 

@@ -11,10 +11,17 @@ from key_quarantine.handlers.steps import PlaybookError, Status, StepResult
 
 
 def release_user(
-    aws: Aws, user_name: str, *, reactivate: bool = False, ledger: Ledger | None = None
+    aws: Aws,
+    user_name: str,
+    *,
+    reactivate: bool = False,
+    reactivate_keys: tuple[str, ...] = (),
+    ledger: Ledger | None = None,
 ) -> list[StepResult]:
-    """Remove KeyQuarantineContainment and our tags; reactivate the user's keys only when asked; close the user's
-    incidents in the ledger, so that a later leak is answered as a new incident."""
+    """Remove KeyQuarantineContainment and our tags; close the user's incidents in the ledger, so that a later leak
+    is answered as a new incident. Keys come back on only when asked: ``reactivate`` turns on the keys the ledger's
+    incidents found Active and named by their signal (never a key its holder added), ``reactivate_keys`` the
+    keys named one by one."""
     iam = aws.iam
     try:
         keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -22,12 +29,19 @@ def release_user(
         if error.response["Error"]["Code"] == "NoSuchEntity":
             raise PlaybookError(f"IAM user {user_name!r} does not exist in this account") from None
         raise
+    wanted = set(reactivate_keys)
+    if reactivate and ledger is not None:
+        wanted |= ledger.reactivatable_keys(_account(aws), user_name)
     return [
         _remove_policy(aws, user_name),
         _untag(aws, user_name),
-        _reactivate(aws, user_name, keys, reactivate),
+        _reactivate(aws, user_name, keys, wanted, asked=reactivate or bool(reactivate_keys)),
         _close_incidents(aws, user_name, ledger),
     ]
+
+
+def _account(aws: Aws) -> str:
+    return str(aws.client("sts").get_caller_identity()["Account"])
 
 
 def _close_incidents(aws: Aws, user_name: str, ledger: Ledger | None) -> StepResult:
@@ -39,8 +53,7 @@ def _close_incidents(aws: Aws, user_name: str, ledger: Ledger | None) -> StepRes
             "user for the incident it already finished",
         )
     try:
-        account = str(aws.client("sts").get_caller_identity()["Account"])
-        closed = ledger.close_incidents(account, user_name)
+        closed = ledger.close_incidents(_account(aws), user_name)
     except (ClientError, BotoCoreError) as error:
         return StepResult("close-incidents", Status.FAILED, str(error))
     if not closed:
@@ -76,17 +89,26 @@ def _untag(aws: Aws, user_name: str) -> StepResult:
     return StepResult("untag-user", Status.DONE, f"removed tags {INCIDENT_TAG}, {CONTAINED_AT_TAG}")
 
 
-def _reactivate(aws: Aws, user_name: str, keys: list[dict[str, str]], reactivate: bool) -> StepResult:
-    inactive = [key["AccessKeyId"] for key in keys if key["Status"] == "Inactive"]
-    if not reactivate:
+def _reactivate(
+    aws: Aws, user_name: str, keys: list[dict[str, str]], wanted: set[str], *, asked: bool
+) -> StepResult:
+    if not asked:
         return StepResult(
             "reactivate-keys", Status.SKIPPED, "keys stay inactive (use --reactivate to turn them on)"
         )
-    if not inactive:
-        return StepResult("reactivate-keys", Status.SKIPPED, "no inactive key")
+    inactive = [key["AccessKeyId"] for key in keys if key["Status"] == "Inactive"]
+    chosen = [key for key in inactive if key in wanted]
+    left = [key for key in inactive if key not in wanted]
+    kept = (
+        f"; kept inactive (not found active and named by a signal; name one with --reactivate-key): {', '.join(left)}"
+        if left
+        else ""
+    )
+    if not chosen:
+        return StepResult("reactivate-keys", Status.SKIPPED, f"no key to reactivate{kept}")
     try:
-        for key in inactive:
+        for key in chosen:
             aws.iam.update_access_key(UserName=user_name, AccessKeyId=key, Status="Active")
     except ClientError as error:
         return StepResult("reactivate-keys", Status.FAILED, str(error))
-    return StepResult("reactivate-keys", Status.DONE, f"reactivated {', '.join(inactive)}")
+    return StepResult("reactivate-keys", Status.DONE, f"reactivated {', '.join(chosen)}{kept}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +24,39 @@ class SettingsError(ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
+@dataclass(frozen=True)
+class Exemption:
+    """A principal the responder only notifies about, from deployed configuration (never from a tag the key's
+    holder could write). ``principal``: an IAM user name, a user ARN, or a path prefix (``/break-glass/``)."""
+
+    principal: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.principal.strip() or not self.reason.strip():
+            raise ValueError(
+                f"an exemption needs a principal and a reason, not {self.principal!r}/{self.reason!r}"
+            )
+        if self.principal.startswith("/") and not self.principal.endswith("/"):
+            raise ValueError(f"an exemption's path prefix starts and ends with '/', not {self.principal!r}")
+        if self.principal.startswith("arn:") and ":user/" not in self.principal:
+            raise ValueError(
+                f"an exemption's ARN names an IAM user (arn:aws:iam::ACCOUNT:user/...), not {self.principal!r}"
+            )
+
+    def matches(self, user_name: str, arn: str, path: str) -> bool:
+        if self.principal.startswith("/"):
+            return path.startswith(self.principal)
+        return self.principal in (user_name, arn)
+
+    def describe(self) -> str:
+        return f"{self.principal} ({self.reason})"
+
+
+def exemptions_to_environment(exemptions: tuple[Exemption, ...]) -> str:
+    return json.dumps([{"principal": e.principal, "reason": e.reason} for e in exemptions])
+
+
 CONTAINMENT_POLICY_NAME = "KeyQuarantineContainment"
 INCIDENT_TAG = "key-quarantine:incident"
 CONTAINED_AT_TAG = "key-quarantine:contained-at"
@@ -41,7 +75,10 @@ class Settings:
     containment: Containment = Containment.DENY_ALL
     delete_keys: bool = False
     remove_console_access: bool = False
-    exempt_tag: str = DEFAULT_EXEMPT_TAG
+    exempt_tag: str = DEFAULT_EXEMPT_TAG  # reported when a user carries it; it never exempts
+    exemptions: tuple[
+        Exemption, ...
+    ] = ()  # the only exemptions: deployed configuration or the CLI's --exempt
     dry_run: bool = False
     topic_arn: str | None = None
     evidence_bucket: str | None = None
@@ -70,6 +107,7 @@ class Settings:
                 delete_keys=_flag(env, "KQ_DELETE_KEYS"),
                 remove_console_access=_flag(env, "KQ_REMOVE_CONSOLE_ACCESS"),
                 exempt_tag=env.get("KQ_EXEMPT_TAG", DEFAULT_EXEMPT_TAG),
+                exemptions=_exemptions(env.get("KQ_EXEMPTIONS", "")),
                 dry_run=_flag(env, "KQ_DRY_RUN"),
                 topic_arn=env.get("KQ_TOPIC_ARN") or None,
                 evidence_bucket=env.get("KQ_EVIDENCE_BUCKET") or None,
@@ -108,6 +146,18 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
+
+
+def _exemptions(raw: str) -> tuple[Exemption, ...]:
+    if not raw.strip():
+        return ()
+    try:
+        listed = json.loads(raw)
+        return tuple(Exemption(str(item["principal"]), str(item["reason"])) for item in listed)
+    except (json.JSONDecodeError, TypeError, KeyError) as error:
+        raise ValueError(
+            f"KQ_EXEMPTIONS must be a JSON list of {{principal, reason}}, not {raw[:80]!r}"
+        ) from error
 
 
 def _names(raw: str) -> frozenset[str]:

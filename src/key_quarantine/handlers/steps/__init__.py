@@ -7,6 +7,7 @@ Each step declares the IAM actions it needs; the responder's role is exactly the
 from __future__ import annotations
 
 from key_quarantine.handlers.steps import (
+    deactivate_credentials,
     deactivate_keys,
     delete_keys,
     deleted_key,
@@ -28,7 +29,7 @@ from key_quarantine.handlers.steps.base import (
 )
 
 RESOLVE_ACTIONS = resolve.ACTIONS
-CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP)
+CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP, deactivate_credentials.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
     remove_console_access.STEP,
     deleted_key.STEP,

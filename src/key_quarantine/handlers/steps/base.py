@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 
+#: How a containment step's detail starts when IAM showed that an earlier containment had been undone.
+UNDONE = "UNDONE"
+
+
 class Status(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
@@ -47,6 +51,12 @@ class Step:
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
+    #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
+    #: (the notice: once per state of the containment); default the step's name, i.e. once per incident
+    claim_as: Callable[[Incident], str] | None = None
+
+    def claim_name(self, incident: Incident) -> str:
+        return self.name if self.claim_as is None else f"{self.name}:{self.claim_as(incident)}"
 
 
 @dataclass(frozen=True)
@@ -65,8 +75,10 @@ def why_not_containing(incident: Incident) -> str:
         and incident.trigger.category not in incident.settings.contain_categories
     ):
         return f"{incident.trigger.category} detections notify only (not in contain_categories)"
-    if incident.exempt:
-        return f"the user is tagged {incident.settings.exempt_tag}: notify only"
+    if incident.exemption is not None:
+        return (
+            f"the user is exempt by the deployed configuration: {incident.exemption.describe()}: notify only"
+        )
     return "response mode is notify"
 
 

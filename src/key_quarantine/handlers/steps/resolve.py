@@ -17,7 +17,13 @@ from key_quarantine.handlers.triggers import TriggerFamily
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
-ACTIONS = ("iam:GetAccessKeyLastUsed", "iam:ListUserTags", "iam:ListAccessKeys", *key_owner.ACTIONS)
+ACTIONS = (
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetUser",
+    "iam:ListUserTags",
+    "iam:ListAccessKeys",
+    *key_owner.ACTIONS,
+)
 
 
 def resolve(incident: Incident) -> None:
@@ -73,11 +79,14 @@ def _owner_from_cloudtrail(incident: Incident, key: str, code: str) -> str:
 
 
 def survey(incident: Incident) -> None:
-    """Exempt tag and the user's keys, in one parallel round (also proves the user exists)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    """The user (its unique id, ARN and path), its tags and its keys, in one parallel round (also proves the user
+    exists). Exemptions come from the settings only: the exempt tag is one the key's holder can write."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        user_call = pool.submit(incident.iam.get_user, UserName=incident.user_name)
         tags_call = pool.submit(incident.iam.list_user_tags, UserName=incident.user_name)
         keys_call = pool.submit(incident.iam.list_access_keys, UserName=incident.user_name)
         try:
+            user = user_call.result()["User"]
             tags, keys = tags_call.result()["Tags"], keys_call.result()["AccessKeyMetadata"]
         except ClientError as error:
             if error_code(error) == "NoSuchEntity":
@@ -86,7 +95,18 @@ def survey(incident: Incident) -> None:
                 ) from None
             raise
     incident.tags_before = {tag["Key"]: tag["Value"] for tag in tags}
-    incident.exempt = incident.settings.exempt_tag in incident.tags_before
+    incident.user_id, incident.user_arn = user["UserId"], user["Arn"]
+    incident.user_path = user.get("Path", "/")
+    incident.exemption = next(
+        (
+            e
+            for e in incident.settings.exemptions
+            if e.matches(incident.user_name, incident.user_arn, incident.user_path)
+        ),
+        None,
+    )
+    tagged = any(tag["Key"] == incident.settings.exempt_tag for tag in tags)
+    incident.exempt_tag_ignored = tagged and incident.exemption is None
     incident.keys_before = {key["AccessKeyId"]: key["Status"] for key in keys}
     wanted = incident.trigger.access_key_id
     if wanted is not None and wanted not in incident.keys_before and incident.deleted_key is None:

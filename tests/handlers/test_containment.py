@@ -1,0 +1,423 @@
+"""Containment the key's holder cannot escape (issue #11): each test plays the attacker first, then checks the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from key_quarantine.cli.main import main
+from key_quarantine.handlers import batch, responder
+from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.playbook import Incident, run_playbook
+from key_quarantine.handlers.release import release_user
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, Settings, SettingsError
+from key_quarantine.handlers.steps.deactivate_credentials import CredentialsError, deactivate_credentials
+from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger
+from tests.handlers.conftest import REGION, MotoAccount
+from tests.handlers.faults import Fault, Injector
+from tests.handlers.test_responder_wiring import context_for, quarantine_event
+
+
+def as_holder_of(account: MotoAccount, user: str) -> Any:
+    """IAM as the leaked key's holder: a key of ``user`` with its secret, as a client would sign with it (the
+    fixture's second key makes way: IAM allows two per user)."""
+    for key in account.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
+        if key["AccessKeyId"] not in (account.key, account.bystander_key):
+            account.iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+    created = account.iam.create_access_key(UserName=user)["AccessKey"]
+    return boto3.client(
+        "iam",
+        region_name=REGION,
+        aws_access_key_id=created["AccessKeyId"],
+        aws_secret_access_key=created["SecretAccessKey"],
+    )
+
+
+def steps_of(outcome: Any) -> dict[str, tuple[str, str]]:
+    return {s.name: (s.status.value, s.detail) for s in outcome.steps}
+
+
+# --- 1. self-exemption ------------------------------------------------------------------------------------
+
+
+def test_a_user_that_tags_itself_exempt_is_contained_and_told_the_tag_was_ignored(
+    account: MotoAccount,
+) -> None:
+    # Given the key's holder tags its own user exempt (no quarantine policy version denies iam:TagUser)
+    attacker = as_holder_of(account, account.user)
+    attacker.tag_user(UserName=account.user, Tags=[{"Key": "key-quarantine:exempt", "Value": "true"}])
+    # When the leak is answered
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, account.aws()
+    )
+    # Then the tag bought nothing: the key is inactive and the deny is on the user
+    assert account.key_status()[account.key] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in account.inline_policies()
+    assert steps_of(outcome)["deactivate-keys"][0] == "done"
+    # and the human is told the tag was there and why it was ignored
+    (message,) = account.notifications()
+    assert "not contained" not in message["Subject"]
+    assert "key-quarantine:exempt, which does not exempt" in message["Message"]
+    assert "key's holder" in message["Message"]
+
+
+@pytest.mark.parametrize(
+    "principal",
+    ["leaked-deployer", "arn:aws:iam::123456789012:user/break-glass/leaked-deployer", "/break-glass/"],
+    ids=["name", "arn", "path-prefix"],
+)
+def test_a_deployed_exemption_notifies_only_and_says_why(account: MotoAccount, principal: str) -> None:
+    # Given the user lives under /break-glass/ and the deployed configuration exempts it
+    account.iam.update_user(UserName=account.user, NewPath="/break-glass/")
+    settings = dataclasses.replace(account.settings, exemptions=(Exemption(principal, "sealed envelope"),))
+    # When its key is reported
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), settings, account.aws()
+    )
+    # Then nothing is changed and the notice names the exemption and its reason
+    assert account.key_status()[account.key] == "Active"
+    assert account.inline_policies() == []
+    assert "exempt by the deployed configuration" in steps_of(outcome)["deactivate-keys"][1]
+    (message,) = account.notifications()
+    assert "not contained" in message["Subject"]
+    assert f"{principal} (sealed envelope)" in message["Message"]
+
+
+def test_an_exemption_of_another_user_or_path_does_not_cover_this_one(account: MotoAccount) -> None:
+    settings = dataclasses.replace(
+        account.settings,
+        exemptions=(Exemption("bystander", "app user"), Exemption("/break-glass/", "sealed envelope")),
+    )
+    run_playbook(manual_trigger(account.account_id, account.user, account.key), settings, account.aws())
+    assert account.key_status()[account.key] == "Inactive"
+
+
+def test_exemptions_come_from_the_environment_and_bad_ones_fail_fast() -> None:
+    raw = (
+        '[{"principal": "/break-glass/", "reason": "sealed"}, {"principal": "ci", "reason": "rotated daily"}]'
+    )
+    assert Settings.from_environment({"KQ_EXEMPTIONS": raw}).exemptions == (
+        Exemption("/break-glass/", "sealed"),
+        Exemption("ci", "rotated daily"),
+    )
+    for bad in (
+        '[{"principal": "ci"}]',
+        '[{"principal": "ci", "reason": " "}]',
+        '{"ci": 1}',
+        "ci",
+        '[{"principal": "/x", "reason": "r"}]',
+    ):
+        with pytest.raises(SettingsError, match="invalid responder setting"):
+            Settings.from_environment({"KQ_EXEMPTIONS": bad})
+
+
+def test_the_cli_exempt_flag_is_checked_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["contain", "--user", "someone", "--exempt", "someone"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "needs a principal and a reason" in error
+    assert "Traceback" not in error
+
+
+# --- 3. a second key, and every other credential ----------------------------------------------------------
+
+
+def certificate_and_ssh_key() -> tuple[str, str]:
+    """A self-signed X.509 certificate and an OpenSSH public key, as the holder would upload them."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    ssh = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), ssh.decode()
+
+
+def test_every_credential_the_holder_added_before_the_signal_is_turned_off(account: MotoAccount) -> None:
+    # Given the holder of the leaked key K1 made itself a second key, a Bedrock API key, an SSH key for
+    # CodeCommit and a signing certificate before any signal (all self-service IAM calls)
+    attacker = as_holder_of(account, account.user)
+    (k2,) = set(account.key_status()) - {account.key}
+    bedrock = attacker.create_service_specific_credential(
+        UserName=account.user, ServiceName="bedrock.amazonaws.com"
+    )["ServiceSpecificCredential"]["ServiceSpecificCredentialId"]
+    pem, ssh = certificate_and_ssh_key()
+    certificate = attacker.upload_signing_certificate(UserName=account.user, CertificateBody=pem)
+    ssh_key = attacker.upload_ssh_public_key(UserName=account.user, SSHPublicKeyBody=ssh)
+    # When AWS names K1 only
+    aws = account.aws()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # Then every credential of the user is off, not just K1
+    iam = account.iam
+    assert account.key_status() == {account.key: "Inactive", k2: "Inactive"}
+    (listed,) = iam.list_service_specific_credentials(UserName=account.user)["ServiceSpecificCredentials"]
+    assert listed["Status"] == "Inactive"
+    assert iam.list_signing_certificates(UserName=account.user)["Certificates"][0]["Status"] == "Inactive"
+    assert iam.list_ssh_public_keys(UserName=account.user)["SSHPublicKeys"][0]["Status"] == "Inactive"
+    assert not outcome.failed
+    # And the notice lists each, before and after
+    (message,) = account.notifications()
+    body = message["Message"]
+    assert body.startswith("Contained: ")
+    assert f"{account.key} (named)" in body
+    assert k2 in body
+    for credential_id in (
+        bedrock,
+        certificate["Certificate"]["CertificateId"],
+        ssh_key["SSHPublicKey"]["SSHPublicKeyId"],
+    ):
+        assert f"{credential_id} Active -> Inactive" in body
+
+
+def test_release_turns_back_on_only_the_key_the_signal_named(account: MotoAccount) -> None:
+    # Given an incident that found K1 (named) and the holder's K2 active, and turned both off
+    as_holder_of(account, account.user)
+    (k2,) = set(account.key_status()) - {account.key}
+    aws = account.aws()
+    run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # When the operator releases with --reactivate
+    steps = {s.name: s for s in release_user(aws, account.user, reactivate=True, ledger=account.ledger(aws))}
+    # Then K1 is back, the holder's K2 stays off, and the operator is told why
+    assert account.key_status() == {account.key: "Active", k2: "Inactive"}
+    assert (
+        f"kept inactive (not found active and named by a signal; name one with --reactivate-key): {k2}"
+        in (steps["reactivate-keys"].detail)
+    )
+    # And only naming K2 turns it on
+    release_user(aws, account.user, reactivate_keys=(k2,))
+    assert account.key_status()[k2] == "Active"
+
+
+def stubbed_iam() -> tuple[Incident, Any]:
+    """An incident and its own IAM client (real botocore), to stub with the calls moto lacks."""
+    aws = Aws.with_credentials("AKIAEXAMPLE", "secret", region=REGION)
+    user = "BedrockAPIKey-x"
+    incident = Incident(
+        trigger=manual_trigger("123456789012", user, None), settings=Settings(), aws=aws, user_name=user
+    )
+    return incident, aws.iam
+
+
+def test_service_specific_credentials_are_deactivated_with_the_calls_iam_documents() -> None:
+    # Given a Bedrock API key user with one active and one inactive long-term API key (real IAM shapes)
+    incident, iam = stubbed_iam()
+    user, created = "BedrockAPIKey-x", datetime(2026, 12, 1, tzinfo=UTC)
+    listed = [
+        {
+            "UserName": user,
+            "Status": status,
+            "ServiceSpecificCredentialId": "ACCA" + str(n) * 16,
+            "CreateDate": created,
+            "ServiceName": "bedrock.amazonaws.com",
+        }
+        for n, status in ((1, "Active"), (2, "Inactive"))
+    ]
+    with Stubber(iam) as stub:
+        stub.add_response(
+            "list_service_specific_credentials", {"ServiceSpecificCredentials": listed}, {"UserName": user}
+        )
+        stub.add_response(
+            "update_service_specific_credential",
+            {},
+            {"UserName": user, "ServiceSpecificCredentialId": "ACCA" + "1" * 16, "Status": "Inactive"},
+        )
+        stub.add_response(
+            "list_ssh_public_keys", {"SSHPublicKeys": [], "IsTruncated": False}, {"UserName": user}
+        )
+        stub.add_response(
+            "list_signing_certificates", {"Certificates": [], "IsTruncated": False}, {"UserName": user}
+        )
+        # When the step runs
+        detail = deactivate_credentials(incident)
+        # Then exactly the active one was updated, and the detail says so
+        stub.assert_no_pending_responses()
+    assert detail == f"service-specific credential ACCA{'1' * 16} Active -> Inactive"
+
+
+def test_a_kind_that_cannot_be_listed_fails_the_step_but_not_the_others() -> None:
+    incident, iam = stubbed_iam()
+    user = "BedrockAPIKey-x"
+    with Stubber(iam) as stub:
+        stub.add_client_error("list_service_specific_credentials", "AccessDenied", http_status_code=403)
+        stub.add_response(
+            "list_ssh_public_keys",
+            {
+                "SSHPublicKeys": [
+                    {
+                        "UserName": user,
+                        "SSHPublicKeyId": "APKA" + "2" * 16,
+                        "Status": "Active",
+                        "UploadDate": datetime(2026, 12, 1, tzinfo=UTC),
+                    }
+                ],
+                "IsTruncated": False,
+            },
+            {"UserName": user},
+        )
+        stub.add_response(
+            "update_ssh_public_key",
+            {},
+            {"UserName": user, "SSHPublicKeyId": "APKA" + "2" * 16, "Status": "Inactive"},
+        )
+        stub.add_response(
+            "list_signing_certificates", {"Certificates": [], "IsTruncated": False}, {"UserName": user}
+        )
+        with pytest.raises(
+            CredentialsError, match="NOT all deactivated: service-specific credentials: ClientError"
+        ):
+            deactivate_credentials(incident)
+        stub.assert_no_pending_responses()
+
+
+# --- 10. the notice tells what happened -------------------------------------------------------------------
+
+
+def test_a_deny_that_cannot_be_written_is_the_notice_first_line(account: MotoAccount) -> None:
+    # Given IAM refuses the deny policy (the holder filled the user's inline-policy quota)
+    aws = account.aws()
+    Injector(aws, "iam", "PutUserPolicy", Fault.ACCESS_DENIED).install()
+    # When the leak is answered
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, aws
+    )
+    # Then the first line says NOT CONTAINED and why, and what did hold
+    (message,) = account.notifications()
+    first = message["Message"].splitlines()[0]
+    assert message["Subject"].startswith("Leaked AWS access key NOT CONTAINED")
+    assert first.startswith("NOT CONTAINED: deny-policy failed (ClientError")
+    assert "AccessDenied" in first
+    assert f"{account.key} (named)" in first.split("done: deactivated ")[1]
+    assert outcome.failed
+
+
+def test_a_containment_after_a_notify_only_one_sends_a_follow_up(account: MotoAccount) -> None:
+    # Given a detection category that notifies only, answered once (one notice: not contained)
+    aws = account.aws()
+    trigger = dataclasses.replace(
+        manual_trigger(account.account_id, account.user, account.key),
+        family=TriggerFamily.ABUSE,
+        category="llmjacking",
+        reason="Bedrock calls",
+    )
+    run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    # When the same incident is then answered with containment (the category opted in by a later signal)
+    contain = dataclasses.replace(account.settings, contain_categories=frozenset({"llmjacking"}))
+    run_playbook(trigger, contain, aws, account.ledger(aws))
+    # And delivered again
+    run_playbook(trigger, contain, aws, account.ledger(aws))
+    # Then two notices, the last one matching IAM
+    first, follow_up = account.notifications()
+    assert "not contained" in first["Subject"]
+    assert follow_up["Subject"].startswith("Leaked AWS access key contained")
+    assert account.key_status()[account.key] == "Inactive"
+
+
+# --- 6. undo after containment ----------------------------------------------------------------------------
+
+
+def undo_containment(account: MotoAccount) -> None:
+    """What the holder does from a role session opened before containment: delete our deny, key back on."""
+    account.iam.delete_user_policy(UserName=account.user, PolicyName=CONTAINMENT_POLICY_NAME)
+    account.iam.update_access_key(UserName=account.user, AccessKeyId=account.key, Status="Active")
+
+
+def test_a_repeat_signal_after_an_undo_re_contains_and_says_it_was_undone(wired: MotoAccount) -> None:
+    # Given AWS's quarantine attach was answered: contained, finished in the ledger and in this environment's memo
+    context = context_for(wired.account_id)
+    responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    assert wired.key_status()[wired.key] == "Inactive"
+    # When the holder undoes it and the same signal arrives again
+    undo_containment(wired)
+    result = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # Then the "already finished" was checked against IAM, not believed: contained again
+    assert wired.key_status()[wired.key] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in wired.inline_policies()
+    steps = {s["name"]: s for s in result["steps"]}
+    assert steps["deactivate-keys"]["detail"].startswith("UNDONE")
+    assert steps["deny-policy"]["detail"].startswith("UNDONE")
+    # And a human hears it: a second notice that says so
+    _first, again = wired.notifications()
+    assert again["Subject"].startswith("Leaked AWS access key contained AGAIN")
+    assert "UNDONE" in again["Message"]
+
+
+def test_a_repeat_signal_with_the_containment_intact_costs_two_reads_and_changes_nothing(
+    wired: MotoAccount,
+) -> None:
+    context = context_for(wired.account_id)
+    responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    aws = Aws(region=REGION)
+    result = batch.respond_to_batch(
+        [batch.Delivery("m", quarantine_event(wired, wired.user))],
+        batch.Responder(wired.settings, aws, context.invoked_function_arn, memo=responder.FINISHED),
+    ).results["m"]
+    assert result["steps"][0]["name"] == "all"
+    assert dict(aws.calls) == {"iam:ListAccessKeys": 1, "iam:GetUserPolicy": 1}
+    assert len(wired.notifications()) == 1
+
+
+def test_the_operators_second_contain_redoes_an_undone_containment(account: MotoAccount) -> None:
+    aws = account.aws()
+    trigger = manual_trigger(account.account_id, account.user, None)
+    run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    undo_containment(account)
+    outcome = run_playbook(trigger, account.settings, aws, account.ledger(aws))
+    assert account.key_status()[account.key] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in account.inline_policies()
+    assert steps_of(outcome)["deny-policy"][1].startswith("UNDONE")
+
+
+# --- 7. same name, new user -------------------------------------------------------------------------------
+
+
+def test_a_re_created_user_of_the_same_name_is_a_new_incident(wired: MotoAccount) -> None:
+    # Given the user was contained (AWS's quarantine attach names the user, not a key) and the incident finished
+    context = context_for(wired.account_id)
+    first = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # When the owner deletes the user and re-creates it with the same name, and its new key leaks
+    iam = wired.iam
+    for key in iam.list_access_keys(UserName=wired.user)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=wired.user, AccessKeyId=key["AccessKeyId"])
+    for name in iam.list_user_policies(UserName=wired.user)["PolicyNames"]:
+        iam.delete_user_policy(UserName=wired.user, PolicyName=name)
+    iam.delete_user(UserName=wired.user)
+    iam.create_user(UserName=wired.user)
+    new_key = iam.create_access_key(UserName=wired.user)["AccessKey"]["AccessKeyId"]
+    second = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # Then the new user is contained, as a new incident, and the old record is kept
+    assert wired.key_status() == {new_key: "Inactive"}
+    assert CONTAINMENT_POLICY_NAME in wired.inline_policies()
+    assert {s["name"]: s["status"] for s in second["steps"]}["deactivate-keys"] == "done"
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=wired.table)["Items"]
+    ids = {item["incident_id"]["S"] for item in items}
+    assert first["incident_id"] in ids
+    assert any(i.startswith(f"{first['incident_id']}#replaced#") for i in ids)
+    assert len(wired.notifications()) == 2
