@@ -16,9 +16,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 
 from constructs import Construct
-from key_quarantine import KeyQuarantine, KeyQuarantineChecks
+from key_quarantine import KeyQuarantine, KeyQuarantineChecks, KeyQuarantineRegionalForwarder
 
 US_EAST_1 = cdk.Environment(region="us-east-1")
+#: The other regions the storefront runs in: each gets a forwarder.
+OTHER_REGIONS = ("eu-west-1",)
 
 
 class StorefrontCiStack(cdk.Stack):
@@ -103,5 +105,8 @@ class StorefrontCiStack(cdk.Stack):
 
 app = cdk.App()
 StorefrontCiStack(app, "StorefrontCi", env=US_EAST_1)
+for region in OTHER_REGIONS:
+    forwarding = cdk.Stack(app, f"KeyQuarantine-{region}", env=cdk.Environment(region=region))
+    KeyQuarantineRegionalForwarder(forwarding, "Forwarder")
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), KeyQuarantineChecks(app))
 app.synth()

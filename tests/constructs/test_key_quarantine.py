@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match, Template
 
 from key_quarantine import Containment, Exemption, KeyQuarantine, ResponseMode
 from key_quarantine.constructs.key_quarantine import heartbeat_filter
+from key_quarantine.data.detections import categories
 from key_quarantine.handlers.playbook import required_actions
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import Settings
@@ -154,7 +155,7 @@ def test_every_rule_delivers_with_retries_and_a_dead_letter_queue(template: dict
         if "EventPattern" in r["Properties"]
     }
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineTriggers")]) == 4
-    assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == 6
+    assert len([lid for lid in rules if lid.startswith("KeyQuarantineDetections")]) == len(categories())
     assert len([lid for lid in rules if lid.startswith("KeyQuarantineCanary")]) == 1
     for lid, body in rules.items():
         if lid.startswith("KeyQuarantineTamper"):

@@ -17,6 +17,7 @@ from tests.cdk_apps import synth
 from tests.handlers.test_detections import cloudtrail_event, long_term_key
 
 ACCOUNT = "111122223333"
+EVENTS = Path(__file__).resolve().parents[1] / "handlers" / "events"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def rules(assembly: Path, stack: str) -> dict[str, dict[str, Any]]:
 
 def test_every_regional_category_is_forwarded_to_the_us_east_1_default_bus(assembly: Path) -> None:
     forwarding = rules(assembly, "Frankfurt")
-    assert len(forwarding) == len(regional_categories())
+    assert len(forwarding) == len(regional_categories()) + 1  # and GuardDuty's findings
     for properties in forwarding.values():
         (target,) = properties["Targets"]
         assert json.dumps(target["Arn"]).count("us-east-1") == 1
@@ -85,6 +86,30 @@ def test_global_iam_calls_are_not_forwarded_and_our_rules_agree(assembly: Path) 
     assert not [
         f for f in scan_paths([assembly]) if f.rule_id in ("KQ3", "KQ4") and f.stack.name == "Frankfurt"
     ]
+
+
+def test_a_forwarder_in_a_second_region_answers_kq10(assembly: Path) -> None:
+    # Given the responder in us-east-1 and a forwarder in eu-central-1: detections watch two regions
+    assert [f for f in scan_paths([assembly]) if f.rule_id == "KQ10"] == []
+
+
+def test_guardduty_findings_made_in_the_region_reach_the_responders_guardduty_rule(assembly: Path) -> None:
+    # Given an attack sequence GuardDuty raised in eu-central-1 (findings are regional)
+    finding = json.loads((EVENTS / "guardduty-attack-sequence.json").read_text())
+    finding["region"] = finding["detail"]["region"] = "eu-central-1"
+    # Then the forwarder sends it on, and the responder's GuardDuty rule takes it
+    assert [
+        lid
+        for lid, p in rules(assembly, "Frankfurt").items()
+        if parse_pattern(p["EventPattern"]).matches(finding)
+    ]
+    responder = [
+        lid
+        for lid, p in rules(assembly, "Responder").items()
+        if lid.startswith("KeyQuarantineTriggers") and parse_pattern(p["EventPattern"]).matches(finding)
+    ]
+    assert len(responder) == 1
+    assert "GuardDuty" in responder[0]
 
 
 @pytest.mark.parametrize(

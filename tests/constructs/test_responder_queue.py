@@ -17,6 +17,7 @@ from key_quarantine.constructs.responder_queue import (
     DEFAULT_MAXIMUM_CONCURRENCY,
     ResponderQueue,
 )
+from key_quarantine.data.detections import categories
 from key_quarantine.handlers.batch import HANDED_BACK
 from tests.constructs.test_key_quarantine import assembly, resources, template
 
@@ -40,7 +41,7 @@ def event_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_rule_delivers_to_the_buffer_queue(template: dict[str, Any]) -> None:
     queue_id, _ = buffer_queue(template)
-    assert len(event_rules(template)) == 4 + 6 + 1
+    assert len(event_rules(template)) == 4 + len(categories()) + 1
     for rule in event_rules(template).values():
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}

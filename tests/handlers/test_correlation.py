@@ -11,10 +11,10 @@ import boto3
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from key_quarantine import KeyQuarantine
+from key_quarantine import KeyQuarantine, data
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.batch import FinishedMemo
-from key_quarantine.handlers.correlation import Signal, Thresholds, correlate
+from key_quarantine.handlers.correlation import CORRELATED_CALLS, Signal, Thresholds, correlate
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
 from tests.handlers.test_responder_wiring import context_for
@@ -151,3 +151,105 @@ def test_construct_passes_its_thresholds() -> None:
             }
         },
     )
+
+
+MINING_SETUP = [ago(40, "CreateKeyPair"), ago(30, "AuthorizeSecurityGroupIngress"), ago(0, "RunInstances")]
+
+
+@pytest.mark.parametrize(
+    ("signals", "expected"),
+    [
+        (MINING_SETUP, ["ec2-mining-setup"]),
+        (MINING_SETUP[1:], []),  # no key pair: a CI deploy opening a port and launching
+        ([ago(61, "ImportKeyPair"), *MINING_SETUP[1:]], []),  # the key pair is older than the hour
+        (
+            [ago(30, "RunInstances", "eu-west-1"), ago(20, "RunTask", "ap-south-1"), ago(0, "SubmitJob")],
+            ["compute-multi-region"],
+        ),
+        ([ago(30, "RunInstances", "eu-west-1"), ago(0, "StartBuild")], []),  # a two-region deploy
+        (
+            [ago(30, "CreateCluster"), ago(10, "RegisterTaskDefinition"), ago(0, "RunTask")],
+            ["ecs-new-cluster-tasks"],
+        ),
+        ([ago(10, "RunTask"), ago(0, "CreateCluster")], []),  # tasks on an older cluster, then a new one
+        ([Signal(NOW - timedelta(minutes=5), "GetSecretValue", "us-east-1", 10)], ["secrets-sweep"]),
+        ([Signal(NOW - timedelta(minutes=5), "GetSecretValue", "us-east-1", 9)], []),  # a deploy's few reads
+        (
+            [
+                ago(8, "ListSecrets"),
+                ago(5, "GetSecretValue"),
+                ago(3, "GetParameters"),
+                ago(0, "GetSecretValue"),
+            ],
+            ["secrets-sweep"],
+        ),
+        (
+            [
+                ago(11, "ListSecrets"),
+                ago(5, "GetSecretValue"),
+                ago(3, "GetParameters"),
+                ago(0, "GetSecretValue"),
+            ],
+            [],
+        ),
+    ],
+    ids=[
+        "ec2-setup",
+        "ec2-no-key-pair",
+        "ec2-old-key-pair",
+        "compute-3-regions",
+        "compute-2-regions",
+        "ecs-new-cluster-then-tasks",
+        "ecs-tasks-before-cluster",
+        "secrets-10-reads",
+        "secrets-9-reads",
+        "secrets-list-then-3-reads",
+        "secrets-listing-outside-window",
+    ],
+)
+def test_the_correlations_of_calls_a_ci_user_makes_every_day(
+    signals: list[Signal], expected: list[str]
+) -> None:
+    assert correlate(signals, NOW) == expected
+
+
+def test_every_call_the_catalogue_counts_only_in_a_correlation_is_read_by_one() -> None:
+    # none is recorded for nothing
+    counted_only = [e.event_name for e in data.abuse_events() if e.detection is data.Detection.CORRELATION]
+    assert sorted(set(counted_only) - CORRELATED_CALLS) == []
+
+
+def on_ec2(account: MotoAccount, name: str, number: int, **detail: Any) -> dict[str, Any]:
+    event = cloudtrail_event(
+        "ec2.amazonaws.com",
+        name,
+        long_term_key(account.user, account.key),
+        eventTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        eventID=f"00000000-0000-4000-8000-00000000010{number}",
+        readOnly=False,
+        **detail,
+    )
+    return in_account(event, account.account_id)
+
+
+def test_a_ci_users_daily_calls_are_recorded_silently_until_they_make_the_mining_pattern(
+    with_signals: MotoAccount,
+) -> None:
+    # Given a key launching instances and creating a key pair, as CI users do every day
+    for number, name in enumerate(("RunInstances", "CreateKeyPair")):
+        result = responder.lambda_handler(
+            on_ec2(with_signals, name, number), context_for(with_signals.account_id)
+        )
+        # Then each is recorded, not an incident: nobody is told
+        assert result["status"] == "recorded", result
+    assert with_signals.notifications() == []
+    # When the same key opens a security group to the world within the hour
+    world_open = {"requestParameters": {"groupId": "sg-1", "cidrIp": "0.0.0.0/0", "ipProtocol": "-1"}}
+    result = responder.lambda_handler(
+        on_ec2(with_signals, "AuthorizeSecurityGroupIngress", 2, **world_open),
+        context_for(with_signals.account_id),
+    )
+    # Then the pattern is the incident, at high severity
+    assert result["status"] == "responded", result
+    (message,) = with_signals.notifications()
+    assert "ec2-mining-setup" in message["Message"]

@@ -58,7 +58,7 @@ def test_the_attackers_next_calls_after_get_caller_identity_are_reported(watched
     # Given a key's first call is GetCallerIdentity (persistence, notify only): one notice
     deliver(watched, call(watched, "GetCallerIdentity", 0, 1, readOnly=True))
     (first,) = subjects(watched)
-    assert "needs your attention" in first
+    assert "Low-severity probe" in first  # worded as the detection weighs (issue 14)
 
     # When minutes later the same key makes a user, then makes itself an administrator
     deliver(watched, call(watched, "CreateUser", 3, 2, readOnly=False, requestParameters={"userName": "b"}))

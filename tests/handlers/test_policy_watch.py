@@ -40,8 +40,10 @@ def install(name: str, version_id: str, actions: list[str]) -> None:
 
 
 def install_as_shipped() -> None:
+    """Every policy whose document the package ships whole (V4 is known only in part)."""
     for name, version in policy_watch.known_versions().items():
-        install(name, version.version_id, list(version.actions))
+        if version.complete:
+            install(name, version.version_id, list(version.actions))
 
 
 def test_nothing_changed_when_the_account_sees_what_the_package_ships(account: MotoAccount) -> None:
@@ -56,23 +58,45 @@ def test_nothing_changed_when_the_account_sees_what_the_package_ships(account: M
 
 
 def test_a_new_version_and_a_new_policy_are_reported_with_the_action_diff(account: MotoAccount) -> None:
-    # Given V3 moved to v4 (one action added, one removed) and a V4 policy appeared
+    # Given V3 moved to v4 (one action added, one removed) and a V5 policy appeared
     install_as_shipped()
     v3 = policy_watch.known_versions()["AWSCompromisedKeyQuarantineV3"]
     changed = [a for a in v3.actions if a != "s3:GetObject"] + ["bedrock:InvokeAgent"]
     install("AWSCompromisedKeyQuarantineV3", "v4", changed)
-    install("AWSCompromisedKeyQuarantineV4", "v1", ["bedrock:*", "ses:SendEmail"])
+    install("AWSCompromisedKeyQuarantineV5", "v1", ["bedrock:*", "ses:SendEmail"])
     # When watched
     _, changes = policy_watch.watch(Aws(region=REGION))
     by_name = {change.name: change for change in changes}
     # Then both are reported, with what they deny now that they did not before
-    assert set(by_name) == {"AWSCompromisedKeyQuarantineV3", "AWSCompromisedKeyQuarantineV4"}
+    assert set(by_name) == {"AWSCompromisedKeyQuarantineV3", "AWSCompromisedKeyQuarantineV5"}
     v3_change = by_name["AWSCompromisedKeyQuarantineV3"]
     assert (v3_change.known_version, v3_change.current_version) == ("v3", "v4")
     assert v3_change.added == ("bedrock:InvokeAgent",)
     assert v3_change.removed == ("s3:GetObject",)
-    assert by_name["AWSCompromisedKeyQuarantineV4"].known_version is None
-    assert "new policy AWSCompromisedKeyQuarantineV4" in by_name["AWSCompromisedKeyQuarantineV4"].describe()
+    assert by_name["AWSCompromisedKeyQuarantineV5"].known_version is None
+    assert "new policy AWSCompromisedKeyQuarantineV5" in by_name["AWSCompromisedKeyQuarantineV5"].describe()
+
+
+def test_a_version_known_only_in_part_is_news_until_refreshed(account: MotoAccount) -> None:
+    # Given the package knows V4 v2 only by the start of its action list, and the account sees all of it
+    v4 = policy_watch.known_versions()["AWSCompromisedKeyQuarantineV4"]
+    assert (v4.version_id, v4.complete, v4.created) == ("v2", False, "2026-11-09T22:27:00Z")
+    whole = [*v4.actions, "kms:ScheduleKeyDeletion", "bedrock:CreateModelInvocationJob"]
+    install_as_shipped()
+    install("AWSCompromisedKeyQuarantineV4", "v2", whole)
+    # When watched, Then the same version id is still news: what it denies beyond the known part
+    current, changes = policy_watch.watch(Aws(region=REGION))
+    (change,) = changes
+    assert (change.name, change.known_version, change.current_version) == (
+        "AWSCompromisedKeyQuarantineV4",
+        "v2",
+        "v2",
+    )
+    assert change.added == ("bedrock:CreateModelInvocationJob", "kms:ScheduleKeyDeletion")
+    # And once refreshed into the shipped folder, the whole document wins over the partial record of v2
+    whole_v4 = current["AWSCompromisedKeyQuarantineV4"]
+    assert policy_watch.newest([whole_v4, v4])["AWSCompromisedKeyQuarantineV4"] is whole_v4
+    assert policy_watch.newest([v4, whole_v4])["AWSCompromisedKeyQuarantineV4"] is whole_v4
 
 
 def test_policies_command_refreshes_the_documents(

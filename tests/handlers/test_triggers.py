@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, guardduty_pattern
+from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.triggers import TriggerError, TriggerFamily, manual_trigger, parse_event
+from key_quarantine.rules.event_pattern import parse_pattern
+from tests.handlers.conftest import MotoAccount
 from tests.samples import sample_event
 
 LOCAL_EVENTS = Path(__file__).resolve().parent / "events"
@@ -200,3 +204,98 @@ def test_manual_trigger_validates_its_input() -> None:
     with pytest.raises(TriggerError, match="not a long-term access key id"):
         manual_trigger("123456789012", None, "not-a-key")
     assert manual_trigger("123456789012", "ci", None).family is TriggerFamily.MANUAL
+
+
+def test_an_attack_sequence_names_the_credential_among_its_actors() -> None:
+    # Given an AttackSequence:IAM/CompromisedCredentials finding: no accessKeyDetails, the key is an actor's
+    event = sample("guardduty-attack-sequence.json")
+    # Then the default GuardDuty rule delivers it, and it names that user and long-term key
+    assert parse_pattern(guardduty_pattern(DEFAULT_GUARDDUTY_FINDING_TYPES)).matches(event)
+    trigger = parse_event(event)
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.GUARDDUTY,
+        "leaked-user",
+        "AKIAIOSFODNN7EXAMPLE",
+    )
+    assert "AttackSequence:IAM/CompromisedCredentials" in trigger.reason
+
+
+def test_an_attack_sequence_prefers_the_users_long_term_key_over_a_session() -> None:
+    event = sample("guardduty-attack-sequence.json")
+    actors = event["detail"]["service"]["detection"]["sequence"]["actors"]
+    session = copy.deepcopy(actors[0])
+    session["user"]["credentialUid"] = "ASIAEXAMPLESESSION01"
+    actors.insert(0, session)
+    assert parse_event(event).access_key_id == "AKIAIOSFODNN7EXAMPLE"
+    del actors[1]  # only the session: the user, every key
+    assert (parse_event(event).user_name, parse_event(event).access_key_id) == ("leaked-user", None)
+
+
+def test_an_attack_sequence_of_another_accounts_user_contains_nobody() -> None:
+    event = sample("guardduty-attack-sequence.json")
+    event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]["account"] = {
+        "uid": "999999999999"
+    }
+    with pytest.raises(TriggerError, match="names no IAM user, role session or root"):
+        parse_event(event)
+
+
+def test_an_attack_sequence_on_a_role_session_tells_a_human_with_the_role() -> None:
+    # Given the sequence's actor is a session of role app-role: nothing the responder may contain
+    event = sample("guardduty-attack-sequence.json")
+    user = event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]
+    user.update(type="AssumedRole", name="app-role", credentialUid="ASIAEXAMPLEROLESESS1")
+    trigger = parse_event(event)
+    # Then the trigger carries what to tell, naming the role and how to revoke its sessions
+    assert trigger.cannot_contain is not None
+    assert trigger.user_name is None
+    assert "role app-role" in trigger.cannot_contain.found
+    assert "AWSRevokeOlderSessions" in trigger.cannot_contain.command + trigger.cannot_contain.next_step
+
+
+def test_an_attack_sequence_on_a_users_long_term_key_contains_it(account: MotoAccount) -> None:
+    # Given GuardDuty's attack sequence names the leaked user's key as the actor's credential
+    event = sample("guardduty-attack-sequence.json")
+    event["account"] = event["detail"]["accountId"] = account.account_id
+    user = event["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]
+    user.update(name=account.user, credentialUid=account.key, account={"uid": account.account_id})
+    # When the responder acts on it (GuardDuty findings contain, as the settings say)
+    outcome = run_playbook(parse_event(event), account.settings, account.aws())
+    # Then that key is deactivated
+    assert not outcome.failed
+    assert account.key_status()[account.key] == "Inactive"
+
+
+def test_health_event_for_a_bedrock_api_key_names_its_user() -> None:
+    # Given AWS Health about an exposed Bedrock long-term API key: the affected entity is the service-specific
+    # credential (ACCA...), the user is the BedrockAPIKey-* user AWS created for it (not verified on a captured
+    # event: the parser accepts the current payload shape with such values)
+    event = sample_event("health-credentials-exposed.json")
+    event["account"] = event["detail"]["affectedAccount"] = "123456789012"  # the sample's are sanitised
+    event["detail"]["affectedEntities"] = [{"entityValue": "ACCAEXAMPLE123EXAMPLE"}]
+    event["detail"]["eventMetadata"]["publicKey"] = "ACCAEXAMPLE123EXAMPLE"
+    event["detail"]["eventMetadata"]["userName"] = "BedrockAPIKey-x1y2"
+    trigger = parse_event(event)
+    # Then the user is contained (every credential of it), and the reason names the credential
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.HEALTH_RISK,
+        "BedrockAPIKey-x1y2",
+        None,
+    )
+    assert "service-specific credential ACCAEXAMPLE123EXAMPLE" in trigger.reason
+    del event["detail"]["eventMetadata"]["userName"]
+    with pytest.raises(TriggerError, match="only the service-specific credential ACCAEXAMPLE123EXAMPLE"):
+        parse_event(event)
+
+
+def test_aws_quarantining_a_bedrock_api_keys_user_is_a_trigger_for_that_user() -> None:
+    # Given AWS attaching its quarantine policy to the BedrockAPIKey-* user behind a leaked Bedrock API key
+    event = sample("cloudtrail-attach-quarantine.json")
+    event["detail"]["requestParameters"]["userName"] = "BedrockAPIKey-x1y2"
+    trigger = parse_event(event)
+    # Then the user is the one to contain (its service-specific credential with it), no access key named
+    assert (trigger.family, trigger.user_name, trigger.access_key_id) == (
+        TriggerFamily.QUARANTINE_POLICY,
+        "BedrockAPIKey-x1y2",
+        None,
+    )

@@ -89,12 +89,12 @@ class KeyQuarantine(Construct):
     :param max_key_age_days: the sweep reports active keys older than this (default 90).
     :param max_unused_key_days: the sweep reports active keys unused this long (default 30).
     :param detections: abuse categories to watch for calls made with long-lived user keys (default all:
-        ``key_quarantine.data.detections.categories()`` — llmjacking, spam, ecs-mining, ambersquid, persistence,
-        secrets-harvesting); empty turns detections off. Calls by roles and AWS services never match.
-    :param contain_on_detection: detection categories, or correlations (``ecs-multi-region``,
-        ``llmjacking-sequence``, ``ses-recon-burst``), that contain the key (default none: notify with evidence).
+        ``key_quarantine.data.detections.categories()``, listed in DETECTIONS.md); empty turns detections off.
+        Calls by roles, AWS services and CloudFormation never match.
+    :param contain_on_detection: detection categories, or correlations (``CORRELATIONS``: ``ecs-multi-region``,
+        ``ec2-mining-setup``, ``secrets-sweep`` ...), that contain the key (default none: notify with evidence).
     :param correlation_thresholds: regions, call counts and windows of the correlations (default
-        ``Thresholds()``: 3 regions in 60 minutes, 15 minutes, 5 calls in 10 minutes).
+        ``Thresholds()``: 3 regions in 60 minutes, 15 minutes, 5 calls in 10 minutes, 10 secret reads in 10).
     :param detection_allow_list: user names or access key ids expected to make those calls (e.g. an application
         user that calls Bedrock): never acted on (default none).
     :param tamper_alarms: notify when anyone but CloudFormation disables, deletes or changes our rules,

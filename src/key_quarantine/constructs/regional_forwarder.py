@@ -3,7 +3,8 @@
 Abuse calls (Bedrock, SES, ECS ...) are seen by EventBridge only in the region where they are made. Add this
 construct to a stack of the same app pinned to each other region you use; it forwards the calls made there with
 long-lived user keys to the default event bus in us-east-1, where ``KeyQuarantine``'s detection rules (and its
-correlation across regions) pick them up.
+correlation across regions) pick them up. GuardDuty findings are regional too: it forwards those of
+``guardduty_finding_types`` as well, to the responder's GuardDuty rule.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, guardduty_pattern
 from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import regional_categories
 
@@ -25,8 +27,10 @@ class KeyQuarantineRegionalForwarder(Construct):
 
     :param detections: categories to forward (default every category with regional calls).
     :param responder_account: the account of the KeyQuarantine stack (default this stack's account).
+    :param guardduty_finding_types: GuardDuty finding types to forward (default ``DEFAULT_GUARDDUTY_FINDING_TYPES``,
+        as ``KeyQuarantine``'s own GuardDuty rule; empty forwards none).
 
-    :ivar rules: the forwarding rules by category.
+    :ivar rules: the forwarding rules by category, and ``GuardDuty``.
     :ivar destination: the us-east-1 default event bus the rules deliver to.
     """
 
@@ -37,6 +41,7 @@ class KeyQuarantineRegionalForwarder(Construct):
         *,
         detections: Sequence[str] | None = None,
         responder_account: str | None = None,
+        guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -68,4 +73,15 @@ class KeyQuarantineRegionalForwarder(Construct):
                 description=f"key-quarantine: forward {category} calls made with long-lived keys to {GLOBAL_EVENTS_REGION}",
                 target=targets.EventBus(self.destination),
                 regional_only=True,
+            )
+        if guardduty_finding_types:
+            pattern = guardduty_pattern(guardduty_finding_types)
+            self.rules["GuardDuty"] = events.Rule(
+                self,
+                "GuardDuty",
+                description=f"key-quarantine: forward GuardDuty IAM-user findings to {GLOBAL_EVENTS_REGION}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+                ),
+                targets=[targets.EventBus(self.destination)],
             )

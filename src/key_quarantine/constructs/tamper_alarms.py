@@ -29,12 +29,14 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE
+from key_quarantine.data.detections import not_by_cloudformation
 from key_quarantine.handlers.tamper import REENABLE_ACTIONS
 
-CLOUDFORMATION = "cloudformation.amazonaws.com"
 #: Rule calls by the request field that names the rule: one tamper rule each, as one pattern naming every rule
 #: twice would pass EventBridge's 2,048-character pattern limit with CloudFormation's 64-character names.
 RULE_CALLS = {"name": ("DisableRule", "DeleteRule", "PutRule"), "rule": ("RemoveTargets", "PutTargets")}
+#: Names one such rule lists (64 characters each at most): the rest go to a second rule of the same calls.
+RULE_NAMES_PER_PATTERN = 20
 #: Lambda's CloudTrail event names carry an API version (UpdateFunctionCode20150331v2): matched by prefix.
 FUNCTION_CALL_PREFIXES = (
     "UpdateFunction",
@@ -109,11 +111,6 @@ TABLE_CALLS = (
     "UpdateContinuousBackups",
 )
 REENABLE_HANDLER = "key_quarantine.handlers.tamper.lambda_handler"
-
-
-def not_by_cloudformation() -> list[Any]:
-    """``invokedBy`` absent (a person or a program calling directly) or anything but CloudFormation."""
-    return [{"exists": False}, {"anything-but": [CLOUDFORMATION]}]
 
 
 def cloudtrail_pattern(
@@ -350,14 +347,24 @@ class TamperAlarms(Construct):
         # evaluates that call after the rule is off) nor, without a reference cycle, its watcher's; the canary
         # still proves the trigger path daily.
         watched = [*rules, *self.rules.values(), *([self._reenable_rule] if self.reenabler else [])]
-        self.rules["Rules"] = self._rule(
-            "Rules", rules_pattern([r.rule_name for r in watched], "name"), "our EventBridge rules changed"
+        watchers = self._rules_watch("Rules", watched, "name", "our EventBridge rules changed")
+        self._rules_watch(
+            "RuleTargets", [*watched, *watchers], "rule", "our EventBridge rules' targets changed"
         )
-        self.rules["RuleTargets"] = self._rule(
-            "RuleTargets",
-            rules_pattern([r.rule_name for r in [*watched, self.rules["Rules"]]], "rule"),
-            "our EventBridge rules' targets changed",
-        )
+
+    def _rules_watch(
+        self, name: str, watched: Sequence[events.IRule], field: str, what: str
+    ) -> list[events.IRule]:
+        """As many rules as the names need: a pattern holds RULE_NAMES_PER_PATTERN of them (Rules, Rules2 ...)."""
+        made: list[events.IRule] = []
+        for start in range(0, len(watched), RULE_NAMES_PER_PATTERN):
+            chunk = watched[start : start + RULE_NAMES_PER_PATTERN]
+            rule_id = name if start == 0 else f"{name}{start // RULE_NAMES_PER_PATTERN + 1}"
+            self.rules[rule_id] = self._rule(
+                rule_id, rules_pattern([r.rule_name for r in chunk], field), what
+            )
+            made.append(self.rules[rule_id])
+        return made
 
     def _rule(
         self, name: str, pattern: dict[str, Any], what: str, also_notify: Sequence[sns.ITopic] = ()

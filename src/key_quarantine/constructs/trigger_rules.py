@@ -13,6 +13,7 @@ from key_quarantine.data import (
     LEGACY_QUARANTINE_INLINE_POLICY,
     QUARANTINE_POLICY_ARN_PREFIX,
 )
+from key_quarantine.handlers.triggers import ATTACK_SEQUENCE
 
 #: GuardDuty findings about an IAM user's credentials being used by someone else (FACTS.md). A configurable
 #: default: findings on session credentials name the user, and the responder contains all of its keys.
@@ -30,8 +31,15 @@ DEFAULT_GUARDDUTY_FINDING_TYPES: tuple[str, ...] = (
     "Stealth:IAMUser/CloudTrailLoggingDisabled",
     "Impact:IAMUser/AnomalousModelInvocation",
     "Impact:IAMUser/CostHarvesting",
+    "Recon:IAMUser/MaliciousIPCaller",
+    "Recon:IAMUser/MaliciousIPCaller.Custom",
+    "Recon:IAMUser/TorIPCaller",
+    # Extended Threat Detection: the credential is in the sequence's actors (resource type AttackSequence)
     "AttackSequence:IAM/CompromisedCredentials",
+    "AttackSequence:S3/CompromisedData",
 )
+#: Resource types of the findings above: a key's own findings, and attack sequences.
+GUARDDUTY_RESOURCE_TYPES = ("AccessKey", ATTACK_SEQUENCE)
 
 
 def quarantine_policy_pattern() -> dict[str, Any]:
@@ -71,7 +79,7 @@ def guardduty_pattern(finding_types: Sequence[str]) -> dict[str, Any]:
     return {
         "source": ["aws.guardduty"],
         "detail-type": ["GuardDuty Finding"],
-        "detail": {"type": list(finding_types), "resource": {"resourceType": ["AccessKey"]}},
+        "detail": {"type": list(finding_types), "resource": {"resourceType": list(GUARDDUTY_RESOURCE_TYPES)}},
     }
 
 

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from key_quarantine.data import Severity
 from key_quarantine.handlers import event_json
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import CanaryError, is_canary, record_heartbeat
@@ -126,6 +127,15 @@ class _Group:
     trigger: Trigger
     message_ids: list[str] = field(default_factory=list)
     details: list[Mapping[str, Any]] = field(default_factory=list)
+    # The first call that is an incident of its own; None when every call counts only inside a correlation
+    own: Trigger | None = None
+
+    def add(self, message_id: str, trigger: Trigger) -> None:
+        self.message_ids.append(message_id)
+        if trigger.event is not None:
+            self.details.append(trigger.event["detail"])
+        if self.own is None and not trigger.correlation_only:
+            self.own = trigger
 
     @property
     def second_look(self) -> bool:
@@ -158,10 +168,7 @@ def respond_to_batch(deliveries: Sequence[Delivery], responder: Responder) -> Ba
             continue
         for trigger in triggers:
             group_key = (*_memo_key(trigger), "second-look" if is_second_look(trigger) else None)
-            group = groups.setdefault(group_key, _Group(trigger))
-            group.message_ids.append(delivery.message_id)
-            if trigger.event is not None:
-                group.details.append(trigger.event["detail"])
+            groups.setdefault(group_key, _Group(trigger)).add(delivery.message_id, trigger)
     answered = _answer_confirmed_first(list(groups.values()), responder)
     per_message: dict[str, list[dict[str, Any]]] = {}
     group_failures: set[str] = set()
@@ -243,10 +250,13 @@ def _respond_group(group: _Group, responder: Responder, *, may_defer: bool) -> t
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
         ), True
     correlated, recorded = _correlations(group, responder)
-    answered = [
-        _respond(trigger, responder, second_look=group.second_look)
-        for trigger in [group.trigger, *correlated]
-    ]
+    incidents = [*([group.own] if group.own else []), *correlated]
+    if not incidents:
+        reason = "these calls count only inside a correlation, and none is complete"
+        return log(
+            "recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason
+        ), not recorded
+    answered = [_respond(trigger, responder, second_look=group.second_look) for trigger in incidents]
     records = [record for record, _ in answered]
     _escalate(group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
@@ -383,7 +393,15 @@ def _correlations(group: _Group, responder: Responder) -> tuple[list[Trigger], b
     except Exception as error:  # noqa: BLE001 - correlation is extra: the calls themselves are still answered
         log("correlation-failed", user=trigger.user_name, reason=f"{type(error).__name__}: {error}")
         return [], False
-    return [replace(trigger, category=name, reason=f"{name}: {trigger.reason}") for name in matched], True
+    return [_completed(trigger, name) for name in matched], True
+
+
+def _completed(trigger: Trigger, correlation: str) -> Trigger:
+    """A completed pattern is an incident of its own, at high severity whatever the calls in it."""
+    reason = f"{correlation}: {trigger.reason}"
+    return replace(
+        trigger, category=correlation, severity=Severity.HIGH, correlation_only=False, reason=reason
+    )
 
 
 def _escalate(group: _Group, responder: Responder, answer: Mapping[str, Any]) -> None:

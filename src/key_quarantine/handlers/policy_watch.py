@@ -8,6 +8,7 @@ ships, and says what changed; ``key-quarantine policies --refresh DIR`` saves th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ class PolicyVersion:
     actions: tuple[str, ...]
     document: dict[str, Any] | None = None
     created: str | None = None
+    complete: bool = True  # False: only part of the document is known (V4), so the account's copy is news
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,24 @@ class PolicyChange:
 
 def known_versions() -> dict[str, PolicyVersion]:
     """The newest document of each policy shipped in ``data/quarantine_policies``."""
-    newest: dict[str, PolicyVersion] = {}
-    for version in data.quarantine_policy_versions():
-        current = newest.get(version.policy_name)
-        if current is None or _version_number(version.version_id) > _version_number(current.version_id):
-            newest[version.policy_name] = PolicyVersion(
-                version.policy_name, version.version_id, version.denied_actions
-            )
-    return newest
+    return newest(
+        PolicyVersion(v.policy_name, v.version_id, v.denied_actions, created=v.created, complete=v.complete)
+        for v in data.quarantine_policy_versions()
+    )
+
+
+def newest(versions: Iterable[PolicyVersion]) -> dict[str, PolicyVersion]:
+    """Each policy's newest version; of two records of one version, the whole document over a partial one."""
+    found: dict[str, PolicyVersion] = {}
+    for version in versions:
+        current = found.get(version.name)
+        if current is None or _rank(version) > _rank(current):
+            found[version.name] = version
+    return found
+
+
+def _rank(version: PolicyVersion) -> tuple[int, bool]:
+    return _version_number(version.version_id), version.complete
 
 
 def current_versions(aws: Aws) -> dict[str, PolicyVersion]:
@@ -92,7 +104,7 @@ def compare(known: dict[str, PolicyVersion], current: dict[str, PolicyVersion]) 
     changes = []
     for name, now in sorted(current.items()):
         before = known.get(name)
-        if before is not None and before.version_id == now.version_id:
+        if before is not None and before.version_id == now.version_id and before.complete:
             continue
         previous = set(before.actions) if before else set()
         changes.append(

@@ -22,8 +22,11 @@ from key_quarantine.data import (
     CLOUDTRAIL_DETAIL_TYPE,
     LEGACY_QUARANTINE_INLINE_POLICY,
     QUARANTINE_POLICY_ARN_PREFIX,
-    abuse_events,
+    AbuseEvent,
+    Detection,
+    Severity,
 )
+from key_quarantine.data.detections import CLOUDFORMATION, ROOT, entry_for
 from key_quarantine.handlers.cannot_contain import (
     CannotContain,
     is_root,
@@ -34,6 +37,8 @@ from key_quarantine.handlers.cannot_contain import (
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
+#: A service-specific credential (a Bedrock long-term API key, CodeCommit, Keyspaces): IAM's ids start ACCA.
+SERVICE_CREDENTIAL_ID = re.compile(r"ACCA[A-Z0-9]{12,124}")
 USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 #: The detail-type AWS gives each source we parse: custom events cannot use aws.* sources, and a mismatch means
 #: the event did not come from AWS as it claims.
@@ -43,15 +48,14 @@ DETAIL_TYPES = {
     "aws.guardduty": "GuardDuty Finding",
 }
 GUARDDUTY_IAM_USER = "IAMUser"
+#: The resource type of GuardDuty Extended Threat Detection findings (AttackSequence:IAM/CompromisedCredentials ...)
+ATTACK_SEQUENCE = "AttackSequence"
 AWS_INTERNAL = (
     "AWS Internal"  # CloudTrail's sourceIPAddress for a call AWS itself made; no principal can send it
 )
 #: The category of a quarantine policy attached by an ordinary principal: an incident (and a finished marker) apart
 #: from AWS's own attach on the same user, so that AWS's later word still runs the irreversible steps.
 ATTACHED_BY_A_PRINCIPAL = "attached-by-a-principal"
-
-
-_ABUSE_CATEGORIES = {(event.event_source, event.event_name): event.category for event in abuse_events()}
 
 
 class TriggerFamily(StrEnum):
@@ -79,6 +83,9 @@ class Trigger:
     reason: str
     event_id: str | None = None
     category: str | None = None  # the abuse category, for ABUSE triggers
+    severity: Severity | None = None  # the catalogue's severity, for ABUSE triggers
+    # An ABUSE call the catalogue counts only inside a correlation: recorded, never an incident of its own
+    correlation_only: bool = field(default=False, compare=False)
     # The account EventBridge says the event came from; differs from ``account`` only for a Health organizational
     # view event (detail.affectedAccount) or a GuardDuty administrator's finding (detail.accountId).
     reported_by: str | None = field(default=None, compare=False)
@@ -119,11 +126,11 @@ def _parse(event: Any) -> Trigger:
         raise TriggerError("not an EventBridge event: no 'detail' object")
     source = event.get("source")
     parser = _PARSERS.get(source) if isinstance(source, str) else None
-    if parser is None and event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE:
-        parser = _abuse
+    if event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE and source != "aws.iam":
+        parser = _abuse  # a call to any service, GuardDuty's own API (DeleteDetector) included
     if parser is None:
         raise TriggerError(f"events from source {source!r} are not leak signals")
-    expected = DETAIL_TYPES.get(str(source), CLOUDTRAIL_DETAIL_TYPE)
+    expected = CLOUDTRAIL_DETAIL_TYPE if parser is _abuse else DETAIL_TYPES[str(source)]
     if event.get("detail-type") != expected:
         raise TriggerError(
             f"an event from {source!r} with detail-type {event.get('detail-type')!r}: AWS sends {expected!r}"
@@ -147,20 +154,16 @@ def manual_trigger(account: str, user_name: str | None, access_key_id: str | Non
 def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     if detail.get("eventSource") != "iam.amazonaws.com":  # parse_event checked the detail-type
         raise TriggerError("an aws.iam event that is not an IAM API call recorded by CloudTrail")
-    if detail.get("errorCode"):
-        raise TriggerError(
-            f"the {detail.get('eventName')} call failed ({detail['errorCode']}): nothing was attached"
-        )
-    parameters = detail.get("requestParameters")
-    if not isinstance(parameters, Mapping):
-        raise TriggerError("the CloudTrail event has no requestParameters")
+    parameters = _object(detail, "requestParameters")
     name, arn, policy = detail.get("eventName"), parameters.get("policyArn"), parameters.get("policyName")
     if name == "AttachUserPolicy" and isinstance(arn, str) and arn.startswith(QUARANTINE_POLICY_ARN_PREFIX):
         family, what = TriggerFamily.QUARANTINE_POLICY, f"attached {arn.rsplit('/', 1)[-1]}"
     elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
         family, what = TriggerFamily.LEGACY_QUARANTINE, f"added the inline policy {policy}"
     else:
-        return _abuse(event, detail)
+        return _abuse(event, detail)  # a failed call too: denied CreateUser or CreateAccessKey is the attempt
+    if detail.get("errorCode"):
+        raise TriggerError(f"the {name} call failed ({detail['errorCode']}): nothing was attached")
     account = _recorded_in(event, detail)
     user = _user_name(parameters.get("userName"))
     actor = _caller(detail)
@@ -199,21 +202,19 @@ def _caller(detail: Mapping[str, Any]) -> str:
 
 
 def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
-    """A call from the abuse catalogue made with a long-lived user key (or a session minted from one)."""
+    """A call from the abuse catalogue made with a leaked user key, or a session minted from one."""
     source, name = str(detail.get("eventSource")), str(detail.get("eventName"))  # lists and None never match
-    category = _ABUSE_CATEGORIES.get((source, name))
-    if category is None:
+    entry = entry_for(detail)
+    if entry is None:
         raise TriggerError(f"{source} {name} is not a leak signal")
     if event.get("source") != "aws." + source.split(".", maxsplit=1)[0]:
         raise TriggerError(
             f"events from source {event.get('source')!r} are not leak signals (eventSource {source})"
         )
     identity = _object(detail, "userIdentity")
-    if identity.get("type") != "IAMUser":
-        raise TriggerError(
-            f"{detail.get('eventName')} was called by a {identity.get('type')}, not an IAM user's key"
-        )
-    key = identity.get("accessKeyId")
+    if identity.get("type") == ROOT and identity.get("invokedBy") != CLOUDFORMATION:
+        return _root_call(event, detail, entry)
+    user, key = _user_key_caller(identity, name)
     account = _recorded_in(event, detail)
     if identity.get("accountId") != account:
         # CloudTrail records a cross-account call (a shared secret, say) in the resource's account too: the
@@ -223,12 +224,57 @@ def _abuse(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     return Trigger(
         TriggerFamily.ABUSE,
         account,
-        _user_name(identity.get("userName")),
-        key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
-        f"{category}: {detail.get('eventName')} called with a long-lived key{failed}",
+        user,
+        key,
+        f"{entry.category}: {name} called with a long-lived key{failed}",
         _event_id(detail),
-        category,
+        entry.category,
+        entry.severity,
+        correlation_only=entry.detection is Detection.CORRELATION,
     )
+
+
+def _root_call(event: Mapping[str, Any], detail: Mapping[str, Any], entry: AbuseEvent) -> Trigger:
+    """A catalogue call made by the root user: no IAM role can contain root, so a human is told what to do."""
+    account = _recorded_in(event, detail)
+    if _object(detail, "userIdentity").get("accountId", account) != account:
+        raise TriggerError("the root user of another account made the call")
+    key = _object(detail, "userIdentity").get("accessKeyId")
+    long_term = key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None
+    how = f"with its access key {long_term}" if long_term else "in a session (console or a key's session)"
+    reason = f"{entry.category}: {detail.get('eventName')} called by the root user {how}"
+    return Trigger(
+        TriggerFamily.ABUSE,
+        account,
+        None,
+        long_term,
+        reason,
+        _event_id(detail),
+        entry.category,
+        Severity.HIGH,
+        cannot_contain=root_credentials(f"CloudTrail: {reason}", long_term),
+    )
+
+
+def _user_key_caller(identity: Mapping[str, Any], name: str) -> tuple[str, str | None]:
+    """The IAM user whose key made the call, and the key when it is the long-term one itself.
+
+    A GetSessionToken session is logged as the IAMUser with an ASIA key; a GetFederationToken session as a
+    FederatedUser whose sessionIssuer is the user. Either way every key of the user is contained.
+    """
+    kind = identity.get("type")
+    if identity.get("invokedBy") == CLOUDFORMATION:
+        raise TriggerError(f"{name} was made by CloudFormation deploying a stack, not by the key's holder")
+    if kind == "IAMUser":
+        key = identity.get("accessKeyId")
+        return _user_name(identity.get("userName")), key if isinstance(
+            key, str
+        ) and LONG_TERM_KEY_ID.fullmatch(key) else None
+    if kind == "FederatedUser":
+        issuer = _object(_object(identity, "sessionContext"), "sessionIssuer")
+        if issuer.get("type") == "IAMUser":
+            return _user_name(issuer.get("userName")), None
+    raise TriggerError(f"{name} was called by a {kind}, not an IAM user's key")
 
 
 def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
@@ -239,8 +285,10 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
     keys = _health_keys(detail, metadata)
     key = keys[0] if keys else None
     user = metadata.get("userName")
+    credentials = _service_credentials(detail)  # a Bedrock API key's: its user is a BedrockAPIKey-* user
     if key is None and user is None:
-        raise TriggerError(f"{code} names no access key and no user")
+        named = f" (only the service-specific credential {', '.join(credentials)})" if credentials else ""
+        raise TriggerError(f"{code} names no access key and no user{named}")
     if len(keys) > 1 and metadata.get("publicKey") != key:
         user = None  # several keys and no word on whose the user name is: IAM answers for each key
     if is_root(user):
@@ -260,7 +308,8 @@ def _health(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         _health_account(event, detail),
         _user_name(user) if user is not None else None,
         key,
-        f"AWS Health reported {code}",
+        f"AWS Health reported {code}"
+        + (f" for service-specific credential {', '.join(credentials)}" if credentials else ""),
         detail.get("communicationId") or detail.get("eventArn"),
         from_aws=True,
     )
@@ -271,6 +320,16 @@ def _health_account(event: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
     return _account(
         affected if isinstance(affected, str) and ACCOUNT_ID.fullmatch(affected) else event.get("account")
     )
+
+
+def _service_credentials(detail: Mapping[str, Any]) -> list[str]:
+    entities = detail.get("affectedEntities")
+    values = (
+        [e.get("entityValue") for e in entities if isinstance(e, Mapping)]
+        if isinstance(entities, list)
+        else []
+    )
+    return [v for v in values if isinstance(v, str) and SERVICE_CREDENTIAL_ID.fullmatch(v)]
 
 
 def _health_keys(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]:
@@ -284,6 +343,8 @@ def _health_keys(detail: Mapping[str, Any], metadata: Mapping[str, Any]) -> list
 
 
 def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    if _object(detail, "resource").get("resourceType") == ATTACK_SEQUENCE:
+        return _attack_sequence(event, detail)
     key_details = _object(_object(detail, "resource"), "accessKeyDetails")
     key, user = key_details.get("accessKeyId"), key_details.get("userName")
     # Findings on session credentials (ASIA) name the long-term key's user: contain the user, every key.
@@ -315,6 +376,69 @@ def _guardduty(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
         detail.get("id"),
         from_aws=True,
     )
+
+
+def _attack_sequence(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trigger:
+    """An Extended Threat Detection sequence: the credential is one of the sequence's actors, not accessKeyDetails."""
+    account = _account(detail.get("accountId") or event.get("account"))
+    sequence = _object(_object(_object(detail, "service"), "detection"), "sequence")
+    actors = sequence.get("actors")
+    users = [
+        user
+        for actor in (actors if isinstance(actors, list) else [])
+        if isinstance(actor, Mapping)
+        for user in [_object(actor, "user")]
+        if user.get("type") == GUARDDUTY_IAM_USER and _object(user, "account").get("uid", account) == account
+    ]
+    if not users:
+        return _sequence_of_others(detail, account, actors if isinstance(actors, list) else [])
+    # A user's long-term key first: that is the credential to contain; a session's names the same user
+    user = next((u for u in users if LONG_TERM_KEY_ID.fullmatch(str(u.get("credentialUid")))), users[0])
+    key = user.get("credentialUid")
+    return Trigger(
+        TriggerFamily.GUARDDUTY,
+        account,
+        _user_name(user.get("name")),
+        key if isinstance(key, str) and LONG_TERM_KEY_ID.fullmatch(key) else None,
+        f"GuardDuty attack sequence {detail.get('type')}",
+        detail.get("id"),
+        from_aws=True,
+    )
+
+
+def _sequence_of_others(detail: Mapping[str, Any], account: str, actors: list[Any]) -> Trigger:
+    """A sequence whose actor is a role's session or root: nothing to contain, a human is told with the role."""
+    ours = [
+        _object(a, "user")
+        for a in actors
+        if isinstance(a, Mapping) and _object(_object(a, "user"), "account").get("uid", account) == account
+    ]
+    found = f"GuardDuty attack sequence {detail.get('type')}"
+    for user in ours:
+        key = str(user.get("credentialUid") or "?")
+        if user.get("type") == "AssumedRole":
+            role = _role_name(str(user.get("name")).split("/")[0])
+            problem = role_sessions(
+                f"{found} on a session of role {role} (key {key})", role, datetime.now(UTC)
+            )
+        elif user.get("type") == "Root":
+            long_term = key if LONG_TERM_KEY_ID.fullmatch(key) else None
+            problem = root_credentials(f"{found} on the root user's credentials (key {key})", long_term)
+        else:
+            continue
+        reason = problem.found
+        return Trigger(
+            TriggerFamily.GUARDDUTY,
+            account,
+            None,
+            None,
+            reason,
+            detail.get("id"),
+            from_aws=True,
+            cannot_contain=problem,
+        )
+    kinds = sorted({str(user.get("type")) for user in ours})
+    raise TriggerError(f"{found} names no IAM user, role session or root of {account}: {kinds}")
 
 
 def _guardduty_cannot_contain(

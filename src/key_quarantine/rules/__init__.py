@@ -12,6 +12,7 @@ from key_quarantine.rules import (
     kq7_two_active_keys,
     kq8_bedrock_api_key_user,
     kq9_literal_access_key,
+    kq10_abuse_detection_one_region,
 )
 from key_quarantine.rules.base import PACK_NAME, Finding, Level, Rule, RuleContext
 
@@ -25,6 +26,7 @@ ALL_RULES: tuple[Rule, ...] = (
     kq7_two_active_keys.RULE,
     kq8_bedrock_api_key_user.RULE,
     kq9_literal_access_key.RULE,
+    kq10_abuse_detection_one_region.RULE,
 )
 
 RULES_BY_ID = {rule.id: rule for rule in ALL_RULES}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from key_quarantine.rules.base import Finding, Level, Rule, RuleContext
 from key_quarantine.rules.keys import USER
@@ -10,6 +10,9 @@ from key_quarantine.rules.model import Resource
 
 BEDROCK_API_KEY_USER_PREFIX = "BedrockAPIKey-"
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+#: Terraform's ``aws_iam_service_specific_credential`` (CloudFormation has no such type): Bedrock's is an API key.
+SERVICE_SPECIFIC_CREDENTIAL = "Terraform::IAM::ServiceSpecificCredential"
+BEDROCK_SERVICE = "bedrock.amazonaws.com"
 
 
 def check(context: RuleContext) -> Iterator[Finding]:
@@ -28,6 +31,21 @@ def check(context: RuleContext) -> Iterator[Finding]:
                 f"({', '.join(BEDROCK_INVOKE_ACTIONS)}): a leaked key is billed to you at the attacker's pace."
             )
             yield RULE.finding(user, message)
+
+    yield from _bedrock_api_keys(context)
+
+
+def _bedrock_api_keys(context: RuleContext) -> Iterator[Finding]:
+    for credential in context.app.resources_of_type(SERVICE_SPECIFIC_CREDENTIAL):
+        properties = credential.properties
+        if properties.get("ServiceName") == BEDROCK_SERVICE and properties.get("Status") != "Inactive":
+            owner = properties.get("UserName")
+            named = owner.get("Ref", "?") if isinstance(owner, Mapping) else owner
+            message = (
+                f"'{credential.logical_id}' is a long-term Amazon Bedrock API key (a service-specific credential of "
+                f"IAM user {named}): it keeps working when the user's access keys are deactivated."
+            )
+            yield RULE.finding(credential, message)
 
 
 def _invokes_bedrock(context: RuleContext, user: Resource) -> bool:

@@ -8,6 +8,7 @@ Health ``AWS_RISK_*`` code in both payload shapes, and the read-only abuse event
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -124,11 +125,7 @@ def _health_signals() -> list[Signal]:
 
 def _iam_api_call_signals() -> list[Signal]:
     return [
-        Signal(
-            f"iam:{item.event_name}",
-            SignalFamily.IAM_API_CALL,
-            _cloudtrail_event(item.event_source, item.event_name, read_only=item.read_only),
-        )
+        Signal(f"iam:{item.event_name}{_narrowed(item)}", SignalFamily.IAM_API_CALL, _abuse_event(item))
         for item in data.abuse_events()
         if item.event_source == "iam.amazonaws.com"
     ]
@@ -137,10 +134,33 @@ def _iam_api_call_signals() -> list[Signal]:
 def _read_only_abuse_signals() -> list[Signal]:
     return [
         Signal(
-            f"read-only:{item.event_source.split('.')[0]}:{item.event_name}",
+            f"read-only:{item.event_source.split('.')[0]}:{item.event_name}{_narrowed(item)}",
             SignalFamily.READ_ONLY_ABUSE,
-            _cloudtrail_event(item.event_source, item.event_name, read_only=True),
+            _abuse_event(item),
         )
         for item in data.abuse_events()
         if item.read_only
     ]
+
+
+def _abuse_event(item: data.AbuseEvent) -> dict[str, Any]:
+    event = _cloudtrail_event(item.event_source, item.event_name, read_only=item.read_only)
+    _satisfy(event["detail"], item.match)
+    return event
+
+
+def _narrowed(item: data.AbuseEvent) -> str:
+    """Entries that narrow a call by its parameters are signals of their own (``...:InvokeModel+bearer``)."""
+    return "".join(f"+{key}" for key in item.match)
+
+
+def _satisfy(detail: dict[str, Any], match: Mapping[str, Any]) -> None:
+    """Give the sample the fields a catalogue entry's ``match`` asks for (its first listed value each)."""
+    for key, wanted in match.items():
+        if isinstance(wanted, Mapping):
+            inner = detail.get(key)
+            detail[key] = inner if isinstance(inner, dict) else {}
+            _satisfy(detail[key], wanted)
+        else:
+            first = wanted[0]
+            detail[key] = "sample" if isinstance(first, Mapping) else first  # {"exists": true}

@@ -34,6 +34,11 @@ RESOURCE_TYPES: Mapping[str, tuple[str, Mapping[str, str]]] = {
         {"name": "UserName", "permissions_boundary": "PermissionsBoundary", "tags": "Tags"},
     ),
     "aws_iam_access_key": ("AWS::IAM::AccessKey", {"user": "UserName", "status": "Status"}),
+    # CloudFormation has no type for it: a Bedrock long-term API key is one (KQ8)
+    "aws_iam_service_specific_credential": (
+        "Terraform::IAM::ServiceSpecificCredential",
+        {"user_name": "UserName", "service_name": "ServiceName", "status": "Status"},
+    ),
     "aws_iam_user_policy": (
         "AWS::IAM::UserPolicy",
         {"user": "UserName", "policy": "PolicyDocument", "name": "PolicyName"},

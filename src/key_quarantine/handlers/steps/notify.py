@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from key_quarantine.data import Severity
 from key_quarantine.handlers.steps.base import UNDONE, Skip, Status, Step, why_not_containing
 from key_quarantine.handlers.steps.deleted_key import deleted_key_line
 from key_quarantine.handlers.steps.derived import trail_lines
@@ -31,7 +32,7 @@ def publish(incident: Incident, subject: str, message: str) -> str:
 def notification(incident: Incident) -> tuple[str, str]:
     """Subject and message, from what the steps did (never from what the settings intended)."""
     user, keys = incident.user_name, ", ".join(incident.target_keys) or "none"
-    subject = f"Leaked AWS access key {_headline(incident)}: {user}"
+    subject = f"{_headline(incident)}: {user}"
     lines = [
         containment_summary(incident),
         f"Why: {incident.trigger.reason} (account {incident.trigger.account}).",
@@ -81,12 +82,21 @@ def containment_summary(incident: Incident) -> str:
 def _headline(incident: Incident) -> str:
     state = containment_state(incident)
     if state == "not-contained":
-        return "needs your attention (not contained)"
+        return _not_contained(incident.trigger.severity)
     if state.startswith("failed"):
-        return "NOT CONTAINED"
+        return "Leaked AWS access key NOT CONTAINED"
     if state.startswith("redone"):
-        return "contained AGAIN (the containment had been undone)"
-    return "contained" if state == "contained" else state
+        return "Leaked AWS access key contained AGAIN (the containment had been undone)"
+    return f"Leaked AWS access key {'contained' if state == 'contained' else state}"
+
+
+def _not_contained(severity: Severity | None) -> str:
+    """Worded as the signal weighs: a detection's low-severity probe (an IDE's GetCallerIdentity) is not "leaked"."""
+    if severity is Severity.LOW:
+        return "Low-severity probe by a long-lived AWS key (for your information, not contained)"
+    if severity is Severity.MEDIUM:
+        return "Suspicious use of a long-lived AWS key (medium severity, not contained)"
+    return "Leaked AWS access key needs your attention (not contained)"
 
 
 def _ignored_tag(incident: Incident) -> list[str]:
