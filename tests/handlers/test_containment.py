@@ -421,3 +421,24 @@ def test_a_re_created_user_of_the_same_name_is_a_new_incident(wired: MotoAccount
     assert first["incident_id"] in ids
     assert any(i.startswith(f"{first['incident_id']}#replaced#") for i in ids)
     assert len(wired.notifications()) == 2
+
+
+def test_aws_quarantining_a_bedrock_api_key_user_turns_its_api_key_off(wired: MotoAccount) -> None:
+    """A Bedrock long-term API key is a service-specific credential of a ``BedrockAPIKey-*`` user (FACTS.md): the
+    quarantine AWS attaches to that user leaves the API key working, and the user has no access key to turn off."""
+    # Given a Bedrock API key (its user holds no access key) whose holder calls models with it
+    user = "BedrockAPIKey-k3q9"
+    wired.iam.create_user(UserName=user)
+    api_key = wired.iam.create_service_specific_credential(
+        UserName=user, ServiceName="bedrock.amazonaws.com"
+    )["ServiceSpecificCredential"]["ServiceSpecificCredentialId"]
+    # When AWS's quarantine attach on that user reaches the deployed responder
+    result = responder.lambda_handler(quarantine_event(wired, user), context_for(wired.account_id))
+    # Then the API key itself is off, the deny is on the user, and the notice names the API key
+    (listed,) = wired.iam.list_service_specific_credentials(UserName=user)["ServiceSpecificCredentials"]
+    assert listed["Status"] == "Inactive"
+    assert CONTAINMENT_POLICY_NAME in wired.iam.list_user_policies(UserName=user)["PolicyNames"]
+    assert {s["name"]: s["status"] for s in result["steps"]}["deactivate-credentials"] == "done"
+    (message,) = wired.notifications()
+    assert message["Message"].startswith("Contained: ")
+    assert f"{api_key} Active -> Inactive" in message["Message"]
