@@ -29,7 +29,7 @@ from tests.handlers.test_responder_wiring import context_for, quarantine_event
 from tests.handlers.test_triggers import sample
 
 START = datetime.now(UTC).replace(microsecond=0)
-# The bound stated in the README: C(N events, B batches) <= P + (5 + d)B. Per batch, the signals write and query, at
+# The bound stated in docs/ARCHITECTURE.md: C(N events, B batches) <= P + (5 + d)B. Per batch, the signals write and query, at
 # most one ledger read (an execution environment that has not yet seen the incident finish), two IAM reads that
 # check a finished containment still holds (ListAccessKeys, GetUserPolicy), and one escalation write per distinct
 # (call, severity) of the key in the batch (d; one here); P is one playbook run.
@@ -39,7 +39,7 @@ PER_BATCH = 5 + 1
 def one_run(keys_of_user: int, target_keys: int = 1, regions: int = 1) -> int:
     """P: ledger (read, open, claim, record) + survey (GetUser, ListUserTags, ListAccessKeys) + contain (every
     active key, the deny, 3 lists of other credentials) + tag + notify + evidence (IAM reads, LookupEvents,
-    PutObject); the README lists the calls."""
+    PutObject); docs/ARCHITECTURE.md lists the calls."""
     evidence = (
         11 + keys_of_user + regions * target_keys + 2
     )  # the trail: a page a region; the document, its page
