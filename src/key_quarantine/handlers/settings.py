@@ -99,6 +99,10 @@ class Settings:
     second_look_queue_url: str | None = None  # the buffer queue: the delayed second look goes through it
     second_look_delay_seconds: int = 900  # after the first look (CloudTrail delivers within about 5 minutes)
     ledger_mac_key: str | None = None  # the KMS HMAC key that seals the ledger's items (ledger_seal)
+    #: the undo watch: the roles whose calls are the pipeline's own (the responder's, the sweep's), and the
+    #: operators' roles, whose tags on a user are their ``contain`` (their release is known from the ledger)
+    own_role_arns: frozenset[str] = frozenset()
+    operator_role_arns: frozenset[str] = frozenset()
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +134,8 @@ class Settings:
                 second_look_queue_url=env.get("KQ_SECOND_LOOK_QUEUE_URL") or None,
                 second_look_delay_seconds=_positive_int(env, "KQ_SECOND_LOOK_DELAY_SECONDS", 900),
                 ledger_mac_key=env.get("KQ_LEDGER_MAC_KEY") or None,
+                own_role_arns=_names(env.get("KQ_OWN_ROLE_ARNS", "")),
+                operator_role_arns=_names(env.get("KQ_OPERATOR_ROLE_ARNS", "")),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None

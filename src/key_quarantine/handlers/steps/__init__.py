@@ -20,6 +20,7 @@ from key_quarantine.handlers.steps import (
     second_look,
     security_hub,
     tag_user,
+    undone_by,
 )
 from key_quarantine.handlers.steps.base import (
     CannotContainError,
@@ -36,6 +37,7 @@ RECORD_STEPS: tuple[Step, ...] = (
     derived.STEP,  # what the key's trail created: contained right after the named user, before any evidence
     remove_console_access.STEP,
     deleted_key.STEP,
+    undone_by.STEP,  # who undid a containment this run found undone: in the notice
     evidence.STEP,
     tag_user.STEP,
     notify.STEP,
