@@ -28,7 +28,7 @@ from key_quarantine import KeyQuarantineOrganization
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.daily_sweep import sweep
-from key_quarantine.handlers.ledger import Ledger
+from key_quarantine.handlers.ledger import CONTAINED_PREFIX, Ledger
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership, assume_member_role
 from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Settings
@@ -284,7 +284,8 @@ def test_member_signal_reaches_the_central_handler_which_contains_the_key_in_the
     (evidence,) = org.central.evidence_objects()
     assert evidence["trigger"]["account"] == org.member
     assert evidence["access_keys"][0]["status_after"] == "Inactive"
-    (incident,) = [i for i in org.ledger_items() if i["account"]["S"] == org.member]
+    incidents = [i for i in org.ledger_items() if not i["incident_id"]["S"].startswith(CONTAINED_PREFIX)]
+    (incident,) = [i for i in incidents if i["account"]["S"] == org.member]
     assert set(incident["steps"]["M"]) >= {"deactivate-keys", "deny-policy", "evidence", "notify"}
 
 
