@@ -57,7 +57,7 @@ def answer_undo(
     calls = [
         undo
         for undo in (undo_of(detail) for detail in details)
-        if undo is not None and _theirs(undo, trigger.account, settings)
+        if undo is not None and _theirs(undo, settings)
     ]
     if not calls:
         return UndoAnswer(ignored="the pipeline's own calls, or tags that are not key-quarantine's")
@@ -90,22 +90,18 @@ def live_incidents(account: str, user: str, ledger: Ledger, iam: Any, *, why: st
     return same or f"IAM user {user} was re-created ({user_id}): not the principal the responder contained"
 
 
-def _theirs(undo: Undo, account: str, settings: Settings) -> bool:
-    """Whether the call is someone else's than the pipeline's (and, for tags, touches key-quarantine's)."""
+def _theirs(undo: Undo, settings: Settings) -> bool:
+    """Whether the call is someone else's than the pipeline's (and, for tags, touches key-quarantine's). Only the
+    exact role ARNs the deployed stack names count: a role of the same name elsewhere (another account, another
+    path, a member account's namesake the holder could create) is anyone's."""
     issuer = undo.session_issuer
-    if issuer and (issuer in settings.own_role_arns or _member_role(issuer, account, settings)):
+    if issuer and issuer in settings.own_role_arns:
         return False
     if undo.event_name not in TAG_CALLS:
         return True
     ours = {*CONTAIN_TAGS, settings.exempt_tag} & set(undo.tag_keys)
     contains = undo.event_name == "TagUser" and ours <= CONTAIN_TAGS and issuer in settings.operator_role_arns
     return bool(ours) and not contains
-
-
-def _member_role(issuer: str, account: str, settings: Settings) -> bool:
-    """The responder's role in a member account (organization mode): ``arn:<partition>:iam::<account>:role/<name>``."""
-    name = settings.member_role_name
-    return name is not None and issuer.split(":")[4:6] == [account, f"role/{name}"]
 
 
 def _trigger_of(entry: Containment, account: str, user: str, why: str) -> Trigger:
