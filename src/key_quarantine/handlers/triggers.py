@@ -121,7 +121,8 @@ def parse_event(event: Any) -> Trigger:
     """The one Trigger an EventBridge event stands for, or TriggerError (also when it names several keys)."""
     triggers = parse_triggers(event)
     if len(triggers) > 1:
-        raise TriggerError(f"the event stands for {len(triggers)} triggers: each is answered on its own")
+        what = "access keys" if triggers[0].family is TriggerFamily.HEALTH_RISK else "triggers (undo, abuse)"
+        raise TriggerError(f"the event names {len(triggers)} {what}: each is a trigger of its own")
     return triggers[0]
 
 
