@@ -22,6 +22,7 @@ from moto.core import set_initial_no_auth_action_count
 from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.incident_report import render
 from key_quarantine.handlers.playbook import Incident, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import (
@@ -554,6 +555,12 @@ def test_a_full_inline_quota_is_answered_with_the_deny_all_boundary(account: Mot
     first = message["Message"].splitlines()[0]
     assert first.startswith("Contained: ")
     assert "deny held by permissions boundary AWSDenyAll (inline policy quota full: LimitExceeded)" in first
+    # and the incident page says how to undo it: release, which puts back what the boundary replaced
+    (evidence,) = account.evidence_objects()
+    assert (
+        "release --user leaked-deployer (puts back the permissions boundary AWSDenyAll replaced)"
+        in render(evidence)
+    )
 
 
 def test_an_error_the_holder_cannot_cause_does_not_replace_the_users_boundary(account: MotoAccount) -> None:
