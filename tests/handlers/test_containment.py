@@ -33,7 +33,7 @@ from key_quarantine.handlers.settings import (
     SettingsError,
 )
 from key_quarantine.handlers.steps.deactivate_credentials import CredentialsError, deactivate_credentials
-from key_quarantine.handlers.steps.deny_policy import containment_policy
+from key_quarantine.handlers.steps.deny_policy import containment_policy, quota_full
 from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.faults import Fault, Injector
@@ -573,6 +573,42 @@ def test_an_error_the_holder_cannot_cause_does_not_replace_the_users_boundary(ac
     # Then the step fails as before and the user's boundary is left alone
     assert steps_of(outcome)["deny-policy"][0] == "failed"
     assert boundary_on(account) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("LimitExceeded", "Maximum policy size of 2048 bytes exceeded for user u", True),
+        ("MalformedPolicyDocument", "Policy document size exceeds the quota", True),
+        ("MalformedPolicyDocument", "Syntax errors in policy.", False),  # not something the holder did
+        ("AccessDenied", "not authorized", False),
+        ("Throttling", "Rate exceeded", False),
+    ],
+)
+def test_only_the_quota_the_holder_can_fill_turns_to_the_boundary(
+    code: str, message: str, *, expected: bool
+) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": message}}, "PutUserPolicy")
+    assert quota_full(error) is expected
+
+
+def test_a_refused_boundary_on_a_full_quota_says_both_in_the_first_line(account: MotoAccount) -> None:
+    # Given a full quota, and IAM refusing the boundary as well (an SCP, say)
+    fill_inline_quota(account.iam, account.user)
+    aws = account.aws()
+    Injector(aws, "iam", "PutUserPermissionsBoundary", Fault.ACCESS_DENIED).install()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, aws
+    )
+    # Then the notice says NOT CONTAINED, why the inline deny failed and that the fallback was refused
+    (message,) = account.notifications()
+    first = message["Message"].splitlines()[0]
+    assert first.startswith(
+        "NOT CONTAINED: deny-policy failed (DenyBlockedError: inline policy quota full: LimitExceeded"
+    )
+    assert "the AWSDenyAll boundary was refused too" in first
+    assert "AccessDenied" in first
+    assert not outcome.contained
 
 
 def test_the_boundary_denies_the_holders_key_what_the_full_quota_let_it_keep(aws_credentials: None) -> None:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 
+class DenyBlockedError(Exception):
+    """Neither deny could be written: the inline quota is full and the boundary was refused."""
+
+
 def attach_deny_policy(incident: Incident) -> str:
     if not incident.contains:
         raise Skip(why_not_containing(incident))
@@ -89,9 +93,14 @@ def _hold_by_boundary(incident: Incident, code: str) -> str:
         return f"{held}, already on the user ({why})"
     replaced = incident.boundary_before or NO_BOUNDARY
     recorded = _tag_replaced(incident, replaced)
-    incident.iam.put_user_permissions_boundary(
-        UserName=incident.user_name, PermissionsBoundary=deny_all_arn(partition_of(incident.user_arn))
-    )
+    try:
+        incident.iam.put_user_permissions_boundary(
+            UserName=incident.user_name, PermissionsBoundary=deny_all_arn(partition_of(incident.user_arn))
+        )
+    except ClientError as error:
+        raise DenyBlockedError(
+            f"{why}, and the {DENY_ALL_POLICY_NAME} boundary was refused too: {error}"
+        ) from None
     incident.boundary_replaced = replaced
     return f"{held} ({why}); the boundary it replaced: {replaced}{recorded}"
 
