@@ -18,15 +18,15 @@ DENY_ALL_POLICY_NAME = "AWSDenyAll"
 #: The key's holder can write it too: where the ledger holds the record, the ledger wins.
 BOUNDARY_REPLACED_TAG = "key-quarantine:boundary-replaced"
 NO_BOUNDARY = "none"
-#: The condition every grant of ``iam:PutUserPermissionsBoundary`` carries: the responder can set no other boundary.
-#: ``{partition}`` is filled in where the grant is written (``playbook.action_conditions``).
-DENY_ALL_CONDITION = {
-    "StringEquals": {"iam:PermissionsBoundary": f"arn:{{partition}}:iam::aws:policy/{DENY_ALL_POLICY_NAME}"}
-}
 
 
 def deny_all_arn(partition: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{DENY_ALL_POLICY_NAME}"
+
+
+#: The condition every grant of ``iam:PutUserPermissionsBoundary`` carries: the responder can set no other boundary.
+#: ``{partition}`` is filled in where the grant is written (``playbook.action_conditions``).
+DENY_ALL_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": deny_all_arn("{partition}")}}
 
 
 def partition_of(arn: str) -> str:
