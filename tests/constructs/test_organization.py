@@ -162,6 +162,12 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
     )
     assert "iam:UpdateAccessKey" in granted
     assert "iam:PutUserPolicy" in granted
+    # a permissions boundary only ever AWS's AWSDenyAll (the fallback deny), on users
+    (boundary,) = [s for s in statements if "iam:PutUserPermissionsBoundary" in json.dumps(s["Action"])]
+    assert boundary["Action"] == "iam:PutUserPermissionsBoundary"
+    assert json.dumps(boundary["Condition"]["StringEquals"]["iam:PermissionsBoundary"]).endswith(
+        ':iam::aws:policy/AWSDenyAll"]]}'
+    )
 
 
 def test_global_signals_and_the_member_role_exist_only_in_us_east_1(member: dict[str, Any]) -> None:

@@ -23,12 +23,13 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
 from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.constructs.responder_function import conditioned_sid
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
-from key_quarantine.handlers.playbook import member_actions
+from key_quarantine.handlers.playbook import action_conditions, member_actions
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
 _C = TypeVar("_C", bound=IConstruct)
@@ -149,9 +150,11 @@ def member_responder_role(
 def member_statements() -> list[iam.PolicyStatement]:
     """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); and the
     central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies)."""
+    conditioned = action_conditions(cdk.Aws.PARTITION)
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in member_actions():
-        by_service[action.split(":")[0]].append(action)
+        if action not in conditioned:
+            by_service[action.split(":")[0]].append(action)
     users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
     quarantine_policies = f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"
     return [
@@ -162,6 +165,13 @@ def member_statements() -> list[iam.PolicyStatement]:
                 resources=[users if service == "iam" else "*"],
             )
             for service, actions in sorted(by_service.items())
+        ),
+        *(
+            iam.PolicyStatement(
+                sid=conditioned_sid(action), actions=[action], resources=[users], conditions=condition
+            )
+            for action, condition in sorted(conditioned.items())
+            if action in member_actions()
         ),
         iam.PolicyStatement(
             sid="SweepAccountReads", actions=sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS), resources=["*"]
