@@ -197,20 +197,32 @@ def _password(session: Session, account: MotoAccount, _: dict[str, str]) -> Call
     return "CreateLoginProfile", {"userName": account.user, "passwordResetRequired": False}, None
 
 
-def _allow_all_policy(account: MotoAccount) -> dict[str, str]:
-    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    created = account.iam.create_policy(PolicyName="everything", PolicyDocument=json.dumps(document))
+def _quota_filled(account: MotoAccount) -> dict[str, str]:
+    """The holder fills the user's 2,048-character inline quota first: the deny is held by the AWSDenyAll
+    boundary (the fallback of issue #11, item 5)."""
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "x" * 1900}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    account.iam.put_user_policy(UserName=account.user, PolicyName="notes", PolicyDocument=document)
+    allow_all = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    created = account.iam.create_policy(PolicyName="everything", PolicyDocument=json.dumps(allow_all))
     return {"arn": created["Policy"]["Arn"]}
 
 
-def _boundary(_: Session, account: MotoAccount, made: dict[str, str]) -> Call:
-    # moto 5.2.5 has no user permissions boundaries (PutUserPermissionsBoundary is not implemented): the record
-    # alone, as CloudTrail would write it
+def _boundary(session: Session, account: MotoAccount, made: dict[str, str]) -> Call:
+    session.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=made["arn"])
     return "PutUserPermissionsBoundary", {"userName": account.user, "permissionsBoundary": made["arn"]}, None
 
 
-def _no_boundary(_: Session, account: MotoAccount, __: dict[str, str]) -> Call:
+def _no_boundary(session: Session, account: MotoAccount, _: dict[str, str]) -> Call:
+    session.iam.delete_user_permissions_boundary(UserName=account.user)
     return "DeleteUserPermissionsBoundary", {"userName": account.user}, None
+
+
+def _deny_all_back(account: MotoAccount, _: dict[str, str], steps: dict[str, dict[str, str]]) -> None:
+    boundary = account.iam.get_user(UserName=account.user)["User"].get("PermissionsBoundary", {})
+    assert boundary.get("PermissionsBoundaryArn") == "arn:aws:iam::aws:policy/AWSDenyAll"
+    assert CONTAINMENT_POLICY_NAME not in account.inline_policies()  # the quota is still full
+    assert steps["deny-policy"]["detail"].startswith("UNDONE")
 
 
 def _untag(session: Session, account: MotoAccount, _: dict[str, str]) -> Call:
@@ -238,8 +250,8 @@ WATCHED = [
     Watched("ssh-key-active", _ssh_key_on, _ssh_key_off, _ssh_key),
     Watched("certificate-active", _certificate_on, _certificate_off, _certificate),
     Watched("console-password", _password, _still_denied),
-    Watched("boundary-replaced", _boundary, _still_denied, _allow_all_policy),
-    Watched("boundary-removed", _no_boundary, _still_denied),
+    Watched("boundary-replaced", _boundary, _deny_all_back, _quota_filled),
+    Watched("boundary-removed", _no_boundary, _deny_all_back, _quota_filled),
     Watched("our-tags-removed", _untag, _still_denied, undone=False),
     Watched("exempt-tag-set", _exempt, _still_denied, undone=False),
 ]

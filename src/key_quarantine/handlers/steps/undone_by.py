@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 #: The calls that undo what each containment step found undone.
 UNDOING_CALLS = {
-    "deny-policy": ("DeleteUserPolicy",),
+    "deny-policy": ("DeleteUserPolicy", "DeleteUserPermissionsBoundary", "PutUserPermissionsBoundary"),
     "deactivate-keys": ("UpdateAccessKey", "CreateAccessKey"),
 }
 
