@@ -45,11 +45,14 @@ class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 @dataclass(frozen=True)
 class Step:
-    """One idempotent step: its name, the IAM actions it needs (the role is their union) and ``run``."""
+    """One idempotent step: its name, the IAM actions it needs (the role is their union), ``run``, and how a person
+    undoes what it did (``undo``, ``{user}`` for the user's name; None: it changes nothing, or only what the
+    incident report undoes change by change)."""
 
     name: str
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
+    undo: str | None = None
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
     #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
     #: (the notice: once per state of the containment); default the step's name, i.e. once per incident

@@ -70,4 +70,9 @@ def containment_policy(containment: Containment, now: datetime) -> dict[str, Any
     }
 
 
-STEP = Step("deny-policy", ("iam:PutUserPolicy", "iam:GetUserPolicy"), attach_deny_policy)
+STEP = Step(
+    "deny-policy",
+    ("iam:PutUserPolicy", "iam:GetUserPolicy"),
+    attach_deny_policy,
+    undo=f"aws iam delete-user-policy --user-name {{user}} --policy-name {CONTAINMENT_POLICY_NAME}",
+)
