@@ -99,7 +99,16 @@ def _verdict(evidence: Mapping[str, Any]) -> str:
 
 
 def _derived_open(evidence: Mapping[str, Any]) -> str:
-    sessions = [s for s in _trail(evidence).get("sessions", []) if s.get("kind") == "role-session"]
+    revoked = {
+        str(d.get("access_key_id"))
+        for d in evidence.get("derived", [])
+        if str(d.get("done", "")).startswith("revoked")
+    }
+    sessions = [
+        s
+        for s in _trail(evidence).get("sessions", [])
+        if s.get("kind") == "role-session" and str(s.get("access_key_id")) not in revoked
+    ]
     return f"{len(sessions)} role session(s) the user's deny does not end: see below." if sessions else ""
 
 
@@ -241,18 +250,13 @@ def _default_fate(session: Mapping[str, Any], evidence: Mapping[str, Any]) -> st
 
 
 def revocation_command(session: Mapping[str, Any]) -> str:
-    role = str(session.get("role_arn") or "").rsplit("/", 1)[-1]
+    # imported here for the reason of _containment_steps
+    from key_quarantine.handlers.steps import revoke_role_sessions  # noqa: PLC0415
+
+    role = revoke_role_sessions.role_name_of(str(session.get("role_arn") or ""))
     if session.get("kind") != "role-session" or not role:
         return f"ended by a deny on the user that minted it ({CONTAINMENT_POLICY_NAME})"
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    document = (
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*",'
-        f'"Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{now}"}}}}}}]}}'
-    )
-    return (
-        f"aws iam put-role-policy --role-name {role} --policy-name AWSRevokeOlderSessions "
-        f"--policy-document '{document}'"
-    )
+    return revoke_role_sessions.revocation_command(role, datetime.now(UTC))
 
 
 def _trail_changes(evidence: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ failed step does not stop the others.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,16 +146,30 @@ class Outcome:
         }
 
 
-def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[str, ...]:
-    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too)."""
-    steps = (a for step in ALL_STEPS for a in step.actions)
+def required_actions(
+    ledger_actions: Iterable[str] = Ledger.ACTIONS, *, opted_in: Collection[str] = ()
+) -> tuple[str, ...]:
+    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too). A step
+    that is ``opt_in`` counts only when its setting is in ``opted_in``."""
+    steps = (a for step in granted_steps(opted_in) for a in step.actions)
     actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS, *HEARTBEAT_ACTIONS]
     return tuple(sorted(set(actions)))
 
 
-def member_actions() -> tuple[str, ...]:
+def granted_steps(opted_in: Collection[str] = ()) -> tuple[Step, ...]:
+    return tuple(step for step in ALL_STEPS if step.opt_in is None or step.opt_in in opted_in)
+
+
+def role_actions(opted_in: Collection[str] = ()) -> tuple[str, ...]:
+    """The steps' IAM actions on roles (``Step.on_roles``): granted on the revocable roles only, never on users."""
+    return tuple(sorted({a for step in granted_steps(opted_in) if step.on_roles for a in step.actions}))
+
+
+def member_actions(opted_in: Collection[str] = ()) -> tuple[str, ...]:
     """The playbook's actions that run in the key's account: what a member account's responder role grants."""
-    return tuple(action for action in required_actions() if action.split(":")[0] in MEMBER_SERVICES)
+    return tuple(
+        action for action in required_actions(opted_in=opted_in) if action.split(":")[0] in MEMBER_SERVICES
+    )
 
 
 def run_playbook(

@@ -53,6 +53,10 @@ class Step:
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
     undo: str | None = None
+    #: the setting (a ``Settings`` field) without which the responder's role does not grant this step's actions
+    opt_in: str | None = None
+    #: what the step's IAM actions act on: users of the account, or (opted in) the revocable roles only
+    on_roles: bool = False
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
     #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
     #: (the notice: once per state of the containment); default the step's name, i.e. once per incident

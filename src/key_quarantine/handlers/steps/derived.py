@@ -138,10 +138,19 @@ def trail_lines(incident: Incident) -> list[str]:
     lines = [
         f"Also contained (made by the key's trail): {d['kind']} {d['target']}: {d['done']}"
         for d in incident.derived
+        if d["kind"] != "role-session"
     ]
+    revoked = {
+        d["access_key_id"]: d["done"]
+        for d in incident.derived
+        if d["kind"] == "role-session" and str(d["done"]).startswith("revoked")
+    }
     for trail in incident.trails or []:
         lines += [
-            f"Role session NOT ended by the deny on the user: {s.role_arn} session {s.session_name} "
+            f"Role session ended: {s.role_arn} session {s.session_name} (issued {s.issued_at}): "
+            f"{revoked[s.access_key_id]}"
+            if s.access_key_id in revoked
+            else f"Role session NOT ended by the deny on the user: {s.role_arn} session {s.session_name} "
             f"(issued {s.issued_at}, expires {s.expires_at or '?'}); the report gives the revocation command."
             for s in trail.sessions
             if s.kind == "role-session"
