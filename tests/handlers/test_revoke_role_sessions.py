@@ -126,8 +126,11 @@ def test_opted_in_the_revocable_role_denies_the_attackers_old_session_and_nothin
     # And the step and the page say what was done to each session
     status, detail = steps_of(outcome)["revoke-role-sessions"]
     assert status == "done"
-    assert "deploy: revoked" in detail
-    assert "billing: reported, valid until it expires (not in revocable_roles)" in detail
+    assert f"deploy ({opened['deploy']['key']}): revoked" in detail
+    assert (
+        f"billing ({opened['billing']['key']}): reported, valid until it expires (not in revocable_roles)"
+        in detail
+    )
     (evidence,) = account.evidence_objects()
     fates = Cells(render(evidence)).session_fates()
     assert fates[opened["deploy"]["key"]].startswith(f"revoked: {REVOCATION_POLICY_NAME} on the role")
@@ -149,9 +152,12 @@ def test_off_by_default_each_session_is_reported_with_the_exact_command(account:
         assert account.iam.list_role_policies(RoleName=role)["PolicyNames"] == []
     # And the step names, for each role, the command a person runs to revoke its sessions
     status, detail = steps_of(outcome)["revoke-role-sessions"]
-    assert status == "skipped"
+    assert status == "done"  # answered: reported, with the command
     for role in ("deploy", "billing"):
-        assert f"{role}: reported, valid until it expires (revoke_role_sessions is off)" in detail
+        assert (
+            f"{role} ({opened[role]['key']}): reported, valid until it expires (revoke_role_sessions is off)"
+            in detail
+        )
         assert (
             f"aws iam put-role-policy --role-name {role} --policy-name {REVOCATION_POLICY_NAME} "
             """--policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"]"""
@@ -183,7 +189,10 @@ def test_notify_mode_revokes_nothing_even_opted_in(account: MotoAccount) -> None
         account, history, mode=ResponseMode.NOTIFY, revoke_role_sessions=True, revocable_roles=("*",)
     )
     assert policy_on(account, "deploy") is None
-    assert steps_of(outcome)["revoke-role-sessions"][0] == "skipped"
+    assert (
+        "reported, valid until it expires (response mode is notify)"
+        in steps_of(outcome)["revoke-role-sessions"][1]
+    )
 
 
 def test_settings_read_the_revocable_roles_and_refuse_a_malformed_one() -> None:

@@ -69,7 +69,9 @@ class Incident:
     done_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier deliveries did
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
-    second_look: bool = False  # the delayed follow-up (steps/second_look.py)
+    second_look: bool = False  # the delayed follow-up (steps/second_look.py), or a later signal's look
+    later_signal: str | None = None  # a later signal's look: when the look it follows finished
+    seen_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier looks did
     report_location: str | None = None  # the incident page beside the evidence
     contained_at: datetime | None = None
     trails: list[Trail] | None = None  # each leaked key's CloudTrail trail, read once per run
@@ -181,12 +183,14 @@ def run_playbook(
     member: Aws | None = None,
     responder_account: str | None = None,
     second_look: bool = False,
+    later_signal: str | None = None,
 ) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
 
     ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
     the account of ``aws``. ``second_look``: the delayed follow-up, which checks everything again (every step is
-    idempotent) and sends its own notice.
+    idempotent) and sends its own notice; ``later_signal`` (with ``second_look``): the same look for a signal made
+    after the last look finished (at that time), whose notice goes out only when it found something new.
     """
     incident = Incident(
         trigger=trigger,
@@ -195,6 +199,7 @@ def run_playbook(
         member=member,
         responder_account=responder_account,
         second_look=second_look,
+        later_signal=later_signal,
     )
     try:
         resolve(incident)
@@ -203,6 +208,7 @@ def run_playbook(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
+    incident.seen_before = dict(done_before)
     if second_look:
         done_before = {}  # believe nothing done before: look again
     incident.done_before = done_before

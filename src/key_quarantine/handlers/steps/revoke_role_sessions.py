@@ -83,18 +83,19 @@ def revoke_role_sessions(incident: Incident) -> str:
         }
         for session in sessions
     ]
-    summary = "; ".join(
-        f"{role_name_of(role)}: {fate}"
-        + (
-            ""
-            if fate.startswith("revoked")
-            else f"; to revoke: {revocation_command(role_name_of(role), now)}"
-        )
-        for role, fate in fates.items()
+    # done whenever there was a session to answer (revoked or reported): the ledger keeps which, so that a later
+    # look can tell a new session from one already told
+    return "; ".join(_answer(role, fate, sessions, now) for role, fate in fates.items())
+
+
+def _answer(role_arn: str, fate: str, sessions: list[Session], now: datetime) -> str:
+    keys = ", ".join(s.access_key_id for s in sessions if s.role_arn == role_arn)
+    told = f"{role_name_of(role_arn)} ({keys}): {fate}"
+    return (
+        told
+        if fate.startswith("revoked")
+        else f"{told}; to revoke: {revocation_command(role_name_of(role_arn), now)}"
     )
-    if not any(fate.startswith("revoked") for fate in fates.values()):
-        raise Skip(summary)
-    return summary
 
 
 def _fate(incident: Incident, role_arn: str, now: datetime) -> str:
