@@ -95,6 +95,10 @@ def test_what_the_trail_made_is_contained_right_after_the_named_user(
     assert f"access-key {account.bystander}: deactivated" in message["Message"]
     assert "Role session NOT ended by the deny on the user: arn:aws:iam::" in message["Message"]
     assert "Report: s3://key-quarantine-evidence/incidents/" in message["Message"]
+    assert (
+        "(link valid 60 minutes at most: https://key-quarantine-evidence.s3.amazonaws.com/incidents/"
+        in message["Message"]
+    )
     # And the evidence records what was done to each, and the page sits beside it
     (evidence,) = account.evidence_objects()
     contained = {d["target"] for d in evidence["derived"] if d["kind"] != "role-session"}
