@@ -23,13 +23,13 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
 from key_quarantine.constructs.detection_rules import abuse_rule
-from key_quarantine.constructs.responder_function import opted_in, self_protection
+from key_quarantine.constructs.responder_function import conditioned_sid, opted_in, self_protection
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
-from key_quarantine.handlers.playbook import member_actions, role_actions
+from key_quarantine.handlers.playbook import action_conditions, member_actions, role_actions
 from key_quarantine.handlers.settings import check_revocable_roles, revocable_role_patterns
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
@@ -177,9 +177,10 @@ def member_statements(
     patterns = revocable_role_patterns(tuple(revocable_roles), cdk.Aws.PARTITION, cdk.Aws.ACCOUNT_ID)
     opted = opted_in(patterns)
     on_roles = set(role_actions(opted))
+    conditioned = action_conditions(cdk.Aws.PARTITION)
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in member_actions(opted):
-        if action not in on_roles:
+        if action not in on_roles and action not in conditioned:
             by_service[action.split(":")[0]].append(action)
     users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
     quarantine_policies = f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"
@@ -191,6 +192,13 @@ def member_statements(
                 resources=[users if service == "iam" else "*"],
             )
             for service, actions in sorted(by_service.items())
+        ),
+        *(
+            iam.PolicyStatement(
+                sid=conditioned_sid(action), actions=[action], resources=[users], conditions=condition
+            )
+            for action, condition in sorted(conditioned.items())
+            if action in member_actions()
         ),
         iam.PolicyStatement(
             sid="SweepAccountReads", actions=sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS), resources=["*"]

@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
-from key_quarantine.handlers.playbook import required_actions, role_actions
+from key_quarantine.handlers.playbook import action_conditions, required_actions, role_actions
 
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
@@ -132,29 +132,42 @@ def playbook_statements(
     stack: cdk.Stack,
     revocable_roles: Sequence[str] = (),
 ) -> list[iam.PolicyStatement]:
-    """One statement a service: the playbook's actions on the resources given for that service.
+    """One statement a service: the playbook's actions on the resources given for that service; an action a step
+    grants only under a condition (``action_conditions``: AWSDenyAll as the only boundary) in a statement of its own.
 
     IAM actions apply to users of this account only (``user/*``); the steps' role actions (the revocation of role
     sessions, when opted in) to ``revocable_roles`` only, never to the responder's own role (``self_protection``).
     """
     opted = opted_in(revocable_roles)
     on_roles = set(role_actions(opted))
+    conditioned = action_conditions(stack.partition)
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in required_actions(opted_in=opted):
-        if action not in on_roles:
+        if action not in on_roles and action not in conditioned:
             by_service[action.split(":")[0]].append(action)
     defaults = {"iam": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")]}
-    statements = []
-    for service, actions in sorted(by_service.items()):
-        resources = list(resources_by_service.get(service) or defaults.get(service) or ["*"])
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"Playbook{service.capitalize()}",
-                actions=actions,
-                resources=resources,
-                conditions=SERVICE_CONDITIONS.get(service),
-            )
+
+    def resources_of(service: str) -> list[str]:
+        return list(resources_by_service.get(service) or defaults.get(service) or ["*"])
+
+    statements = [
+        iam.PolicyStatement(
+            sid=f"Playbook{service.capitalize()}",
+            actions=actions,
+            resources=resources_of(service),
+            conditions=SERVICE_CONDITIONS.get(service),
         )
+        for service, actions in sorted(by_service.items())
+    ]
+    statements += [
+        iam.PolicyStatement(
+            sid=conditioned_sid(action),
+            actions=[action],
+            resources=resources_of(action.split(":")[0]),
+            conditions=condition,
+        )
+        for action, condition in sorted(conditioned.items())
+    ]
     if on_roles:
         statements.append(
             iam.PolicyStatement(
@@ -162,6 +175,12 @@ def playbook_statements(
             )
         )
     return statements
+
+
+def conditioned_sid(action: str) -> str:
+    """``iam:PutUserPermissionsBoundary`` -> ``PlaybookIamPutUserPermissionsBoundary``."""
+    service, name = action.split(":")
+    return f"Playbook{service.capitalize()}{name}"
 
 
 def self_protection(own_role_arn: str, revocable_roles: Sequence[str] = ()) -> list[iam.PolicyStatement]:

@@ -8,7 +8,7 @@ built from the evidence document only (what the responder wrote), so ``key-quara
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +68,7 @@ def _containment_steps() -> tuple[Any, ...]:
     return CONTAINMENT_STEPS
 
 
-def undo_commands() -> dict[str, str]:
+def undo_commands() -> dict[str, str | Callable[[str], str]]:
     """How to undo each of our own steps (the verdict's "what was changed"), as each step declares it."""
     from key_quarantine.handlers.steps import ALL_STEPS  # noqa: PLC0415 - see _containment_steps
 
@@ -112,11 +112,15 @@ def _derived_open(evidence: Mapping[str, Any]) -> str:
     return f"{len(sessions)} role session(s) the user's deny does not end: see below." if sessions else ""
 
 
+def undo_of(step: Mapping[str, str], declared: str | Callable[[str], str]) -> str:
+    return declared(step["detail"]) if callable(declared) else declared
+
+
 def _our_changes(evidence: Mapping[str, Any]) -> str:
     user, undo = _user(evidence), undo_commands()
     rows = [
         f"<tr><td>{_e(step['name'])}</td><td>{_e(step['detail'])}</td>"
-        f"<td><code>{_e(undo[step['name']].format(user=user))}</code></td></tr>"
+        f"<td><code>{_e(undo_of(step, undo[step['name']]).format(user=user))}</code></td></tr>"
         for step in _steps(evidence)
         if step["status"] == "done" and step["name"] in undo
     ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -46,13 +46,13 @@ class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
 @dataclass(frozen=True)
 class Step:
     """One idempotent step: its name, the IAM actions it needs (the role is their union), ``run``, and how a person
-    undoes what it did (``undo``, ``{user}`` for the user's name; None: it changes nothing, or only what the
-    incident report undoes change by change)."""
+    undoes what it did (``undo``, ``{user}`` for the user's name, or a function of the step's detail when that
+    decides it; None: it changes nothing, or only what the incident report undoes change by change)."""
 
     name: str
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
-    undo: str | None = None
+    undo: str | Callable[[str], str] | None = None
     #: the setting (a ``Settings`` field) without which the responder's role does not grant this step's actions
     opt_in: str | None = None
     #: what the step's IAM actions act on: users of the account, or (opted in) the revocable roles only
@@ -61,6 +61,9 @@ class Step:
     #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
     #: (the notice: once per state of the containment); default the step's name, i.e. once per incident
     claim_as: Callable[[Incident], str] | None = None
+    #: conditions IAM must find in the request for some of ``actions`` (action -> {operator: {key: value}}); a
+    #: ``{partition}`` in a value is filled in where the grant is written (``playbook.action_conditions``)
+    conditions: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
 
     def claim_name(self, incident: Incident) -> str:
         return self.name if self.claim_as is None else f"{self.name}:{self.claim_as(incident)}"
