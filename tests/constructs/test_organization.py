@@ -13,12 +13,16 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantineMember, KeyQuarantineOrganization
+from key_quarantine.constructs.organization_member import TRUSTED_ROLES_PARAMETER
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, signal_patterns
 from key_quarantine.data.detections import categories, regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
+from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.steps import ALL_STEPS, RESOLVE_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 from tests.cdk_apps import plugin_report, synth
+from tests.cfn import resolve_template
+from tests.handlers.policy_evaluation import resource_decision
 
 SECURITY = "111111111111"
 MANAGEMENT = "222222222222"
@@ -85,15 +89,23 @@ def test_stack_set_parameters_are_the_central_bus_role_and_organization(central:
     (responder_role,) = [
         lid for lid in resources(central, "AWS::IAM::Role") if "Responder" in lid and "Sweep" not in lid
     ]
+    (sweep_role,) = [lid for lid in resources(central, "AWS::IAM::Role") if "DailySweep" in lid]
     assert parameters == {
         "CentralEventBusArn": {"Fn::GetAtt": [bus, "Arn"]},
         "CentralResponderRoleArn": {"Fn::GetAtt": [responder_role, "Arn"]},
         "OrganizationId": ORG_ID,
+        # the daily sweep enters every member account through the member role too
+        TRUSTED_ROLES_PARAMETER: {"Fn::GetAtt": [sweep_role, "Arn"]},  # a join of one, as CDK writes it
     }
 
 
 def test_member_template_takes_those_parameters_and_has_no_assets(member: dict[str, Any]) -> None:
-    assert set(member["Parameters"]) == {"CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId"}
+    assert set(member["Parameters"]) == {
+        "CentralEventBusArn",
+        "CentralResponderRoleArn",
+        "OrganizationId",
+        TRUSTED_ROLES_PARAMETER,
+    }
     text = json.dumps(member)
     assert "BootstrapVersion" not in text
     assert "AssetParameters" not in text
@@ -118,9 +130,7 @@ def test_central_template_is_cfn_lint_clean(central: dict[str, Any]) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_member_role_trusts_only_the_central_responder_role_in_the_organization(
-    member: dict[str, Any],
-) -> None:
+def test_member_role_trusts_only_the_central_roles_in_the_organization(member: dict[str, Any]) -> None:
     (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
     assert role["Properties"]["RoleName"] == MEMBER_ROLE_NAME
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -129,10 +139,62 @@ def test_member_role_trusts_only_the_central_responder_role_in_the_organization(
     root = json.dumps(statement["Principal"]["AWS"])
     assert '{"Ref": "CentralResponderRoleArn"}' in root  # the central account, taken from the role ARN
     assert root.endswith(':root"]]}')
-    assert statement["Condition"] == {
-        "ArnEquals": {"aws:PrincipalArn": {"Ref": "CentralResponderRoleArn"}},
-        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}},
+    assert set(statement["Condition"]) == {"ArnEquals", "StringEquals"}
+    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+
+
+RESPONDER_ARN = f"arn:aws:iam::{SECURITY}:role/Security-Responder"
+SWEEP_ARN = f"arn:aws:iam::{SECURITY}:role/Security-DailySweep"
+OPERATOR_ARN = f"arn:aws:iam::{SECURITY}:role/kq-operator"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "allowed"),
+    [
+        (f"{SWEEP_ARN},{OPERATOR_ARN}", {RESPONDER_ARN, SWEEP_ARN, OPERATOR_ARN}),
+        (SWEEP_ARN, {RESPONDER_ARN, SWEEP_ARN}),
+        ("", {RESPONDER_ARN}),  # no other roles: the trust names the responder alone, no empty ARN
+    ],
+)
+def test_member_role_admits_the_responder_the_sweep_and_the_operators_and_no_other_central_role(
+    member: dict[str, Any], trusted: str, allowed: set[str]
+) -> None:
+    """A cross-account AssumeRole needs the role's trust to allow the caller (IAM User Guide, "How IAM roles
+    differ from resource-based policies"; the caller's own policy allows sts:AssumeRole here, as the construct
+    grants it). moto ignores trust policies, so the trust the StackSet would create is evaluated here."""
+    # Given the member role's trust as CloudFormation resolves it with the StackSet's parameters
+    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    parameters = {
+        "CentralResponderRoleArn": RESPONDER_ARN,
+        TRUSTED_ROLES_PARAMETER: trusted.split(",") if trusted else [""],  # CommaDelimitedList
+        "OrganizationId": ORG_ID,
+        "AWS::Partition": "aws",
     }
+    trust = resolve_template(role["Properties"]["AssumeRolePolicyDocument"], member, parameters)
+    in_organization = {"aws:PrincipalOrgID": ORG_ID}
+    candidates = [RESPONDER_ARN, SWEEP_ARN, OPERATOR_ARN, f"arn:aws:iam::{SECURITY}:role/AdminOfSecurity"]
+    # When each central role asks for it; Then exactly the named ones are admitted
+    admitted = {
+        arn
+        for arn in candidates
+        if resource_decision(
+            trust, "sts:AssumeRole", arn, in_organization, identity_allows=True, delegates_to_iam=False
+        )
+        == "allow"
+    }
+    assert admitted == allowed
+    # and none from outside the organization
+    assert (
+        resource_decision(
+            trust,
+            "sts:AssumeRole",
+            SWEEP_ARN,
+            {"aws:PrincipalOrgID": "o-someoneelse"},
+            identity_allows=True,
+            delegates_to_iam=False,
+        )
+        != "allow"
+    )
 
 
 def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(member: dict[str, Any]) -> None:
@@ -155,6 +217,9 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
     assert granted == needed
     # and the central daily sweep's reads only: the credential report, and AWS's quarantine policies by prefix
     reads = {s["Sid"]: s for s in statements if not s["Sid"].startswith("Playbook")}
+    release = reads.pop("OperatorRelease")
+    assert sorted(release["Action"]) == sorted(RELEASE_ACTIONS)  # what release --account changes, on users
+    assert json.dumps(release["Resource"]).endswith(':user/*"]]}')
     assert set(reads) == {"SweepAccountReads", "SweepQuarantinePolicyReads"}
     assert sorted(reads["SweepAccountReads"]["Action"]) == sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS)
     assert json.dumps(reads["SweepQuarantinePolicyReads"]["Resource"]).endswith(
@@ -281,6 +346,7 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
     # Given the member construct in a stack of the management account, with the security stack's outputs
     role_arn = f"arn:aws:iam::{SECURITY}:role/Security-OrgResponderRole-ABC"
     bus_arn = f"arn:aws:events:us-east-1:{SECURITY}:event-bus/SecurityOrgBus3A2E3AE3"
+    sweep_arn = f"arn:aws:iam::{SECURITY}:role/Security-OrgDailySweepRole-DEF"
 
     def build(app: cdk.App) -> None:
         stack = cdk.Stack(app, "Management", env=cdk.Environment(account=MANAGEMENT, region="us-east-1"))
@@ -289,17 +355,18 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
             "Member",
             central_event_bus_arn=bus_arn,
             central_responder_role_arn=role_arn,
+            trusted_role_arns=[sweep_arn],
             organization_id=ORG_ID,
         )
 
     # When synthesized
     outdir = synth(tmp_path, build)
     template = json.loads((outdir / "Management.template.json").read_text())
-    # Then the member role trusts the security account's responder role, and the rules forward to its bus
+    # Then the member role trusts the security account's responder and sweep roles, and the rules forward to its bus
     (role,) = [r for r in resources(template, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert SECURITY in json.dumps(statement["Principal"])
-    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": role_arn}
+    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [role_arn, sweep_arn]}
     targets = [
         r["Properties"]["Targets"][0]["Arn"] for r in resources(template, "AWS::Events::Rule").values()
     ]

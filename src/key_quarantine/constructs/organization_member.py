@@ -29,11 +29,14 @@ from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
 from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
 from key_quarantine.handlers.playbook import member_actions
+from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
 _C = TypeVar("_C", bound=IConstruct)
 
 MEMBER_TEMPLATE_PARAMETERS = ("CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId")
+#: The member template's list parameter: the security account's other roles the member role trusts.
+TRUSTED_ROLES_PARAMETER = "CentralTrustedRoleArns"
 
 
 class KeyQuarantineMember(Construct):
@@ -44,7 +47,10 @@ class KeyQuarantineMember(Construct):
 
     :param central_event_bus_arn: the organization bus in the security account (``KeyQuarantineOrganization
         .event_bus``), in us-east-1.
-    :param central_responder_role_arn: the central responder's role: the only principal the member role trusts.
+    :param central_responder_role_arn: the central responder's role, which the member role trusts.
+    :param trusted_role_arns: the security account's other roles the member role trusts: the daily sweep's (it
+        sweeps every member account) and the operators' (``key-quarantine release --account``); default none.
+        ``KeyQuarantineOrganization`` passes both; pass its output ``CentralTrustedRoleArns`` here.
     :param organization_id: the organization (``o-...``): the trust also requires the caller to be in it.
     :param detections: abuse categories to forward (default all).
     :param guardduty_finding_types: GuardDuty finding types to forward (default
@@ -64,6 +70,7 @@ class KeyQuarantineMember(Construct):
         central_event_bus_arn: str,
         central_responder_role_arn: str,
         organization_id: str,
+        trusted_role_arns: Sequence[str] = (),
         detections: Sequence[str] | None = None,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
     ) -> None:
@@ -117,20 +124,38 @@ class KeyQuarantineMember(Construct):
             )
         self.responder_role = _only_if(
             member_responder_role(
-                self, central_responder_role_arn=central_responder_role_arn, organization_id=organization_id
+                self,
+                trusted_arns=_trusted_arns(self, central_responder_role_arn, trusted_role_arns),
+                central_responder_role_arn=central_responder_role_arn,
+                organization_id=organization_id,
             ),
             in_global,
         )
 
 
+def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[str]) -> list[str]:
+    """The responder's role and ``others``; for the template's list parameter, a condition leaves an empty list
+    out (an empty ARN in the trust would be no ARN at all)."""
+    if not cdk.Token.is_unresolved(list(others)):
+        return [responder_role_arn, *others]
+    given = cdk.CfnCondition(
+        scope,
+        "HasTrustedRoles",
+        expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(cdk.Fn.join("", others), "")),
+    )
+    every = cdk.Fn.split(",", cdk.Fn.join(",", [responder_role_arn, cdk.Fn.join(",", others)]))
+    return cdk.Token.as_list(cdk.Fn.condition_if(given.logical_id, every, [responder_role_arn]))
+
+
 def member_responder_role(
-    scope: Construct, *, central_responder_role_arn: str, organization_id: str
+    scope: Construct, *, trusted_arns: list[str], central_responder_role_arn: str, organization_id: str
 ) -> iam.Role:
-    """The playbook's member-account actions (``member_actions()``), for the central responder's role only."""
+    """The playbook's member-account actions (``member_actions()``), the sweep's reads and release's actions, for
+    the central roles in ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
     central_account = cdk.Fn.select(4, cdk.Fn.split(":", central_responder_role_arn))
     principal = iam.AccountPrincipal(central_account).with_conditions(
         {
-            "ArnEquals": {"aws:PrincipalArn": central_responder_role_arn},
+            "ArnEquals": {"aws:PrincipalArn": trusted_arns},
             "StringEquals": {"aws:PrincipalOrgID": organization_id},
         }
     )
@@ -147,8 +172,9 @@ def member_responder_role(
 
 
 def member_statements() -> list[iam.PolicyStatement]:
-    """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); and the
-    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies)."""
+    """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); the
+    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies); and what
+    an operator's ``release --account`` changes, on users only."""
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in member_actions():
         by_service[action.split(":")[0]].append(action)
@@ -171,6 +197,7 @@ def member_statements() -> list[iam.PolicyStatement]:
             actions=sorted(POLICY_SCOPED_READS),
             resources=[quarantine_policies],
         ),
+        iam.PolicyStatement(sid="OperatorRelease", actions=sorted(RELEASE_ACTIONS), resources=[users]),
     ]
 
 
@@ -205,12 +232,21 @@ def member_template(
                 strict=True,
             )
         }
+        trusted = cdk.CfnParameter(
+            stack,
+            TRUSTED_ROLES_PARAMETER,
+            type="CommaDelimitedList",
+            default="",
+            description="ARNs of the security account's other roles the member role trusts (the daily sweep, "
+            "the operators), comma-separated; may be empty",
+        )
         KeyQuarantineMember(
             stack,
             "Member",
             central_event_bus_arn=values["CentralEventBusArn"],
             central_responder_role_arn=values["CentralResponderRoleArn"],
             organization_id=values["OrganizationId"],
+            trusted_role_arns=trusted.value_as_list,
             detections=detections,
             guardduty_finding_types=guardduty_finding_types,
         )

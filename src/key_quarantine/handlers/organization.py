@@ -116,10 +116,15 @@ def member_clients(
 
 
 def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: str) -> Aws:
-    role_arn = f"arn:{partition}:iam::{trigger.account}:role/{role_name}"
+    return member_session(aws, trigger.account, partition, role_name, session_name(trigger))
+
+
+def member_session(aws: Aws, account: str, partition: str, role_name: str, session: str) -> Aws:
+    """Clients in ``account`` as its member role, the session named ``session`` in that account's CloudTrail."""
+    role_arn = f"arn:{partition}:iam::{account}:role/{role_name}"
     try:
         credentials = aws.client("sts").assume_role(
-            RoleArn=role_arn, RoleSessionName=session_name(trigger), DurationSeconds=SESSION_SECONDS
+            RoleArn=role_arn, RoleSessionName=session[:64], DurationSeconds=SESSION_SECONDS
         )["Credentials"]
     except (ClientError, BotoCoreError) as error:
         raise MemberUnreachableError(

@@ -9,6 +9,16 @@ from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
 from key_quarantine.handlers.steps import PlaybookError, Status, StepResult
 
+#: What ``release`` calls in the user's account: an organization's member role grants these to the operators
+#: (``key-quarantine release --account``), on users only.
+RELEASE_ACTIONS = (
+    "iam:ListAccessKeys",
+    "iam:DeleteUserPolicy",
+    "iam:ListUserTags",
+    "iam:UntagUser",
+    "iam:UpdateAccessKey",
+)
+
 
 def release_user(
     aws: Aws,
