@@ -26,7 +26,9 @@ from key_quarantine.cli.commands import CommandError
 from key_quarantine.cli.respond import aws_errors
 from key_quarantine.data import QUARANTINE_POLICY_ARN_PREFIX
 from key_quarantine.handlers.aws import Aws
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, DRILL_TAG, INCIDENT_TAG, STACK_OUTPUTS
+from key_quarantine.handlers.playbook import incident_id_of
+from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, DRILL_TAG, STACK_OUTPUTS
+from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 
 DRILL_PATH = "/key-quarantine-drill/"
 DRILL_SIGNAL = QUARANTINE_POLICY_ARN_PREFIX + "V3"  # deny-only: attaching it grants nothing
@@ -41,6 +43,7 @@ class Drill:
 
     stack: str
     ledger_table: str
+    account: str
     user: str = field(default_factory=lambda: f"key-quarantine-drill-{secrets.token_hex(4)}")
     access_key_id: str | None = None
     signalled_at: float | None = None
@@ -63,13 +66,14 @@ def run_drill(arguments: argparse.Namespace) -> int:
     aws = Aws()
     with aws_errors():
         outputs = stack_outputs(aws, arguments.stack)
-        caller = aws.client("sts").get_caller_identity()["Arn"]
+        identity = aws.client("sts").get_caller_identity()
+    caller = identity["Arn"]
     if ":user/" in caller:
         raise CommandError(
             f"run the drill from a role session (SSO, an assumed role), not as {caller}: calls made with a user's "
             "long-lived key match the persistence detection, and the responder could act on you"
         )
-    drill = Drill(arguments.stack, outputs[STACK_OUTPUTS["ledger"]])
+    drill = Drill(arguments.stack, outputs[STACK_OUTPUTS["ledger"]], identity["Account"])
     if not arguments.execute:
         _print(arguments.format, _plan(drill, caller, arguments.timeout), {"dry_run": True, **_report(drill)})
         return EXIT_OK
@@ -130,13 +134,9 @@ def _inline_policies(aws: Aws, user: str) -> list[str]:
 
 def _notice_published(aws: Aws, drill: Drill) -> bool:
     """The ledger records the notify step as done once SNS accepted the message."""
-    tags = {t["Key"]: t["Value"] for t in aws.iam.list_user_tags(UserName=drill.user)["Tags"]}
-    incident = tags.get(INCIDENT_TAG)
-    if incident is None:
-        return False
     try:
         item = aws.client("dynamodb").get_item(
-            TableName=drill.ledger_table, Key={"incident_id": {"S": incident}}, ConsistentRead=True
+            TableName=drill.ledger_table, Key={"incident_id": {"S": _incident_id(drill)}}, ConsistentRead=True
         )
     except ClientError as error:  # the ledger's key serves the responder and operator_role_arns only
         drill.problems[f"ledger {error.response['Error']['Code']}"] = (
@@ -146,6 +146,15 @@ def _notice_published(aws: Aws, drill: Drill) -> bool:
         return False
     step = item.get("Item", {}).get("steps", {}).get("M", {}).get(NOTIFY_STEP, {}).get("M", {})
     return bool(step.get("status", {}).get("S") == "done")
+
+
+def _incident_id(drill: Drill) -> str:
+    """The id the responder gives the drill's quarantine attach, known before the responder tags the user (the
+    tag comes after the key's trail is read, which can outlast the drill's timeout)."""
+    signal = Trigger(
+        TriggerFamily.QUARANTINE_POLICY, drill.account, drill.user, None, reason="the drill's attach"
+    )
+    return incident_id_of(signal, drill.user)
 
 
 @contextmanager
