@@ -122,6 +122,7 @@ def resolve_template(value: Any, template: dict[str, Any], parameters: dict[str,
         "Fn::If": lambda args: value_of(args[1] if holds(args[0]) else args[2]),
         "Fn::Equals": lambda args: value_of(args[0]) == value_of(args[1]),
         "Fn::Not": lambda args: not value_of(args[0]),
+        "Fn::And": lambda args: all(value_of(arg) for arg in args),
         "Condition": holds,
     }
     return value_of(value)

@@ -10,6 +10,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
-from tests import moto_service_credentials
+from tests import moto_service_credentials, moto_user_boundaries
 
 moto_service_credentials.install()
+moto_user_boundaries.install()

@@ -224,6 +224,17 @@ def test_role_grants_exactly_the_playbooks_declared_actions(template: dict[str, 
     assert json.dumps(iam_statement["Resource"]).endswith(
         ':user/*"]]}'
     )  # users only: never a role, not its own
+    # the fallback deny: a user's permissions boundary, only ever AWS's AWSDenyAll (in the stack's partition)
+    (boundary,) = [s for s in statements if "iam:PutUserPermissionsBoundary" in json.dumps(s["Action"])]
+    assert boundary["Action"] == "iam:PutUserPermissionsBoundary"
+    assert boundary["Condition"] == {
+        "StringEquals": {
+            "iam:PermissionsBoundary": {
+                "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/AWSDenyAll"]]
+            }
+        }
+    }
+    assert boundary["Resource"] == iam_statement["Resource"]
 
 
 def test_responder_function_and_its_failure_paths(template: dict[str, Any]) -> None:

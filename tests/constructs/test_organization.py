@@ -13,10 +13,10 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantineMember, KeyQuarantineOrganization
-from key_quarantine.constructs.organization_member import TRUSTED_ROLES_PARAMETER
+from key_quarantine.constructs.organization_member import OPERATOR_ROLES_PARAMETER, TRUSTED_ROLES_PARAMETER
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, signal_patterns
 from key_quarantine.data.detections import categories, regional_categories
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
+from key_quarantine.handlers.organization import MEMBER_OPERATOR_ROLE_NAME, MEMBER_ROLE_NAME
 from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.steps import ALL_STEPS, RESOLVE_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
@@ -62,6 +62,13 @@ def member(central: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(stack_set(central)["TemplateBody"]))
 
 
+def named_role(template: dict[str, Any], name: str) -> dict[str, Any]:
+    (role,) = [
+        r for r in resources(template, "AWS::IAM::Role").values() if r["Properties"].get("RoleName") == name
+    ]
+    return role
+
+
 def logical_id(template: dict[str, Any], kind: str) -> str:
     (found,) = resources(template, kind)
     return found
@@ -95,7 +102,8 @@ def test_stack_set_parameters_are_the_central_bus_role_and_organization(central:
         "CentralResponderRoleArn": {"Fn::GetAtt": [responder_role, "Arn"]},
         "OrganizationId": ORG_ID,
         # the daily sweep enters every member account through the member role too
-        TRUSTED_ROLES_PARAMETER: {"Fn::GetAtt": [sweep_role, "Arn"]},  # a join of one, as CDK writes it
+        TRUSTED_ROLES_PARAMETER: {"Fn::GetAtt": [sweep_role, "Arn"]},
+        OPERATOR_ROLES_PARAMETER: "",  # none named: no operator role in the members
     }
 
 
@@ -105,6 +113,7 @@ def test_member_template_takes_those_parameters_and_has_no_assets(member: dict[s
         "CentralResponderRoleArn",
         "OrganizationId",
         TRUSTED_ROLES_PARAMETER,
+        OPERATOR_ROLES_PARAMETER,
     }
     text = json.dumps(member)
     assert "BootstrapVersion" not in text
@@ -131,7 +140,7 @@ def test_central_template_is_cfn_lint_clean(central: dict[str, Any]) -> None:
 
 
 def test_member_role_trusts_only_the_central_roles_in_the_organization(member: dict[str, Any]) -> None:
-    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    role = named_role(member, MEMBER_ROLE_NAME)
     assert role["Properties"]["RoleName"] == MEMBER_ROLE_NAME
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
@@ -148,53 +157,78 @@ SWEEP_ARN = f"arn:aws:iam::{SECURITY}:role/Security-DailySweep"
 OPERATOR_ARN = f"arn:aws:iam::{SECURITY}:role/kq-operator"
 
 
-@pytest.mark.parametrize(
-    ("trusted", "allowed"),
-    [
-        (f"{SWEEP_ARN},{OPERATOR_ARN}", {RESPONDER_ARN, SWEEP_ARN, OPERATOR_ARN}),
-        (SWEEP_ARN, {RESPONDER_ARN, SWEEP_ARN}),
-        ("", {RESPONDER_ARN}),  # no other roles: the trust names the responder alone, no empty ARN
-    ],
-)
-def test_member_role_admits_the_responder_the_sweep_and_the_operators_and_no_other_central_role(
-    member: dict[str, Any], trusted: str, allowed: set[str]
-) -> None:
-    """A cross-account AssumeRole needs the role's trust to allow the caller (IAM User Guide, "How IAM roles
-    differ from resource-based policies"; the caller's own policy allows sts:AssumeRole here, as the construct
-    grants it). moto ignores trust policies, so the trust the StackSet would create is evaluated here."""
-    # Given the member role's trust as CloudFormation resolves it with the StackSet's parameters
-    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
-    parameters = {
+def assumers(role: dict[str, Any], member: dict[str, Any], **parameters: str) -> set[str]:
+    """Which central roles the role's trust admits, as CloudFormation resolves it with the StackSet's parameters
+    (a CommaDelimitedList as a list). A cross-account AssumeRole needs the role's trust to allow the caller (IAM
+    User Guide, "Cross account resource access in IAM"); the callers' own policies allow sts:AssumeRole. moto
+    ignores trust policies, so the trust is evaluated here."""
+    values = {
         "CentralResponderRoleArn": RESPONDER_ARN,
-        TRUSTED_ROLES_PARAMETER: trusted.split(",") if trusted else [""],  # CommaDelimitedList
         "OrganizationId": ORG_ID,
         "AWS::Partition": "aws",
+        **{name: value.split(",") if value else [""] for name, value in parameters.items()},
     }
-    trust = resolve_template(role["Properties"]["AssumeRolePolicyDocument"], member, parameters)
-    in_organization = {"aws:PrincipalOrgID": ORG_ID}
+    trust = resolve_template(role["Properties"]["AssumeRolePolicyDocument"], member, values)
     candidates = [RESPONDER_ARN, SWEEP_ARN, OPERATOR_ARN, f"arn:aws:iam::{SECURITY}:role/AdminOfSecurity"]
-    # When each central role asks for it; Then exactly the named ones are admitted
     admitted = {
         arn
         for arn in candidates
         if resource_decision(
-            trust, "sts:AssumeRole", arn, in_organization, identity_allows=True, delegates_to_iam=False
-        )
-        == "allow"
-    }
-    assert admitted == allowed
-    # and none from outside the organization
-    assert (
-        resource_decision(
             trust,
             "sts:AssumeRole",
-            SWEEP_ARN,
-            {"aws:PrincipalOrgID": "o-someoneelse"},
+            arn,
+            {"aws:PrincipalOrgID": ORG_ID},
             identity_allows=True,
             delegates_to_iam=False,
         )
-        != "allow"
+        == "allow"
+    }
+    outsider = resource_decision(
+        trust,
+        "sts:AssumeRole",
+        next(iter(admitted or {RESPONDER_ARN})),
+        {"aws:PrincipalOrgID": "o-someoneelse"},
+        identity_allows=True,
+        delegates_to_iam=False,
     )
+    assert outsider != "allow"  # never from outside the organization
+    return admitted
+
+
+@pytest.mark.parametrize(
+    ("sweep", "allowed"), [(SWEEP_ARN, {RESPONDER_ARN, SWEEP_ARN}), ("", {RESPONDER_ARN})]
+)
+def test_member_responder_role_admits_the_responder_and_the_sweep_only(
+    member: dict[str, Any], sweep: str, allowed: set[str]
+) -> None:
+    # Given the member responder role as the StackSet creates it, with or without a daily sweep
+    role = named_role(member, MEMBER_ROLE_NAME)
+    # Then the responder and the sweep may assume it; an operator or another central role may not (no empty ARN
+    # in the trust when there is no sweep)
+    trusted = {TRUSTED_ROLES_PARAMETER: sweep, OPERATOR_ROLES_PARAMETER: OPERATOR_ARN}
+    assert assumers(role, member, **trusted) == allowed
+
+
+def test_member_operator_role_admits_the_operators_only_and_grants_exactly_what_release_changes(
+    member: dict[str, Any],
+) -> None:
+    # Given the member operator role as the StackSet creates it for the security account's operators
+    role = named_role(member, MEMBER_OPERATOR_ROLE_NAME)
+    parameters = {TRUSTED_ROLES_PARAMETER: SWEEP_ARN, OPERATOR_ROLES_PARAMETER: OPERATOR_ARN}
+    # Then only the operators may assume it: not the responder, not the sweep
+    assert assumers(role, member, **parameters) == {OPERATOR_ARN}
+    # and it grants exactly release's IAM calls, on users only (release may set any boundary: the responder's
+    # member role cannot)
+    (policy,) = role["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == sorted(RELEASE_ACTIONS)
+    assert json.dumps(statement["Resource"]).endswith(':user/*"]]}')
+    # and it exists only in us-east-1, and only when operators are named
+    values = {"AWS::Region": "us-east-1", OPERATOR_ROLES_PARAMETER: [OPERATOR_ARN]}
+    condition = {"Condition": role["Condition"]}
+    assert resolve_template(condition, member, values) is True
+    assert resolve_template(condition, member, {**values, OPERATOR_ROLES_PARAMETER: [""]}) is False
+    assert resolve_template(condition, member, {**values, "AWS::Region": "eu-west-1"}) is False
 
 
 def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(member: dict[str, Any]) -> None:
@@ -204,7 +238,7 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
         for action in [*RESOLVE_ACTIONS, *(a for step in ALL_STEPS for a in step.actions)]
         if action.startswith(("iam:", "cloudtrail:"))
     }
-    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    role = named_role(member, MEMBER_ROLE_NAME)
     (policy,) = role["Properties"]["Policies"]
     granted: set[str] = set()
     statements = policy["PolicyDocument"]["Statement"]
@@ -217,9 +251,6 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
     assert granted == needed
     # and the central daily sweep's reads only: the credential report, and AWS's quarantine policies by prefix
     reads = {s["Sid"]: s for s in statements if not s["Sid"].startswith("Playbook")}
-    release = reads.pop("OperatorRelease")
-    assert sorted(release["Action"]) == sorted(RELEASE_ACTIONS)  # what release --account changes, on users
-    assert json.dumps(release["Resource"]).endswith(':user/*"]]}')
     assert set(reads) == {"SweepAccountReads", "SweepQuarantinePolicyReads"}
     assert sorted(reads["SweepAccountReads"]["Action"]) == sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS)
     assert json.dumps(reads["SweepQuarantinePolicyReads"]["Resource"]).endswith(
@@ -227,6 +258,12 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
     )
     assert "iam:UpdateAccessKey" in granted
     assert "iam:PutUserPolicy" in granted
+    # a permissions boundary only ever AWS's AWSDenyAll (the fallback deny), on users
+    (boundary,) = [s for s in statements if "iam:PutUserPermissionsBoundary" in json.dumps(s["Action"])]
+    assert boundary["Action"] == "iam:PutUserPermissionsBoundary"
+    assert json.dumps(boundary["Condition"]["StringEquals"]["iam:PermissionsBoundary"]).endswith(
+        ':iam::aws:policy/AWSDenyAll"]]}'
+    )
 
 
 def test_global_signals_and_the_member_role_exist_only_in_us_east_1(member: dict[str, Any]) -> None:
@@ -243,7 +280,7 @@ def test_global_signals_and_the_member_role_exist_only_in_us_east_1(member: dict
     assert len(rules) == len(global_rules) + len(regional_rules)
     for rule in regional_rules:
         assert "iam.amazonaws.com" not in json.dumps(rule["Properties"]["EventPattern"])
-    (named,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    named = named_role(member, MEMBER_ROLE_NAME)
     assert named["Condition"] == in_global  # IAM is global: one member role per account, not per region
 
 
@@ -356,6 +393,7 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
             central_event_bus_arn=bus_arn,
             central_responder_role_arn=role_arn,
             trusted_role_arns=[sweep_arn],
+            operator_role_arns=[OPERATOR_ARN],
             organization_id=ORG_ID,
         )
 
@@ -363,7 +401,11 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
     outdir = synth(tmp_path, build)
     template = json.loads((outdir / "Management.template.json").read_text())
     # Then the member role trusts the security account's responder and sweep roles, and the rules forward to its bus
-    (role,) = [r for r in resources(template, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    role = named_role(template, MEMBER_ROLE_NAME)
+    (operators,) = named_role(template, MEMBER_OPERATOR_ROLE_NAME)["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    assert operators["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [OPERATOR_ARN]}
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert SECURITY in json.dumps(statement["Principal"])
     assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [role_arn, sweep_arn]}

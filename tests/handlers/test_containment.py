@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from moto import mock_aws
+from moto.core import set_initial_no_auth_action_count
 
 from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.incident_report import render
 from key_quarantine.handlers.playbook import Incident, run_playbook
 from key_quarantine.handlers.release import release_user
-from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Exemption, Settings, SettingsError
+from key_quarantine.handlers.settings import (
+    CONTAINMENT_POLICY_NAME,
+    Containment,
+    Exemption,
+    Settings,
+    SettingsError,
+)
 from key_quarantine.handlers.steps.deactivate_credentials import CredentialsError, deactivate_credentials
+from key_quarantine.handlers.steps.deny_policy import containment_policy, quota_full
 from key_quarantine.handlers.triggers import TriggerFamily, manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.faults import Fault, Injector
+from tests.handlers.test_policy_effect import ALLOW_ALL, outcome_of, session_for
 from tests.handlers.test_responder_wiring import context_for, quarantine_event
 
 
@@ -301,7 +315,7 @@ def test_a_kind_that_cannot_be_listed_fails_the_step_but_not_the_others() -> Non
 
 
 def test_a_deny_that_cannot_be_written_is_the_notice_first_line(account: MotoAccount) -> None:
-    # Given IAM refuses the deny policy (the holder filled the user's inline-policy quota)
+    # Given IAM refuses the deny policy with AccessDenied (not the quota the holder can fill: no fallback)
     aws = account.aws()
     Injector(aws, "iam", "PutUserPolicy", Fault.ACCESS_DENIED).install()
     # When the leak is answered
@@ -442,3 +456,347 @@ def test_aws_quarantining_a_bedrock_api_key_user_turns_its_api_key_off(wired: Mo
     (message,) = wired.notifications()
     assert message["Message"].startswith("Contained: ")
     assert f"{api_key} Active -> Inactive" in message["Message"]
+
+
+# --- 5. the deny cannot be written (the holder filled the user's inline-policy quota) ----------------------
+
+DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
+INLINE_QUOTA = 2048  # characters of all a user's inline policies together, whitespace not counted
+
+
+def filler_policy(size: int) -> str:
+    """A harmless inline policy of exactly ``size`` characters (whitespace-free), as the holder would write."""
+    document: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*", "Sid": ""}],
+    }
+    empty = len(json.dumps(document, separators=(",", ":")))
+    document["Statement"][0]["Sid"] = "F" * (size - empty)
+    return json.dumps(document, separators=(",", ":"))
+
+
+def fill_inline_quota(iam: Any, user: str, room: int = 40) -> str:
+    """What the holder does first: with its own key, fill the user's inline quota but for ``room`` characters,
+    less than any deny document needs. Returns the filler it wrote."""
+    names = iam.list_user_policies(UserName=user)["PolicyNames"]
+    documents = [
+        json.dumps(iam.get_user_policy(UserName=user, PolicyName=n)["PolicyDocument"]) for n in names
+    ]
+    used = sum(len(re.sub(r"\s", "", document)) for document in documents)
+    filler = filler_policy(INLINE_QUOTA - used - room)
+    iam.put_user_policy(UserName=user, PolicyName="cache", PolicyDocument=filler)
+    return filler
+
+
+def boundary_on(account: MotoAccount, user: str | None = None) -> str | None:
+    found = account.iam.get_user(UserName=user or account.user)["User"].get("PermissionsBoundary") or {}
+    return found.get("PermissionsBoundaryArn")
+
+
+def user_tags(account: MotoAccount) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in account.iam.list_user_tags(UserName=account.user)["Tags"]}
+
+
+def ledger_boundary_records(account: MotoAccount) -> list[str]:
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=account.table)["Items"]
+    return [item["boundary_replaced"]["M"]["arn"]["S"] for item in items if "boundary_replaced" in item]
+
+
+def owner_boundary(account: MotoAccount, name: str = "org-boundary") -> str:
+    """A boundary of the account's own (customer managed), as an owner sets one."""
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    arn: str = account.iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"][
+        "Arn"
+    ]
+    return arn
+
+
+def test_moto_now_refuses_what_iam_refuses_past_the_users_inline_quota(account: MotoAccount) -> None:
+    # Given the quota filled but for 40 characters, When our deny (about 100) is written, Then IAM says LimitExceeded
+    fill_inline_quota(account.iam, account.user)
+    deny = json.dumps(containment_policy(Containment.DENY_ALL, datetime.now(UTC)))
+    with pytest.raises(ClientError) as refused:
+        account.iam.put_user_policy(
+            UserName=account.user, PolicyName=CONTAINMENT_POLICY_NAME, PolicyDocument=deny
+        )
+    assert refused.value.response["Error"]["Code"] == "LimitExceeded"
+    # while replacing the holder's own policy by a same-size one stays allowed (IAM counts the user's total)
+    account.iam.put_user_policy(UserName=account.user, PolicyName="cache", PolicyDocument=filler_policy(1900))
+
+
+def test_a_full_inline_quota_is_answered_with_the_deny_all_boundary(account: MotoAccount) -> None:
+    # Given the key's holder filled the user's inline-policy quota with its own key before the signal
+    attacker = as_holder_of(account, account.user)
+    fill_inline_quota(attacker, account.user)
+    # When the leak is answered
+    aws = account.aws()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # Then AWS's AWSDenyAll holds the user as its permissions boundary, and the step says which deny held and why
+    assert boundary_on(account) == DENY_ALL
+    assert CONTAINMENT_POLICY_NAME not in account.inline_policies()
+    status, detail = steps_of(outcome)["deny-policy"]
+    assert status == "done"
+    assert detail.startswith(
+        "deny held by permissions boundary AWSDenyAll (inline policy quota full: LimitExceeded)"
+    )
+    assert outcome.contained
+    assert not outcome.failed
+    # and that there was no boundary before, in the ledger and on the user (for release)
+    assert ledger_boundary_records(account) == ["none"]
+    assert user_tags(account)["key-quarantine:boundary-replaced"] == "none"
+    # And the notice's first line is the truth: contained, by the boundary
+    (message,) = account.notifications()
+    assert message["Subject"].startswith("Leaked AWS access key contained:")
+    first = message["Message"].splitlines()[0]
+    assert first.startswith("Contained: ")
+    assert "deny held by permissions boundary AWSDenyAll (inline policy quota full: LimitExceeded)" in first
+    # and the incident page says how to undo it: release, which puts back what the boundary replaced
+    (evidence,) = account.evidence_objects()
+    assert (
+        "release --user leaked-deployer (puts back the permissions boundary AWSDenyAll replaced)"
+        in render(evidence)
+    )
+
+
+def test_an_error_the_holder_cannot_cause_does_not_replace_the_users_boundary(account: MotoAccount) -> None:
+    # Given IAM refuses our deny for a reason that is not the quota (AccessDenied)
+    aws = account.aws()
+    Injector(aws, "iam", "PutUserPolicy", Fault.ACCESS_DENIED).install()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, aws
+    )
+    # Then the step fails as before and the user's boundary is left alone
+    assert steps_of(outcome)["deny-policy"][0] == "failed"
+    assert boundary_on(account) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("LimitExceeded", "Maximum policy size of 2048 bytes exceeded for user u", True),
+        ("MalformedPolicyDocument", "Policy document size exceeds the quota", True),
+        ("MalformedPolicyDocument", "Syntax errors in policy.", False),  # not something the holder did
+        ("AccessDenied", "not authorized", False),
+        ("Throttling", "Rate exceeded", False),
+    ],
+)
+def test_only_the_quota_the_holder_can_fill_turns_to_the_boundary(
+    code: str, message: str, *, expected: bool
+) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": message}}, "PutUserPolicy")
+    assert quota_full(error) is expected
+
+
+def test_a_refused_boundary_on_a_full_quota_says_both_in_the_first_line(account: MotoAccount) -> None:
+    # Given a full quota, and IAM refusing the boundary as well (an SCP, say)
+    fill_inline_quota(account.iam, account.user)
+    aws = account.aws()
+    Injector(aws, "iam", "PutUserPermissionsBoundary", Fault.ACCESS_DENIED).install()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key), account.settings, aws
+    )
+    # Then the notice says NOT CONTAINED, why the inline deny failed and that the fallback was refused
+    (message,) = account.notifications()
+    first = message["Message"].splitlines()[0]
+    assert first.startswith(
+        "NOT CONTAINED: deny-policy failed (DenyBlockedError: inline policy quota full: LimitExceeded"
+    )
+    assert "the AWSDenyAll boundary was refused too" in first
+    assert "AccessDenied" in first
+    assert not outcome.contained
+
+
+def test_the_boundary_denies_the_holders_key_what_the_full_quota_let_it_keep(aws_credentials: None) -> None:
+    """moto's IAM authorization, with the boundary evaluated as IAM does (tests/moto_user_boundaries.py)."""
+    results: dict[str, dict[str, str]] = {}
+    self_service = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "iam:ListUserPolicies",
+                    "iam:GetUserPolicy",
+                    "iam:PutUserPolicy",
+                    "iam:DeleteUserPermissionsBoundary",
+                    "s3:ListAllMyBuckets",
+                ],
+                "Resource": "*",
+            }
+        ],
+    }
+
+    @set_initial_no_auth_action_count(6)  # set-up calls run unauthenticated; everything after is checked
+    @mock_aws
+    def scenario() -> None:
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_user(UserName="responder")
+        iam.put_user_policy(UserName="responder", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL))
+        responder_key = iam.create_access_key(UserName="responder")["AccessKey"]
+        iam.create_user(UserName="leaked")
+        iam.put_user_policy(UserName="leaked", PolicyName="app", PolicyDocument=json.dumps(self_service))
+        leaked = iam.create_access_key(UserName="leaked")["AccessKey"]
+        holder = session_for(leaked)
+        # Given the holder fills the quota with its own key, and its key still works
+        filler = fill_inline_quota(holder.client("iam"), "leaked")
+        results["before"] = holder_attempts(holder, filler)
+        # When the responder (another principal) contains the user
+        account = holder.client("sts").get_caller_identity()["Account"]
+        as_responder = Aws.with_credentials(responder_key["AccessKeyId"], responder_key["SecretAccessKey"])
+        run_playbook(manual_trigger(account, "leaked", leaked["AccessKeyId"]), Settings(), as_responder)
+        # Then every call of the key is denied, freeing itself of the boundary included
+        results["after"] = holder_attempts(holder, filler)
+
+    scenario()
+    assert set(results["before"].values()) == {"allowed"}
+    assert results["after"] == dict.fromkeys(results["before"], "AccessDenied")
+
+
+def holder_attempts(holder: boto3.Session, filler: str) -> dict[str, str]:
+    """What the holder tries: read data, rewrite its own inline policy (the same filler: the quota stays full),
+    take the boundary off."""
+    iam = holder.client("iam")
+    calls = {
+        "s3:ListAllMyBuckets": lambda: holder.client("s3").list_buckets(),
+        "iam:PutUserPolicy": lambda: iam.put_user_policy(
+            UserName="leaked", PolicyName="cache", PolicyDocument=filler
+        ),
+        "iam:DeleteUserPermissionsBoundary": lambda: iam.delete_user_permissions_boundary(UserName="leaked"),
+    }
+    return {action: outcome_of(call).split(":")[0] for action, call in calls.items()}
+
+
+def test_a_repeat_signal_with_the_boundary_holding_costs_three_reads_and_changes_nothing(
+    wired: MotoAccount,
+) -> None:
+    # Given the quota was full and the incident finished contained by the boundary
+    fill_inline_quota(wired.iam, wired.user)
+    context = context_for(wired.account_id)
+    responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    assert boundary_on(wired) == DENY_ALL
+    # When the same signal is delivered again
+    aws = Aws(region=REGION)
+    result = batch.respond_to_batch(
+        [batch.Delivery("m", quarantine_event(wired, wired.user))],
+        batch.Responder(wired.settings, aws, context.invoked_function_arn, memo=responder.FINISHED),
+    ).results["m"]
+    # Then IAM is asked (keys, our inline policy: absent, the user's boundary: ours) and nothing is written
+    assert result["steps"][0]["name"] == "all"
+    assert dict(aws.calls) == {"iam:ListAccessKeys": 1, "iam:GetUserPolicy": 1, "iam:GetUser": 1}
+    assert len(wired.notifications()) == 1
+
+
+def test_a_boundary_the_holder_swapped_is_redone_reported_undone_and_the_owners_is_what_release_restores(
+    wired: MotoAccount,
+) -> None:
+    # Given the owner's own boundary on the user, a full quota, and the signal answered by AWSDenyAll
+    owners = owner_boundary(wired)
+    wired.iam.put_user_permissions_boundary(UserName=wired.user, PermissionsBoundary=owners)
+    fill_inline_quota(wired.iam, wired.user)
+    context = context_for(wired.account_id)
+    first = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    assert (
+        f"the boundary it replaced: {owners}"
+        in {s["name"]: s for s in first["steps"]}["deny-policy"]["detail"]
+    )
+    # When the holder, from a role session opened before, swaps our boundary for its own and turns the key back on
+    holders = owner_boundary(wired, "holder-boundary")
+    wired.iam.put_user_permissions_boundary(UserName=wired.user, PermissionsBoundary=holders)
+    wired.iam.update_access_key(UserName=wired.user, AccessKeyId=wired.key, Status="Active")
+    again = responder.lambda_handler(quarantine_event(wired, wired.user), context)
+    # Then the finish was not believed: AWSDenyAll is back, reported UNDONE, and the human hears it
+    assert boundary_on(wired) == DENY_ALL
+    deny = {s["name"]: s for s in again["steps"]}["deny-policy"]["detail"]
+    assert deny.startswith("UNDONE: ")
+    assert "deny held by permissions boundary AWSDenyAll" in deny
+    _first, notice = wired.notifications()
+    assert notice["Subject"].startswith("Leaked AWS access key contained AGAIN")
+    # And the first record stays: the owner's boundary, not the holder's, in the ledger and the tag
+    assert ledger_boundary_records(wired) == [owners]
+    assert user_tags(wired)["key-quarantine:boundary-replaced"] == owners
+    # so that release puts the owner's back
+    aws = wired.aws()
+    steps = {s.name: s for s in release_user(aws, wired.user, ledger=wired.ledger(aws))}
+    assert boundary_on(wired) == owners
+    assert (
+        steps["restore-boundary"].detail
+        == f"restored boundary {owners} in place of AWSDenyAll (recorded in the ledger)"
+    )
+    assert "key-quarantine:boundary-replaced" not in user_tags(wired)
+
+
+@pytest.mark.parametrize("had_boundary", [True, False], ids=["owner-boundary", "none"])
+def test_release_restores_the_boundary_the_deny_replaced_and_removes_ours(
+    account: MotoAccount, *, had_boundary: bool
+) -> None:
+    # Given a user contained by AWSDenyAll because its inline quota was full
+    before = owner_boundary(account) if had_boundary else None
+    if before:
+        account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=before)
+    fill_inline_quota(account.iam, account.user)
+    aws = account.aws()
+    run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    assert boundary_on(account) == DENY_ALL
+    # When the operator releases the user
+    steps = {s.name: s for s in release_user(aws, account.user, ledger=account.ledger(aws))}
+    # Then the user has what it had before, ours is gone, and so is our record
+    assert boundary_on(account) == before
+    assert steps["restore-boundary"].status.value == "done"
+    assert "recorded in the ledger" in steps["restore-boundary"].detail
+    assert not {"key-quarantine:boundary-replaced", "key-quarantine:incident"} & set(user_tags(account))
+    assert steps["remove-deny-policy"].status.value == "skipped"  # the inline deny was never written
+
+
+def test_release_without_a_ledger_reads_the_tag_and_says_whose_word_it_is(account: MotoAccount) -> None:
+    owners = owner_boundary(account)
+    account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=owners)
+    fill_inline_quota(account.iam, account.user)
+    aws = account.aws()
+    run_playbook(manual_trigger(account.account_id, account.user, account.key), account.settings, aws)
+    steps = {s.name: s for s in release_user(aws, account.user)}
+    assert boundary_on(account) == owners
+    assert "which the key's holder could write: check it" in steps["restore-boundary"].detail
+
+
+def test_release_leaves_alone_a_deny_all_boundary_it_has_no_record_of_putting(account: MotoAccount) -> None:
+    # Given the owner itself parked the user behind AWSDenyAll (no incident, no tag)
+    account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=DENY_ALL)
+    aws = account.aws()
+    steps = {s.name: s for s in release_user(aws, account.user, ledger=account.ledger(aws))}
+    assert boundary_on(account) == DENY_ALL
+    assert steps["restore-boundary"].status.value == "skipped"
+    assert "left in place" in steps["restore-boundary"].detail
+
+
+def test_a_holder_that_also_filled_the_users_tags_cannot_stop_the_boundary(account: MotoAccount) -> None:
+    # Given the holder filled the inline quota and the user's 50 tags
+    attacker = as_holder_of(account, account.user)
+    fill_inline_quota(attacker, account.user)
+    attacker.tag_user(UserName=account.user, Tags=[{"Key": f"t{i}", "Value": "x"} for i in range(50)])
+    owners = owner_boundary(account)
+    account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=owners)
+    # When the leak is answered
+    aws = account.aws()
+    outcome = run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
+    )
+    # Then the boundary holds all the same, and the record of the one replaced is in the ledger (and the detail)
+    assert boundary_on(account) == DENY_ALL
+    detail = steps_of(outcome)["deny-policy"][1]
+    assert f"the boundary it replaced: {owners} (not tagged on the user: LimitExceeded" in detail
+    assert ledger_boundary_records(account) == [owners]
+    release_user(aws, account.user, ledger=account.ledger(aws))
+    assert boundary_on(account) == owners

@@ -25,6 +25,9 @@ ROLES = ["KeyQuarantineResponderRole", "KeyQuarantineDailySweepRole"]
 #: Actions IAM authorizes without resource-level permissions (Service Authorization Reference: no resource type).
 RESOURCELESS = {"cloudtrail:LookupEvents", "cloudwatch:PutMetricData"}
 HEARTBEAT = {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}
+DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
+#: What the responder's own calls carry: the heartbeat's namespace, AWSDenyAll as the only boundary it sets.
+OWN_REQUESTS = {**HEARTBEAT, "iam:PermissionsBoundary": DENY_ALL}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def test_every_declared_action_is_allowed_on_its_own_resource(
         own_resources(template, resolver, role_prefix),
     )
     for action in required_actions():
-        assert decision(policy, action, resources[action.split(":")[0]], HEARTBEAT) == "allow", action
+        assert decision(policy, action, resources[action.split(":")[0]], OWN_REQUESTS) == "allow", action
 
 
 @pytest.mark.parametrize("role_prefix", ROLES)
@@ -137,6 +140,39 @@ def test_other_resources_and_undeclared_actions_are_not_allowed(
         own_resources(template, resolver, role_prefix),
     )
     assert decision(policy, action, resource_for(resources), context) == "implicit-deny"
+
+
+@pytest.mark.parametrize("role_prefix", ROLES)
+@pytest.mark.parametrize(
+    "boundary",
+    [
+        "arn:aws:iam::aws:policy/AdministratorAccess",  # what would free the user again
+        f"arn:aws:iam::{ACCOUNT}:policy/AWSDenyAll",  # a look-alike of the account's own, which anyone could edit
+        "arn:aws:iam::aws:policy/AWSDenyAllButS3",
+        None,  # the condition key absent
+    ],
+)
+def test_the_responder_can_set_no_permissions_boundary_but_aws_deny_all(
+    deployed: tuple[dict[str, Any], Deployed], role_prefix: str, boundary: str | None
+) -> None:
+    template, resolver = deployed
+    policy = policy_of(template, resolver, role_prefix)
+    user = own_resources(template, resolver, role_prefix)["iam"]
+    # AWSDenyAll on a user: allowed (the fallback deny)
+    assert (
+        decision(policy, "iam:PutUserPermissionsBoundary", user, {"iam:PermissionsBoundary": DENY_ALL})
+        == "allow"
+    )
+    # any other boundary, or none named: not
+    context = {} if boundary is None else {"iam:PermissionsBoundary": boundary}
+    assert decision(policy, "iam:PutUserPermissionsBoundary", user, context) == "implicit-deny"
+    # nor taking a boundary off (release runs as the operator), nor AWSDenyAll on a role
+    assert decision(policy, "iam:DeleteUserPermissionsBoundary", user, {}) == "implicit-deny"
+    role = own_resources(template, resolver, role_prefix)["role"]
+    assert (
+        decision(policy, "iam:PutRolePermissionsBoundary", role, {"iam:PermissionsBoundary": DENY_ALL})
+        != "allow"
+    )
 
 
 ROLE_AND_STACK_CASES: list[tuple[str, Callable[[dict[str, str]], str]]] = [

@@ -26,19 +26,25 @@ from moto.sts.models import sts_backends
 
 from key_quarantine import KeyQuarantineOrganization
 from key_quarantine.cli.main import main
-from key_quarantine.constructs.organization_member import TRUSTED_ROLES_PARAMETER
+from key_quarantine.constructs.organization_member import OPERATOR_ROLES_PARAMETER, TRUSTED_ROLES_PARAMETER
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.daily_sweep import sweep
 from key_quarantine.handlers.ledger import Ledger
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership, assume_member_role
+from key_quarantine.handlers.organization import (
+    MEMBER_OPERATOR_ROLE_NAME,
+    MEMBER_ROLE_NAME,
+    Membership,
+    assume_member_role,
+)
 from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Settings
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.cdk_apps import synth
 from tests.cfn import resolve_template
 from tests.handlers.conftest import REGION, MotoAccount, build_account
+from tests.handlers.test_containment import fill_inline_quota
 from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_sweep import install_quarantine_policy
 from tests.handlers.test_triggers import sample
@@ -46,6 +52,7 @@ from tests.handlers.test_triggers import sample
 OUTSIDER = "999999999999"
 CENTRAL_ROLE = "key-quarantine-responder"
 OPERATOR_ROLE = "key-quarantine-operator"
+SWEEP_ROLE = "key-quarantine-sweep"
 ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -176,31 +183,37 @@ def _member_stack(
     central_account: str,
     bus_arn: str,
 ) -> None:
-    """What the StackSet creates in the member's us-east-1: the member role and the forwarding rules."""
+    """What the StackSet creates in the member's us-east-1: the member roles and the forwarding rules."""
     names = {
         "CentralEventBusArn": bus_arn,
         "CentralResponderRoleArn": f"arn:aws:iam::{central_account}:role/{CENTRAL_ROLE}",
-        TRUSTED_ROLES_PARAMETER: [f"arn:aws:iam::{central_account}:role/{OPERATOR_ROLE}"],
+        TRUSTED_ROLES_PARAMETER: [f"arn:aws:iam::{central_account}:role/{SWEEP_ROLE}"],
+        OPERATOR_ROLES_PARAMETER: [f"arn:aws:iam::{central_account}:role/{OPERATOR_ROLE}"],
         "OrganizationId": org_id,
         "AWS::Partition": "aws",
         "AWS::AccountId": account,
         "AWS::Region": REGION,
     }
     resources = member_template["Resources"]
-    (role,) = [r["Properties"] for r in resources.values() if "RoleName" in r.get("Properties", {})]
     iam = session.client("iam")
-    iam.create_role(
-        RoleName=role["RoleName"],
-        AssumeRolePolicyDocument=json.dumps(
-            resolve_template(role["AssumeRolePolicyDocument"], member_template, names)
-        ),
-    )
-    for policy in role["Policies"]:
-        iam.put_role_policy(
+    for found in resources.values():
+        role = found.get("Properties", {})
+        if "RoleName" not in role or not resolve_template(
+            {"Condition": found["Condition"]}, member_template, names
+        ):
+            continue
+        iam.create_role(
             RoleName=role["RoleName"],
-            PolicyName=policy["PolicyName"],
-            PolicyDocument=json.dumps(resolve_template(policy["PolicyDocument"], member_template, names)),
+            AssumeRolePolicyDocument=json.dumps(
+                resolve_template(role["AssumeRolePolicyDocument"], member_template, names)
+            ),
         )
+        for policy in role["Policies"]:
+            iam.put_role_policy(
+                RoleName=role["RoleName"],
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(resolve_template(policy["PolicyDocument"], member_template, names)),
+            )
     global_condition = next(
         name
         for name, c in member_template["Conditions"].items()
@@ -425,12 +438,11 @@ def _central_operator(org: Organization, monkeypatch: pytest.MonkeyPatch) -> Non
     # moto authorizes IAM calls against Resource "*": the template's user/* scope (asserted in
     # tests/constructs/test_organization.py) is widened here; the actions are exactly the template's
     member_iam = org.member_iam()
-    policy = member_iam.get_role_policy(RoleName=MEMBER_ROLE_NAME, PolicyName="Playbook")["PolicyDocument"]
+    role = MEMBER_OPERATOR_ROLE_NAME
+    policy = member_iam.get_role_policy(RoleName=role, PolicyName="Release")["PolicyDocument"]
     for statement in policy["Statement"]:
         statement["Resource"] = "*"
-    member_iam.put_role_policy(
-        RoleName=MEMBER_ROLE_NAME, PolicyName="Playbook", PolicyDocument=json.dumps(policy)
-    )
+    member_iam.put_role_policy(RoleName=role, PolicyName="Release", PolicyDocument=json.dumps(policy))
 
 
 def test_release_from_the_security_account_closes_the_central_incident_so_the_next_leak_is_answered(
@@ -454,16 +466,20 @@ def test_release_from_the_security_account_closes_the_central_incident_so_the_ne
                 *("--ledger-table", org.central.table, "--format", "json"),
             ]
         )
-    # Then the deny policy is gone and the key is back on in the MEMBER account, through the member role
+    # Then the deny policy is gone and the key is back on in the MEMBER account, through its operator role
     steps = {s["name"]: s["status"] for s in json.loads(capsys.readouterr().out)["steps"]}
     assert code == 0, steps
-    assert steps == dict.fromkeys(
-        ("remove-deny-policy", "untag-user", "reactivate-keys", "close-incidents"), "done"
-    )
+    assert steps == {
+        **dict.fromkeys(("remove-deny-policy", "untag-user", "reactivate-keys", "close-incidents"), "done"),
+        "restore-boundary": "skipped",  # the deny policy held: no AWSDenyAll boundary to take back
+    }
     assert org.member_iam().list_user_policies(UserName="leaked-deployer")["PolicyNames"] == []
     assert org.member_keys() == {key: "Active"}
     assumed = sts_backends[org.member]["aws"].assumed_roles
-    assert ("key-quarantine.release.leaked-deployer") in {r.session_name for r in assumed}
+    assert (
+        f"arn:aws:iam::{org.member}:role/{MEMBER_OPERATOR_ROLE_NAME}",
+        "key-quarantine.release.leaked-deployer",
+    ) in {(r.role_arn, r.session_name) for r in assumed}
     # and the central incident is closed (kept as <id>#released#<time>)
     member_items = [
         i["incident_id"]["S"] for i in org.ledger_items() if i.get("account", {}).get("S") == org.member
@@ -515,3 +531,34 @@ def test_release_with_a_malformed_account_is_one_clear_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "is not a 12-digit account id" in err
+
+
+def test_release_from_the_security_account_puts_back_the_members_own_boundary(
+    organization: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = organization
+    (key,) = org.member_keys()
+    member_iam = org.member_iam()
+    # Given a member user with a boundary of its account's own, whose key's holder filled its inline quota, so
+    # that the central responder held it with AWSDenyAll as its boundary (the one it replaced kept centrally)
+    document = json.dumps(ALLOW_ALL)
+    owner = member_iam.create_policy(PolicyName="org-boundary", PolicyDocument=document)["Policy"]["Arn"]
+    member_iam.put_user_permissions_boundary(UserName="leaked-deployer", PermissionsBoundary=owner)
+    fill_inline_quota(member_iam, "leaked-deployer")
+    first = responder.lambda_handler(
+        health_event(org.central.account_id, org.member, key), central_context(org)
+    )
+    assert first["status"] == "responded", first
+    held = member_iam.get_user(UserName="leaked-deployer")["User"]["PermissionsBoundary"]
+    assert held["PermissionsBoundaryArn"].endswith(":policy/AWSDenyAll")
+    # When an operator releases the user from the security account, moto checking the operator role's policy
+    _central_operator(org, monkeypatch)
+    with enable_iam_authentication():
+        arguments = ["release", "--user", "leaked-deployer", "--account", org.member]
+        code = main([*arguments, "--ledger-table", org.central.table, "--format", "json"])
+    # Then the member's own boundary is back: the operator role may set it (the responder's may not)
+    steps = {s["name"]: s["status"] for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert code == 0, steps
+    assert steps["restore-boundary"] == "done"
+    restored = member_iam.get_user(UserName="leaked-deployer")["User"]["PermissionsBoundary"]
+    assert restored["PermissionsBoundaryArn"] == owner

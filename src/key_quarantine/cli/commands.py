@@ -50,9 +50,9 @@ def add_commands(commands: Any) -> None:
     release.add_argument(
         "--account",
         metavar="ID",
-        help="organization mode, run from the security account: the user is in this member account (reached "
-        "through its member role, KQ_MEMBER_ROLE_NAME or KeyQuarantineMemberResponder); the incidents are closed "
-        "in the security account's ledger. Default: the account the credentials are for",
+        help="organization mode, run from the security account as an operator: the user is in this member account "
+        "(reached through its role KeyQuarantineMemberOperator); the incidents are closed in the security "
+        "account's ledger. Default: the account the credentials are for",
     )
     respond = commands.add_parser(
         "respond",

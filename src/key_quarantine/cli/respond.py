@@ -21,7 +21,7 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import (
-    MEMBER_ROLE_NAME,
+    MEMBER_OPERATOR_ROLE_NAME,
     Membership,
     MemberUnreachableError,
     member_session,
@@ -165,11 +165,10 @@ def _read_event(path: Path) -> Any:
 
 def _release(arguments: argparse.Namespace) -> int:
     aws = Aws()
-    settings = Settings.from_environment()
-    table = arguments.ledger_table or settings.ledger_table
+    table = arguments.ledger_table or Settings.from_environment().ledger_table
     with aws_errors():
         ledger = Ledger(aws, table) if table else None  # central in an organization: where the incident is
-        in_account = _account_of_user(arguments, aws, settings.member_role_name or MEMBER_ROLE_NAME)
+        in_account = _account_of_user(arguments, aws)
         steps = release_user(
             in_account,
             arguments.user,
@@ -182,9 +181,9 @@ def _release(arguments: argparse.Namespace) -> int:
     return 1 if any(step.status.value == "failed" for step in steps) else 0
 
 
-def _account_of_user(arguments: argparse.Namespace, aws: Aws, role_name: str) -> Aws:
+def _account_of_user(arguments: argparse.Namespace, aws: Aws) -> Aws:
     """Clients in the released user's account: this one, or (``--account``, organization mode) a member account
-    through its member role, whose incidents are in this account's ledger."""
+    through its operator role, whose incidents are in this account's ledger."""
     account = arguments.account
     if account is None:
         return aws
@@ -195,7 +194,8 @@ def _account_of_user(arguments: argparse.Namespace, aws: Aws, role_name: str) ->
     if account == own_account:
         return aws
     try:
-        return member_session(aws, account, partition, role_name, f"key-quarantine.release.{arguments.user}")
+        session = f"key-quarantine.release.{arguments.user}"
+        return member_session(aws, account, partition, MEMBER_OPERATOR_ROLE_NAME, session)
     except MemberUnreachableError as error:
         raise CommandError(str(error)) from None
 

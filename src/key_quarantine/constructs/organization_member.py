@@ -23,20 +23,23 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
 from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.constructs.responder_function import conditioned_sid
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
-from key_quarantine.handlers.playbook import member_actions
+from key_quarantine.handlers.organization import MEMBER_OPERATOR_ROLE_NAME, MEMBER_ROLE_NAME
+from key_quarantine.handlers.playbook import action_conditions, member_actions
 from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
 _C = TypeVar("_C", bound=IConstruct)
 
 MEMBER_TEMPLATE_PARAMETERS = ("CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId")
-#: The member template's list parameter: the security account's other roles the member role trusts.
+#: The member template's list parameters: the security account's other roles the member responder role trusts
+#: (the daily sweep's), and its operators' roles, which the member operator role trusts.
 TRUSTED_ROLES_PARAMETER = "CentralTrustedRoleArns"
+OPERATOR_ROLES_PARAMETER = "CentralOperatorRoleArns"
 
 
 class KeyQuarantineMember(Construct):
@@ -48,9 +51,13 @@ class KeyQuarantineMember(Construct):
     :param central_event_bus_arn: the organization bus in the security account (``KeyQuarantineOrganization
         .event_bus``), in us-east-1.
     :param central_responder_role_arn: the central responder's role, which the member role trusts.
-    :param trusted_role_arns: the security account's other roles the member role trusts: the daily sweep's (it
-        sweeps every member account) and the operators' (``key-quarantine release --account``); default none.
-        ``KeyQuarantineOrganization`` passes both; pass its output ``CentralTrustedRoleArns`` here.
+    :param trusted_role_arns: the security account's other roles the member responder role trusts: the daily
+        sweep's (it sweeps every member account); default none. ``KeyQuarantineOrganization`` passes it; pass its
+        output ``CentralTrustedRoleArns`` here.
+    :param operator_role_arns: the security account's operator roles, which may assume the member operator role
+        (``KeyQuarantineMemberOperator``: exactly what ``key-quarantine release --account`` changes, on users);
+        default none, and then no operator role. ``KeyQuarantineOrganization`` passes ``KeyQuarantine``'s
+        ``operator_role_arns``; pass its output ``CentralOperatorRoleArns`` here.
     :param organization_id: the organization (``o-...``): the trust also requires the caller to be in it.
     :param detections: abuse categories to forward (default all).
     :param guardduty_finding_types: GuardDuty finding types to forward (default
@@ -60,6 +67,7 @@ class KeyQuarantineMember(Construct):
     :ivar signals: the us-east-1 signal rules (``signals.rules``).
     :ivar detections: the abuse rules by category (us-east-1 form and regional form).
     :ivar responder_role: the role the central responder assumes (created in us-east-1 only).
+    :ivar operator_role: the role the central operators assume for ``release`` (us-east-1 only), or None.
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class KeyQuarantineMember(Construct):
         central_responder_role_arn: str,
         organization_id: str,
         trusted_role_arns: Sequence[str] = (),
+        operator_role_arns: Sequence[str] = (),
         detections: Sequence[str] | None = None,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
     ) -> None:
@@ -131,6 +140,50 @@ class KeyQuarantineMember(Construct):
             ),
             in_global,
         )
+        self.operator_role = self._operator_role(
+            list(operator_role_arns), central_responder_role_arn, organization_id, in_global
+        )
+
+    def _operator_role(
+        self, operators: list[str], central_role_arn: str, organization_id: str, in_global: cdk.CfnCondition
+    ) -> iam.Role | None:
+        """The operator role, where there are operators: none for an empty list (an empty trust is no trust)."""
+        if not cdk.Token.is_unresolved(operators):
+            if not operators:
+                return None
+            where = in_global
+        else:
+            where = cdk.CfnCondition(
+                self,
+                "HasOperators",
+                expression=cdk.Fn.condition_and(
+                    cast("cdk.ICfnConditionExpression", in_global),
+                    cdk.Fn.condition_not(cdk.Fn.condition_equals(cdk.Fn.join("", operators), "")),
+                ),
+            )
+        principal = iam.AccountPrincipal(_account_of(central_role_arn)).with_conditions(
+            {
+                "ArnEquals": {"aws:PrincipalArn": operators},
+                "StringEquals": {"aws:PrincipalOrgID": organization_id},
+            }
+        )
+        users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
+        release = iam.PolicyStatement(sid="Release", actions=sorted(RELEASE_ACTIONS), resources=[users])
+        role = iam.Role(
+            self,
+            "OperatorRole",
+            # A fixed name: the CLI builds this role's ARN from the account id it is given.
+            role_name=MEMBER_OPERATOR_ROLE_NAME,
+            assumed_by=principal,
+            max_session_duration=cdk.Duration.hours(1),
+            description="key-quarantine: the security account's operators release contained users here",
+            inline_policies={"Release": iam.PolicyDocument(statements=[release])},
+        )
+        return _only_if(role, where)
+
+
+def _account_of(role_arn: str) -> str:
+    return cdk.Fn.select(4, cdk.Fn.split(":", role_arn))
 
 
 def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[str]) -> list[str]:
@@ -150,10 +203,9 @@ def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[st
 def member_responder_role(
     scope: Construct, *, trusted_arns: list[str], central_responder_role_arn: str, organization_id: str
 ) -> iam.Role:
-    """The playbook's member-account actions (``member_actions()``), the sweep's reads and release's actions, for
-    the central roles in ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
-    central_account = cdk.Fn.select(4, cdk.Fn.split(":", central_responder_role_arn))
-    principal = iam.AccountPrincipal(central_account).with_conditions(
+    """The playbook's member-account actions (``member_actions()``) and the sweep's reads, for the central roles in
+    ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
+    principal = iam.AccountPrincipal(_account_of(central_responder_role_arn)).with_conditions(
         {
             "ArnEquals": {"aws:PrincipalArn": trusted_arns},
             "StringEquals": {"aws:PrincipalOrgID": organization_id},
@@ -172,12 +224,13 @@ def member_responder_role(
 
 
 def member_statements() -> list[iam.PolicyStatement]:
-    """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); the
-    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies); and what
-    an operator's ``release --account`` changes, on users only."""
+    """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); and the
+    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies)."""
+    conditioned = action_conditions(cdk.Aws.PARTITION)
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in member_actions():
-        by_service[action.split(":")[0]].append(action)
+        if action not in conditioned:
+            by_service[action.split(":")[0]].append(action)
     users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
     quarantine_policies = f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"
     return [
@@ -189,6 +242,13 @@ def member_statements() -> list[iam.PolicyStatement]:
             )
             for service, actions in sorted(by_service.items())
         ),
+        *(
+            iam.PolicyStatement(
+                sid=conditioned_sid(action), actions=[action], resources=[users], conditions=condition
+            )
+            for action, condition in sorted(conditioned.items())
+            if action in member_actions()
+        ),
         iam.PolicyStatement(
             sid="SweepAccountReads", actions=sorted(set(AUDIT_ACTIONS) - POLICY_SCOPED_READS), resources=["*"]
         ),
@@ -197,7 +257,6 @@ def member_statements() -> list[iam.PolicyStatement]:
             actions=sorted(POLICY_SCOPED_READS),
             resources=[quarantine_policies],
         ),
-        iam.PolicyStatement(sid="OperatorRelease", actions=sorted(RELEASE_ACTIONS), resources=[users]),
     ]
 
 
@@ -237,8 +296,16 @@ def member_template(
             TRUSTED_ROLES_PARAMETER,
             type="CommaDelimitedList",
             default="",
-            description="ARNs of the security account's other roles the member role trusts (the daily sweep, "
-            "the operators), comma-separated; may be empty",
+            description="ARNs of the security account's other roles the member responder role trusts (the daily "
+            "sweep), comma-separated; may be empty",
+        )
+        operators = cdk.CfnParameter(
+            stack,
+            OPERATOR_ROLES_PARAMETER,
+            type="CommaDelimitedList",
+            default="",
+            description="ARNs of the security account's operator roles (key-quarantine release --account), "
+            "comma-separated; empty: no operator role",
         )
         KeyQuarantineMember(
             stack,
@@ -247,6 +314,7 @@ def member_template(
             central_responder_role_arn=values["CentralResponderRoleArn"],
             organization_id=values["OrganizationId"],
             trusted_role_arns=trusted.value_as_list,
+            operator_role_arns=operators.value_as_list,
             detections=detections,
             guardduty_finding_types=guardduty_finding_types,
         )

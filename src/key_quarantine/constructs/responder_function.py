@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
-from key_quarantine.handlers.playbook import required_actions
+from key_quarantine.handlers.playbook import action_conditions, required_actions
 
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
@@ -104,27 +104,47 @@ class ResponderFunction(Construct):
 def playbook_statements(
     resources_by_service: Mapping[str, Sequence[str]], stack: cdk.Stack
 ) -> list[iam.PolicyStatement]:
-    """One statement a service: the playbook's actions on the resources given for that service.
+    """One statement a service: the playbook's actions on the resources given for that service; an action a step
+    grants only under a condition (``action_conditions``: AWSDenyAll as the only boundary) in a statement of its own.
 
     IAM actions apply to users of this account only (``user/*``): the responder can never change a role,
     including its own.
     """
+    conditioned = action_conditions(stack.partition)
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in required_actions():
-        by_service[action.split(":")[0]].append(action)
+        if action not in conditioned:
+            by_service[action.split(":")[0]].append(action)
     defaults = {"iam": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")]}
-    statements = []
-    for service, actions in sorted(by_service.items()):
-        resources = list(resources_by_service.get(service) or defaults.get(service) or ["*"])
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"Playbook{service.capitalize()}",
-                actions=actions,
-                resources=resources,
-                conditions=SERVICE_CONDITIONS.get(service),
-            )
+
+    def resources_of(service: str) -> list[str]:
+        return list(resources_by_service.get(service) or defaults.get(service) or ["*"])
+
+    statements = [
+        iam.PolicyStatement(
+            sid=f"Playbook{service.capitalize()}",
+            actions=actions,
+            resources=resources_of(service),
+            conditions=SERVICE_CONDITIONS.get(service),
         )
+        for service, actions in sorted(by_service.items())
+    ]
+    statements += [
+        iam.PolicyStatement(
+            sid=conditioned_sid(action),
+            actions=[action],
+            resources=resources_of(action.split(":")[0]),
+            conditions=condition,
+        )
+        for action, condition in sorted(conditioned.items())
+    ]
     return statements
+
+
+def conditioned_sid(action: str) -> str:
+    """``iam:PutUserPermissionsBoundary`` -> ``PlaybookIamPutUserPermissionsBoundary``."""
+    service, name = action.split(":")
+    return f"Playbook{service.capitalize()}{name}"
 
 
 def self_protection(role: iam.IRole) -> list[iam.PolicyStatement]:

@@ -32,6 +32,10 @@ UNDO_STEPS = {
     "tag-user": "aws iam untag-user --user-name {user} --tag-keys key-quarantine:incident key-quarantine:contained-at",
     "delete-keys": "cannot be undone: create a new key (aws iam create-access-key --user-name {user})",
 }
+#: When the deny is the AWSDenyAll boundary (the inline quota was full): release puts back the boundary it replaced.
+BOUNDARY_UNDO = (
+    "key-quarantine release --user {user} (puts back the permissions boundary AWSDenyAll replaced)"
+)
 CONTAINMENT_STEP_NAMES = ("deactivate-keys", "deny-policy")
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1b1b1b;max-width:1100px}
@@ -98,11 +102,17 @@ def _derived_open(evidence: Mapping[str, Any]) -> str:
     return f"{len(sessions)} role session(s) the user's deny does not end: see below." if sessions else ""
 
 
+def undo_of(step: Mapping[str, str]) -> str:
+    if step["name"] == "deny-policy" and "permissions boundary" in step["detail"]:
+        return BOUNDARY_UNDO
+    return UNDO_STEPS[step["name"]]
+
+
 def _our_changes(evidence: Mapping[str, Any]) -> str:
     user = _user(evidence)
     rows = [
         f"<tr><td>{_e(step['name'])}</td><td>{_e(step['detail'])}</td>"
-        f"<td><code>{_e(UNDO_STEPS[step['name']].format(user=user))}</code></td></tr>"
+        f"<td><code>{_e(undo_of(step).format(user=user))}</code></td></tr>"
         for step in _steps(evidence)
         if step["status"] == "done" and step["name"] in UNDO_STEPS
     ]

@@ -31,6 +31,7 @@ CONTAINED, NOTIFIED = "contained", "notified"  # how a finished incident ended (
 NOTICE_FAILED = "notice-failed"
 #: What the seal of a notice claim or a refusal covers: its status and time (``status@created_at``).
 RECORD = "record"
+BOUNDARY_REPLACED = "boundary_replaced"  # the incident item's record of the boundary our AWSDenyAll replaced
 
 
 class Ledger:
@@ -322,6 +323,9 @@ class Ledger:
             values[":finished"] = {"S": f"{CONTAINED if incident.contained else NOTIFIED}@{_now()}"}
             assignments.append("#finished = :finished")
             sealed.append((names["#finished"], values[":finished"]["S"]))
+        if incident.boundary_replaced is not None:  # the first record stays: a redo must not overwrite it
+            values[":boundary"] = {"M": {"arn": {"S": incident.boundary_replaced}, "at": {"S": _now()}}}
+            assignments.append(f"{BOUNDARY_REPLACED} = if_not_exists({BOUNDARY_REPLACED}, :boundary)")
         for i, (name, value) in enumerate(sealed):
             seal = self._sign(incident.incident_id, name, value)
             if seal is not None:
@@ -360,6 +364,17 @@ class Ledger:
             for item in self._open_items(account, user)
             for key in item.get("named_active_keys", {}).get("L", [])
         }
+
+    def replaced_boundary(self, account: str, user: str) -> str | None:
+        """The permissions boundary our AWSDenyAll boundary replaced on the user, as first recorded by its open
+        incidents (an ARN, or ``boundary.NO_BOUNDARY``); None when none of them replaced one."""
+        records = [
+            item[BOUNDARY_REPLACED]["M"]
+            for item in self._open_items(account, user)
+            if BOUNDARY_REPLACED in item
+        ]
+        first = min(records, key=lambda record: record["at"]["S"], default=None)
+        return str(first["arn"]["S"]) if first is not None else None
 
     def _open_items(self, account: str, user: str) -> list[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("scan").paginate(

@@ -29,6 +29,10 @@ from key_quarantine.handlers.triggers import Trigger
 #: The member role's name. The one physical name in the project: the central responder builds the role's ARN
 #: from the account id an event names, so every member account must use the same name.
 MEMBER_ROLE_NAME = "KeyQuarantineMemberResponder"
+#: The role the security account's operators assume in a member account for ``release --account``: a role of its
+#: own, so that the responder's member role never holds release's rights (any permissions boundary, removing our
+#: deny). Fixed for the same reason.
+MEMBER_OPERATOR_ROLE_NAME = "KeyQuarantineMemberOperator"
 #: What the central responder needs beyond the playbook to act across the organization.
 LIST_ACCOUNTS_ACTION = "organizations:ListAccounts"
 ASSUME_ROLE_ACTION = "sts:AssumeRole"

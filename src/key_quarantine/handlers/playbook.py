@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, ParamValidationError
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.boundary import held_by_deny_all
 from key_quarantine.handlers.canary import HEARTBEAT_ACTIONS
 from key_quarantine.handlers.correlation import CORRELATION_ACTIONS
 from key_quarantine.handlers.key_owner import Deletion
@@ -35,6 +36,7 @@ from key_quarantine.handlers.steps import (
     Step,
     StepResult,
 )
+from key_quarantine.handlers.steps.base import error_code
 from key_quarantine.handlers.steps.resolve import resolve, survey
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 
@@ -79,6 +81,9 @@ class Incident:
     tags_before: dict[str, str] = field(default_factory=dict)
     deleted_key: str | None = None  # the named key, when IAM no longer has it (rotated, then deleted)
     deletion: Deletion | None = None  # its DeleteAccessKey in CloudTrail: whose key, who deleted it, when
+    boundary_before: str | None = None  # the user's permissions boundary ARN when surveyed (GetUser)
+    #: the boundary our AWSDenyAll boundary replaced in this run (an ARN, or boundary.NO_BOUNDARY); None: none replaced
+    boundary_replaced: str | None = None
 
     @property
     def incident_id(self) -> str:
@@ -151,6 +156,19 @@ def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[st
     steps = (a for step in ALL_STEPS for a in step.actions)
     actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS, *HEARTBEAT_ACTIONS]
     return tuple(sorted(set(actions)))
+
+
+def action_conditions(partition: str) -> dict[str, dict[str, dict[str, str]]]:
+    """The actions granted only under a condition (action -> {operator: {key: value}}), for ``partition``'s ARNs:
+    what the steps declare (the responder may set no permissions boundary but AWSDenyAll)."""
+    return {
+        action: {
+            operator: {key: value.format(partition=partition) for key, value in tests.items()}
+            for operator, tests in condition.items()
+        }
+        for step in ALL_STEPS
+        for action, condition in step.conditions.items()
+    }
 
 
 def member_actions() -> tuple[str, ...]:
@@ -268,12 +286,19 @@ class Contained:
 
 
 def still_contained(iam: Any, user_name: str) -> bool:
-    """Two IAM reads before an "already finished" is believed: no active access key, and our deny in place."""
+    """IAM's word before an "already finished" is believed: no active access key, and one of our denies in place,
+    the inline policy or the AWSDenyAll boundary (``deny_policy``). Two reads; three when the inline policy is
+    absent (GetUser, for the boundary)."""
     try:
         keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
         if any(key["Status"] == "Active" for key in keys):
             return False
-        iam.get_user_policy(UserName=user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+        try:
+            iam.get_user_policy(UserName=user_name, PolicyName=CONTAINMENT_POLICY_NAME)
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            return held_by_deny_all(iam.get_user(UserName=user_name)["User"])
     except ClientError:
         return False  # gone, re-created, denied, throttled: answer it in full
     return True

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,9 @@ class Step:
     #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
     #: (the notice: once per state of the containment); default the step's name, i.e. once per incident
     claim_as: Callable[[Incident], str] | None = None
+    #: conditions IAM must find in the request for some of ``actions`` (action -> {operator: {key: value}}); a
+    #: ``{partition}`` in a value is filled in where the grant is written (``playbook.action_conditions``)
+    conditions: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
 
     def claim_name(self, incident: Incident) -> str:
         return self.name if self.claim_as is None else f"{self.name}:{self.claim_as(incident)}"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from key_quarantine.handlers import key_owner
+from key_quarantine.handlers.boundary import boundary_of
 from key_quarantine.handlers.cannot_contain import is_root, root_credentials, unknown_owner
 from key_quarantine.handlers.steps.base import CannotContainError, PlaybookError, error_code
 from key_quarantine.handlers.triggers import TriggerFamily
@@ -97,6 +98,7 @@ def survey(incident: Incident) -> None:
     incident.tags_before = {tag["Key"]: tag["Value"] for tag in tags}
     incident.user_id, incident.user_arn = user["UserId"], user["Arn"]
     incident.user_path = user.get("Path", "/")
+    incident.boundary_before = boundary_of(user)
     incident.exemption = next(
         (
             e
