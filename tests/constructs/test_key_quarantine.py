@@ -419,3 +419,30 @@ def test_object_lock_and_options_reach_the_template() -> None:
     }
     assert deployed == (Exemption("/break-glass/", "sealed envelope, audited monthly"),)
     assert set(construct.triggers.rules) == {"QuarantinePolicy", "LegacyQuarantine", "HealthRisk"}
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"revoke_role_sessions": True}, "revoke_role_sessions needs revocable_roles"),
+        ({"revocable_roles": ["*"]}, "revocable_roles is set but revoke_role_sessions is off"),
+        ({"revoke_role_sessions": True, "revocable_roles": ["/apps"]}, "a revocable role is"),
+        ({"revoke_role_sessions": True, "revocable_roles": ["arn:aws:iam::1:user/x"]}, "a revocable role is"),
+    ],
+)
+def test_role_session_revocation_props_are_checked_first(props: dict[str, Any], message: str) -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=US_EAST_1)
+    with pytest.raises(ValueError, match=message):
+        KeyQuarantine(stack, "KeyQuarantine", **props)
+
+
+def test_role_session_revocation_is_off_by_default(template: dict[str, Any]) -> None:
+    (function,) = [
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"].endswith("responder.lambda_handler")
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert (variables["KQ_REVOKE_ROLE_SESSIONS"], variables["KQ_REVOCABLE_ROLES"]) == ("false", "")
+    granted = json.dumps(role_statements(template, "KeyQuarantineResponderRole"))
+    assert "iam:PutRolePolicy" not in granted.replace('"iam:*Role*"', "")

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from key_quarantine.handlers import trail
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import Settings
@@ -58,6 +59,13 @@ class MotoAccount:
         listed = s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
         documents = [o["Key"] for o in listed if o["Key"].endswith(".json")]  # the incident pages are .html
         return [json.loads(s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()) for key in documents]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cloudtrail_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is an execution environment of its own: CloudTrail's 2 calls a second are not spent by the last
+    test's trail (the process-wide ``THROTTLE`` would otherwise defer a trail depending on test order)."""
+    monkeypatch.setattr(trail, "THROTTLE", trail.Throttle())
 
 
 @pytest.fixture

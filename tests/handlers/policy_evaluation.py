@@ -1,6 +1,6 @@
 """A small, condition-aware evaluation of policies, for what moto does not evaluate (it ignores Conditions).
 
-Enough for the containment policies (Action/Resource wildcards, date and string operators) and for the pipeline's
+Enough for the containment policies (Action/Resource wildcards, NotAction/NotResource, date and string operators) and for the pipeline's
 resource policies (KMS key, queue and table policies: principals, ARN and Bool operators, negated operators and
 ``...IfExists``), evaluated the way IAM does within one account.
 """
@@ -94,13 +94,27 @@ def decision(document: Mapping[str, Any], action: str, resource: str, context: M
     applicable = [
         statement
         for statement in document["Statement"]
-        if _covers(statement.get("Action", []), action)
-        and _names(statement.get("Resource", []), resource)
+        if _acts_on(statement, action)
+        and _applies_to(statement, resource)
         and _conditions_hold(statement, context)
     ]
     if any(statement["Effect"] == "Deny" for statement in applicable):
         return "explicit-deny"
     return "allow" if applicable else "implicit-deny"
+
+
+def _acts_on(statement: Mapping[str, Any], action: str) -> bool:
+    """``Action``, or ``NotAction``: every action but those listed."""
+    if "NotAction" in statement:
+        return not _covers(statement["NotAction"], action)
+    return _covers(statement.get("Action", []), action)
+
+
+def _applies_to(statement: Mapping[str, Any], resource: str) -> bool:
+    """``Resource``, or ``NotResource``: every resource but those listed."""
+    if "NotResource" in statement:
+        return not _names(statement["NotResource"], resource)
+    return _names(statement.get("Resource", []), resource)
 
 
 def resource_decision(

@@ -359,3 +359,32 @@ def test_with_too_little_time_the_confirmed_leak_is_still_contained_and_only_abu
     assert {result.results[f"abuse{n}"]["status"] for n in range(12)} == {"deferred"}
     assert sorted(result.failed) == sorted([*(f"abuse{n}" for n in range(12)), "quarantine"])
     assert read == []
+
+
+def test_an_hour_of_calls_looks_at_the_trail_again_once_per_covered_window(
+    burst: MotoAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an hour of InvokeModel calls with the leaked key, delivered as they happen (the responder's clock is
+    # the last call's time): each a later signal of the same incident once the first look is finished
+    clock = {"now": START}
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo(wall=lambda: clock["now"]))
+    events = [invoke_model(burst, burst.user, burst.key, second) for second in range(0, 3600, 2)]
+    for event in events:
+        event["time"] = event["detail"]["eventTime"]
+    calls: Counter[str] = Counter()
+    looks = 0
+    for records in sqs_batches(events):
+        clock["now"] = max(datetime.fromisoformat(json.loads(r["body"])["time"]) for r in records["Records"])
+        result = responder.lambda_handler(records, context_for(burst.account_id))
+        assert result["batchItemFailures"] == []
+        calls.update(responder.AWS.calls)
+        looks += responder.AWS.calls["iam:GetUser"] > 0  # a run resolves the user; a repeat does not
+    # Then the trail is read again at most once per window the last look covered (the second look's delay, 15
+    # minutes, counted from when that look finished), not once per signal: the first look and 2 or 3 more
+    window = 900
+    assert 3 <= looks <= 1 + 3600 // window, looks
+    # And the calls stay within the stated bound: a look costs at most a playbook run
+    batches = -(-len(events) // DEFAULT_BATCH_SIZE)
+    assert sum(calls.values()) <= looks * one_run(keys_of_user=2) + PER_BATCH * batches, calls
+    # And a later look that finds nothing new tells nobody: one notice for the incident
+    assert notification_count(burst) == 1

@@ -95,9 +95,17 @@ def test_what_the_trail_made_is_contained_right_after_the_named_user(
     assert f"access-key {account.bystander}: deactivated" in message["Message"]
     assert "Role session NOT ended by the deny on the user: arn:aws:iam::" in message["Message"]
     assert "Report: s3://key-quarantine-evidence/incidents/" in message["Message"]
+    assert (
+        "(link valid 60 minutes at most: https://key-quarantine-evidence.s3.amazonaws.com/incidents/"
+        in message["Message"]
+    )
     # And the evidence records what was done to each, and the page sits beside it
     (evidence,) = account.evidence_objects()
-    assert {d["target"] for d in evidence["derived"]} == {"backup-admin", account.bystander, "helper"}
+    contained = {d["target"] for d in evidence["derived"] if d["kind"] != "role-session"}
+    assert contained == {"backup-admin", account.bystander, "helper"}
+    (session,) = [d for d in evidence["derived"] if d["kind"] == "role-session"]
+    assert session["access_key_id"] == made["session_key"]
+    assert session["done"] == "reported, valid until it expires (revoke_role_sessions is off)"
     assert [s["access_key_id"] for s in evidence["cloudtrail"]["sessions"]] == [made["session_key"]]
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=account.bucket)["Contents"]]
     assert any(k.endswith(".html") for k in keys)

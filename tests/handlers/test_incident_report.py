@@ -13,9 +13,10 @@ import pytest
 
 from key_quarantine.cli.main import main
 from key_quarantine.handlers.incident_report import render
+from key_quarantine.handlers.steps import ALL_STEPS, CONTAINMENT_STEPS
 from tests.handlers.attacker_history import CHAINED_KEY, KEY, ROLE_SESSION_KEY
 from tests.handlers.conftest import REGION, MotoAccount
-from tests.handlers.known_incident import known_incident
+from tests.handlers.known_incident import CONTAINED_STEPS, known_incident
 
 
 class Page(HTMLParser):
@@ -134,3 +135,50 @@ def test_report_by_incident_from_the_ledger_and_the_bucket(
     assert capsys.readouterr().err.strip() == (
         f"key-quarantine: error: incident nope is not in the ledger {account.table}"
     )
+
+
+def test_a_failed_credentials_step_is_not_contained_the_registry_names_every_containment_step(
+    aws_credentials: None,
+) -> None:
+    # Given keys deactivated and the deny in place, but the user's Bedrock API key could not be turned off
+    steps = [
+        *CONTAINED_STEPS,
+        {
+            "name": "deactivate-credentials",
+            "status": "failed",
+            "detail": "CredentialsError: NOT all deactivated",
+        },
+    ]
+    text = " ".join(Page(render(known_incident(steps))).text)
+    # Then the page does not call it contained: every step of CONTAINMENT_STEPS counts, not a list of two
+    assert "NOT contained: deactivate-credentials failed: CredentialsError" in text
+
+
+def test_the_responders_own_word_decides_when_nothing_was_left_to_do(aws_credentials: None) -> None:
+    # Given a repeat delivery: the keys were already Inactive and the deny still in place (both steps skipped)
+    steps = [
+        {"name": "deactivate-keys", "status": "skipped", "detail": f"no active access key (named: {KEY})"},
+        {
+            "name": "deny-policy",
+            "status": "skipped",
+            "detail": "inline policy KeyQuarantineContainment is still in place",
+        },
+    ]
+    evidence = known_incident(steps)
+    # Then the responder's recorded verdict is shown, both ways
+    evidence["response"]["contained"] = True
+    assert "Contained: no active access key" in " ".join(Page(render(evidence)).text)
+    evidence["response"]["contained"] = False
+    assert "NOT contained: no active access key" in " ".join(Page(render(evidence)).text)
+
+
+def test_each_steps_undo_is_the_one_it_declares(aws_credentials: None) -> None:
+    # Given every step that declares an undo, shown as done
+    declared = {step.name: step.undo for step in ALL_STEPS if step.undo}
+    steps = [{"name": name, "status": "done", "detail": "did it"} for name in declared]
+    text = " ".join(Page(render(known_incident(steps))).text)
+    # Then the page shows each declared undo for the user, and the containment steps all declare one
+    for undo in declared.values():
+        command = undo("did it") if callable(undo) else str(undo)
+        assert command.format(user="leaked-deployer") in text
+    assert {step.name for step in CONTAINMENT_STEPS} <= set(declared)

@@ -262,7 +262,11 @@ def test_revoke_older_sessions_form() -> None:
 
 def test_required_actions_are_the_union_of_the_steps() -> None:
     declared = {action for step in ALL_STEPS for action in step.actions}
-    assert declared <= set(required_actions())
+    opt_ins = {step.opt_in for step in ALL_STEPS if step.opt_in}
+    assert declared <= set(required_actions(opted_in=opt_ins))
+    # an opt-in step's actions are granted only when opted in: by default the role can change no role
+    assert "iam:PutRolePolicy" not in required_actions()
+    assert "iam:PutRolePolicy" in required_actions(opted_in={"revoke_role_sessions"})
     assert {"iam:UpdateAccessKey", "iam:PutUserPolicy", "sns:Publish", "dynamodb:PutItem"} <= set(
         required_actions()
     )

@@ -49,7 +49,9 @@ from key_quarantine.handlers.settings import (
     Containment,
     Exemption,
     ResponseMode,
+    check_revocable_roles,
     exemptions_to_environment,
+    revocable_role_patterns,
 )
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
@@ -73,6 +75,17 @@ class KeyQuarantine(Construct):
         (``/break-glass/``). The only way to exempt a user: a tag can be written by the key's holder.
     :param exempt_tag: a tag that used to exempt; a user carrying it who is not in ``exemptions`` is contained
         and the notice says the tag was ignored (default ``key-quarantine:exempt``).
+    :param revoke_role_sessions: when the key's trail shows it assumed a role (``AssumeRole``), put the IAM
+        console's "Revoke active sessions" policy (``AWSRevokeOlderSessions``: deny every action to tokens issued
+        before now) on that role (default False: each such session is reported with the exact command, and stays
+        valid until it expires, up to 12 h). The trade-off: it denies *every* session of that role issued before
+        now, the owner's workloads on the role included, until the inline policy is removed (new sessions work).
+        Only roles in ``revocable_roles`` are ever touched, and only with that one policy.
+    :param revocable_roles: the roles ``revoke_role_sessions`` may act on (required when it is on; default none):
+        each ``*`` (every role of the account), a path prefix (``/apps/``), a role name (at path ``/``) or a role
+        ARN. From deployed configuration only, never from a tag: the key's holder may tag roles
+        (``iam:TagRole`` is in no quarantine policy). The stack's own roles and ``pipeline_admin_arns`` are never
+        revocable, whatever the patterns say.
     :param dry_run: log and notify the plan, change nothing (default False).
     :param existing_topic: an SNS topic to notify; default a new KMS-encrypted topic.
     :param notification_emails: addresses subscribed to the topic (default none).
@@ -144,6 +157,8 @@ class KeyQuarantine(Construct):
         remove_console_access: bool = False,
         exemptions: Sequence[Exemption] = (),
         exempt_tag: str = DEFAULT_EXEMPT_TAG,
+        revoke_role_sessions: bool = False,
+        revocable_roles: Sequence[str] = (),
         dry_run: bool = False,
         existing_topic: sns.ITopic | None = None,
         notification_emails: Sequence[str] = (),
@@ -263,7 +278,10 @@ class KeyQuarantine(Construct):
             "KQ_CORRELATION": (correlation_thresholds or Thresholds()).to_environment(),
             "KQ_CANARY": str(daily_sweep).lower(),
             "KQ_LEDGER_MAC_KEY": self.seal_key.key_arn,
+            "KQ_REVOKE_ROLE_SESSIONS": str(revoke_role_sessions).lower(),
+            "KQ_REVOCABLE_ROLES": ",".join(revocable_roles if revoke_role_sessions else ()),
         }
+        revocable = self._revocation(stack, revoke_role_sessions=revoke_role_sessions, roles=revocable_roles)
         buffer_arn = ArnList()  # the buffer is made after the responder it feeds; the second look sends to it
         resources_by_service = {
             "s3": [self.evidence_bucket.arn_for_objects("incidents/*")],
@@ -283,9 +301,10 @@ class KeyQuarantine(Construct):
             encryption_key=self.encryption_key,
             environment=environment,
             resources_by_service=resources_by_service,
+            revocable_roles=revocable,
         )
         self.sweep_schedule: events.Rule | None = None
-        self.sweep = self._daily_sweep(environment, resources_by_service) if daily_sweep else None
+        self.sweep = self._daily_sweep(environment, resources_by_service, revocable) if daily_sweep else None
         functions = [self.responder, *([self.sweep] if self.sweep else [])]
         for function in functions:
             self.encryption_key.grant_encrypt_decrypt(function.role)
@@ -331,9 +350,14 @@ class KeyQuarantine(Construct):
         self.tamper = (
             self._tamper_alarms(watched_trail_names, reenable=reenable_on_tamper) if tamper_alarms else None
         )
+        self._after_every_resource(stack, functions)
+
+    def _after_every_resource(self, stack: cdk.Stack, functions: Sequence[ResponderFunction]) -> None:
+        """What reads the whole construct: key use by its functions, wildcards explained, outputs, protected roles."""
         self._allow_key_use(functions)
         self._explain_wildcards(stack)
         self._outputs()
+        self._protect_own_roles(stack)
 
     def _outputs(self) -> None:
         """What `key-quarantine drill` reads from the deployed stack, under fixed names (one construct a stack)."""
@@ -389,8 +413,26 @@ class KeyQuarantine(Construct):
             reenable_rules=pipeline_rules,
         )
 
+    def _revocation(self, stack: cdk.Stack, *, revoke_role_sessions: bool, roles: Sequence[str]) -> list[str]:
+        """The role ARN patterns the role-session revocation may act on in this account (none when it is off);
+        ``revocable_roles`` keeps the entries, for a member account's role."""
+        _check_revocation(revoke_role_sessions, tuple(roles))
+        self.revocable_roles: tuple[str, ...] = tuple(roles) if revoke_role_sessions else ()
+        return revocable_role_patterns(self.revocable_roles, stack.partition, stack.account)
+
+    def _protect_own_roles(self, stack: cdk.Stack) -> None:
+        """The role-session revocation never acts on the stack's roles made so far (ours, CDK's) or the admins'."""
+        if not self.revocable_roles:
+            return
+        roles = [role.attr_arn for role in stack.node.find_all() if isinstance(role, iam.CfnRole)]
+        for function in (self.responder, *([self.sweep] if self.sweep else [])):
+            function.protect_roles([*roles, *self.admins])
+
     def _daily_sweep(
-        self, environment: dict[str, str], resources_by_service: dict[str, list[str]]
+        self,
+        environment: dict[str, str],
+        resources_by_service: dict[str, list[str]],
+        revocable: Sequence[str] = (),
     ) -> ResponderFunction:
         sweep = ResponderFunction(
             self,
@@ -398,6 +440,7 @@ class KeyQuarantine(Construct):
             encryption_key=self.encryption_key,
             environment=environment,
             resources_by_service=resources_by_service,
+            revocable_roles=revocable,
             handler=SWEEP_HANDLER,
             account_wide_actions=sorted({*AUDIT_ACTIONS, *WATCH_ACTIONS} - POLICY_SCOPED_READS),
             description="key-quarantine daily sweep: finds what events missed and sends one summary",
@@ -578,6 +621,19 @@ def _log_access(bucket: s3.Bucket, *, to: s3.Bucket, prefix: str) -> None:
             },
         )
     )
+
+
+def _check_revocation(revoke_role_sessions: bool, revocable_roles: tuple[str, ...]) -> None:
+    if revoke_role_sessions and not revocable_roles:
+        raise ValueError(
+            "revoke_role_sessions needs revocable_roles: the roles whose older sessions may be denied (* for every "
+            "role of the account, a path prefix such as /apps/, role names or ARNs)"
+        )
+    if revocable_roles and not revoke_role_sessions:
+        raise ValueError(
+            "revocable_roles is set but revoke_role_sessions is off: turn it on, or drop the roles"
+        )
+    check_revocable_roles(revocable_roles)
 
 
 def _check_region(construct: Construct, stack: cdk.Stack) -> None:

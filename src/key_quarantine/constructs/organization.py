@@ -127,7 +127,9 @@ class KeyQuarantineOrganization(Construct):
         )
         self._allow_member_roles(organization_id, delegated_admin_accounts)
         self.member_template = member_template(
-            detections=chosen, guardduty_finding_types=guardduty_finding_types
+            detections=chosen,
+            guardduty_finding_types=guardduty_finding_types,
+            revocable_roles=self.key_quarantine.revocable_roles,
         )
         body = json.dumps(self.member_template, separators=(",", ":"))
         if len(body.encode()) > TEMPLATE_BODY_LIMIT:

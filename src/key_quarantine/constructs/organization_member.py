@@ -23,14 +23,15 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
 from key_quarantine.constructs.detection_rules import abuse_rule
-from key_quarantine.constructs.responder_function import conditioned_sid
+from key_quarantine.constructs.responder_function import conditioned_sid, opted_in, self_protection
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
 from key_quarantine.handlers.organization import MEMBER_OPERATOR_ROLE_NAME, MEMBER_ROLE_NAME
-from key_quarantine.handlers.playbook import action_conditions, member_actions
+from key_quarantine.handlers.playbook import action_conditions, member_actions, role_actions
 from key_quarantine.handlers.release import RELEASE_ACTIONS
+from key_quarantine.handlers.settings import check_revocable_roles, revocable_role_patterns
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
 _C = TypeVar("_C", bound=IConstruct)
@@ -62,6 +63,9 @@ class KeyQuarantineMember(Construct):
     :param detections: abuse categories to forward (default all).
     :param guardduty_finding_types: GuardDuty finding types to forward (default
         ``DEFAULT_GUARDDUTY_FINDING_TYPES``; empty forwards none).
+    :param revocable_roles: the central ``KeyQuarantine``'s ``revocable_roles`` when ``revoke_role_sessions`` is on
+        (default none: the member role can change no role): the member role may then put the revocation policy
+        on those roles of this account, and nothing else on any role (its own and this stack's never).
 
     :ivar forward_role: the role EventBridge uses to put events on the central bus.
     :ivar signals: the us-east-1 signal rules (``signals.rules``).
@@ -82,7 +86,9 @@ class KeyQuarantineMember(Construct):
         operator_role_arns: Sequence[str] = (),
         detections: Sequence[str] | None = None,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+        revocable_roles: Sequence[str] = (),
     ) -> None:
+        check_revocable_roles(tuple(revocable_roles))
         chosen = list(detection_categories() if detections is None else detections)
         unknown = sorted(set(chosen) - set(detection_categories()))
         if unknown:
@@ -137,6 +143,8 @@ class KeyQuarantineMember(Construct):
                 trusted_arns=_trusted_arns(self, central_responder_role_arn, trusted_role_arns),
                 central_responder_role_arn=central_responder_role_arn,
                 organization_id=organization_id,
+                revocable_roles=revocable_roles,
+                protected_roles=[self.forward_role.role_arn],
             ),
             in_global,
         )
@@ -201,7 +209,13 @@ def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[st
 
 
 def member_responder_role(
-    scope: Construct, *, trusted_arns: list[str], central_responder_role_arn: str, organization_id: str
+    scope: Construct,
+    *,
+    trusted_arns: list[str],
+    central_responder_role_arn: str,
+    organization_id: str,
+    revocable_roles: Sequence[str] = (),
+    protected_roles: Sequence[str] = (),
 ) -> iam.Role:
     """The playbook's member-account actions (``member_actions()``) and the sweep's reads, for the central roles in
     ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
@@ -219,17 +233,29 @@ def member_responder_role(
         assumed_by=principal,
         max_session_duration=cdk.Duration.hours(1),
         description="key-quarantine: the security account's responder contains leaked keys here",
-        inline_policies={"Playbook": iam.PolicyDocument(statements=member_statements())},
+        inline_policies={
+            "Playbook": iam.PolicyDocument(statements=member_statements(revocable_roles, protected_roles))
+        },
     )
 
 
-def member_statements() -> list[iam.PolicyStatement]:
+def member_statements(
+    revocable_roles: Sequence[str] = (), protected_roles: Sequence[str] = ()
+) -> list[iam.PolicyStatement]:
     """One statement a service; IAM actions on users only, never roles (the responder cannot touch itself); and the
-    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies)."""
+    central daily sweep's audit reads of this account (the credential report, AWS's quarantine policies).
+
+    With ``revocable_roles`` (``KeyQuarantine``'s entries), the steps' role actions on those roles of this account
+    only, with the responder role's explicit Denies: everything else on them, and anything on its own role or
+    ``protected_roles``.
+    """
+    patterns = revocable_role_patterns(tuple(revocable_roles), cdk.Aws.PARTITION, cdk.Aws.ACCOUNT_ID)
+    opted = opted_in(patterns)
+    on_roles = set(role_actions(opted))
     conditioned = action_conditions(cdk.Aws.PARTITION)
     by_service: dict[str, list[str]] = defaultdict(list)
-    for action in member_actions():
-        if action not in conditioned:
+    for action in member_actions(opted):
+        if action not in on_roles and action not in conditioned:
             by_service[action.split(":")[0]].append(action)
     users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
     quarantine_policies = f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/{QUARANTINE_POLICY_NAME_PREFIX}*"
@@ -257,6 +283,28 @@ def member_statements() -> list[iam.PolicyStatement]:
             actions=sorted(POLICY_SCOPED_READS),
             resources=[quarantine_policies],
         ),
+        *(_revocation_statements(patterns, protected_roles) if patterns else []),
+    ]
+
+
+def _revocation_statements(patterns: list[str], protected_roles: Sequence[str]) -> list[iam.PolicyStatement]:
+    own = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{MEMBER_ROLE_NAME}"
+    allowed = sorted(role_actions(opted_in(patterns)))
+    return [
+        iam.PolicyStatement(sid="PlaybookIamRevocableRoles", actions=allowed, resources=patterns),
+        *self_protection(own, patterns),
+        *(
+            [
+                iam.PolicyStatement(
+                    sid="DenyProtectedRoles",
+                    effect=iam.Effect.DENY,
+                    actions=allowed,
+                    resources=list(protected_roles),
+                )
+            ]
+            if protected_roles
+            else []
+        ),
     ]
 
 
@@ -264,6 +312,7 @@ def member_template(
     *,
     detections: Sequence[str] | None = None,
     guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
+    revocable_roles: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The member stack as a standalone CloudFormation template, central values as Parameters.
 
@@ -317,6 +366,7 @@ def member_template(
             operator_role_arns=operators.value_as_list,
             detections=detections,
             guardduty_finding_types=guardduty_finding_types,
+            revocable_roles=revocable_roles,
         )
         template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return cast("dict[str, Any]", json.loads(json.dumps(template)))

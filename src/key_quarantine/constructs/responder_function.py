@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
-from key_quarantine.handlers.playbook import action_conditions, required_actions
+from key_quarantine.handlers.playbook import action_conditions, required_actions, role_actions
 
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
@@ -27,6 +27,8 @@ DENIED_ACTIONS = (
     "iam:SetDefaultPolicyVersion",
     "cloudformation:*",
 )
+#: The setting that turns on the steps whose IAM actions act on roles (``Step.opt_in``).
+REVOKE_ROLE_SESSIONS = "revoke_role_sessions"
 #: Actions IAM authorizes without a resource, narrowed by a condition key where IAM has one.
 SERVICE_CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
     "cloudwatch": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
@@ -52,8 +54,11 @@ class ResponderFunction(Construct):
         handler: str = HANDLER,
         account_wide_actions: Sequence[str] = (),
         description: str = "key-quarantine responder: contains leaked IAM access keys and keeps evidence",
+        revocable_roles: Sequence[str] = (),
     ) -> None:
-        """``account_wide_actions`` are IAM actions with no resource-level permissions (the credential report)."""
+        """``account_wide_actions`` are IAM actions with no resource-level permissions (the credential report).
+        ``revocable_roles``: role ARN patterns the role-session revocation may act on (empty: it is off); roles it
+        never may even when a pattern covers them are added with ``protect_roles``."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.dead_letter_queue = sqs.Queue(
@@ -73,7 +78,11 @@ class ResponderFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="key-quarantine responder: exactly the playbook's declared actions",
         )
-        for statement in [*playbook_statements(resources_by_service, stack), *self_protection(self.role)]:
+        statements = [
+            *playbook_statements(resources_by_service, stack, revocable_roles),
+            *self_protection(self.role.role_arn, revocable_roles),
+        ]
+        for statement in statements:
             self.role.add_to_policy(statement)
         if account_wide_actions:
             self.role.add_to_policy(
@@ -99,21 +108,42 @@ class ResponderFunction(Construct):
             description=description,
         )
         self.dead_letter_queue.grant_send_messages(self.role)
+        self._revocable_roles = tuple(revocable_roles)
+
+    def protect_roles(self, role_arns: Sequence[str]) -> None:
+        """Roles the role-session revocation must never act on, even when a revocable pattern covers them."""
+        if self._revocable_roles and role_arns:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="DenyProtectedRoles",
+                    effect=iam.Effect.DENY,
+                    actions=sorted(role_actions(opted_in(self._revocable_roles))),
+                    resources=list(role_arns),
+                )
+            )
+
+
+def opted_in(revocable_roles: Sequence[str]) -> tuple[str, ...]:
+    return (REVOKE_ROLE_SESSIONS,) if revocable_roles else ()
 
 
 def playbook_statements(
-    resources_by_service: Mapping[str, Sequence[str]], stack: cdk.Stack
+    resources_by_service: Mapping[str, Sequence[str]],
+    stack: cdk.Stack,
+    revocable_roles: Sequence[str] = (),
 ) -> list[iam.PolicyStatement]:
     """One statement a service: the playbook's actions on the resources given for that service; an action a step
     grants only under a condition (``action_conditions``: AWSDenyAll as the only boundary) in a statement of its own.
 
-    IAM actions apply to users of this account only (``user/*``): the responder can never change a role,
-    including its own.
+    IAM actions apply to users of this account only (``user/*``); the steps' role actions (the revocation of role
+    sessions, when opted in) to ``revocable_roles`` only, never to the responder's own role (``self_protection``).
     """
+    opted = opted_in(revocable_roles)
+    on_roles = set(role_actions(opted))
     conditioned = action_conditions(stack.partition)
     by_service: dict[str, list[str]] = defaultdict(list)
-    for action in required_actions():
-        if action not in conditioned:
+    for action in required_actions(opted_in=opted):
+        if action not in on_roles and action not in conditioned:
             by_service[action.split(":")[0]].append(action)
     defaults = {"iam": [stack.format_arn(service="iam", region="", resource="user", resource_name="*")]}
 
@@ -138,6 +168,12 @@ def playbook_statements(
         )
         for action, condition in sorted(conditioned.items())
     ]
+    if on_roles:
+        statements.append(
+            iam.PolicyStatement(
+                sid="PlaybookIamRevocableRoles", actions=sorted(on_roles), resources=list(revocable_roles)
+            )
+        )
     return statements
 
 
@@ -147,16 +183,38 @@ def conditioned_sid(action: str) -> str:
     return f"Playbook{service.capitalize()}{name}"
 
 
-def self_protection(role: iam.IRole) -> list[iam.PolicyStatement]:
-    """Explicit Denies: nothing on its own role, no role or stack changes anywhere (``DENIED_ACTIONS``)."""
+def self_protection(own_role_arn: str, revocable_roles: Sequence[str] = ()) -> list[iam.PolicyStatement]:
+    """Explicit Denies: nothing on its own role, no role or stack changes anywhere (``DENIED_ACTIONS``).
+
+    With ``revocable_roles``, the one hole is the steps' role actions on those roles: everything else on them is
+    denied (and ``ResponderFunction.protect_roles`` closes it again on the stack's own roles).
+    """
+    own = iam.PolicyStatement(
+        sid="DenyOwnRole", effect=iam.Effect.DENY, actions=["iam:*"], resources=[own_role_arn]
+    )
+    if not revocable_roles:
+        return [
+            own,
+            iam.PolicyStatement(
+                sid="DenyRoleAndStackChanges",
+                effect=iam.Effect.DENY,
+                actions=list(DENIED_ACTIONS),
+                resources=["*"],
+            ),
+        ]
+    allowed = sorted(role_actions(opted_in(revocable_roles)))
     return [
-        iam.PolicyStatement(
-            sid="DenyOwnRole", effect=iam.Effect.DENY, actions=["iam:*"], resources=[role.role_arn]
-        ),
+        own,
         iam.PolicyStatement(
             sid="DenyRoleAndStackChanges",
             effect=iam.Effect.DENY,
             actions=list(DENIED_ACTIONS),
-            resources=["*"],
+            not_resources=list(revocable_roles),
+        ),
+        iam.PolicyStatement(
+            sid="DenyRevocableRolesButRevocation",
+            effect=iam.Effect.DENY,
+            not_actions=allowed,
+            resources=list(revocable_roles),
         ),
     ]

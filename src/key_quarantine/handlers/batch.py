@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from key_quarantine.data import Severity
@@ -48,6 +49,7 @@ from key_quarantine.handlers.playbook import (
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import CannotContainError, PlaybookError
 from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
+from key_quarantine.handlers.steps.second_look import MAX_DELAY_SECONDS as SECOND_LOOK_MAX_DELAY
 from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 
@@ -83,12 +85,18 @@ class FinishedMemo:
     and in time: after ``max_age`` seconds the ledger is asked again (an operator may have released the user)."""
 
     def __init__(
-        self, limit: int = 10_000, max_age: float = 600.0, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: int = 10_000,
+        max_age: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``wall``: the time a finish is remembered at (what a later signal's own time is compared with)."""
         self._limit = limit
         self._max_age = max_age
         self._clock = clock
-        self._seen: OrderedDict[tuple[str | None, ...], tuple[float, bool]] = OrderedDict()
+        self._wall = wall
+        self._seen: OrderedDict[tuple[str | None, ...], tuple[float, bool, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __contains__(self, trigger: Trigger) -> bool:
@@ -102,11 +110,17 @@ class FinishedMemo:
                 return None
             return seen[1]
 
-    def add(self, trigger: Trigger, *, contained: bool = True) -> None:
+    def finished_at(self, trigger: Trigger) -> str | None:
+        """When the incident's last look finished (ISO 8601, UTC), as this environment last learnt it."""
+        with self._lock:
+            seen = self._seen.get(_memo_key(trigger))
+            return None if seen is None or self._clock() - seen[0] > self._max_age else seen[2]
+
+    def add(self, trigger: Trigger, *, contained: bool = True, at: str | None = None) -> None:
         with self._lock:
             key = _memo_key(trigger)
             self._seen.pop(key, None)
-            self._seen[key] = (self._clock(), contained)
+            self._seen[key] = (self._clock(), contained, at or self._wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
             if len(self._seen) > self._limit:
                 self._seen.popitem(last=False)
 
@@ -332,7 +346,10 @@ def _respond(
     except MemberUnreachableError as error:  # deliver again: this is passing, and the other groups go on
         return log("failed", family=trigger.family.value, account=trigger.account, reason=str(error)), True
     if _believed(finished, trigger, member or aws):
-        return _already_finished(trigger), False
+        later = _later_signal(trigger, responder, ledger)
+        if later is None:
+            return _already_finished(trigger), False
+        return _contain(trigger, responder, ledger, member, second_look=True, later_signal=later)
     if trigger.cannot_contain is not None:
         return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
     return _contain(trigger, responder, ledger, member, second_look=second_look)
@@ -345,6 +362,7 @@ def _contain(
     member: Aws | None,
     *,
     second_look: bool = False,
+    later_signal: str | None = None,
 ) -> Contained | tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     try:
@@ -356,6 +374,7 @@ def _contain(
             member=member,
             responder_account=responder.own_account,
             second_look=second_look,
+            later_signal=later_signal,
         )
     except CannotContainError as error:  # learnt from IAM or CloudTrail (an unknown owner, a root key)
         outcome = _tell(trigger, error.problem, responder, ledger)
@@ -405,10 +424,44 @@ def _finished(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> 
         ledger is None or trigger.user_name is None
     ):  # an incident id needs the user: resolve it in the playbook
         return None
-    contained = ledger.finished_contained(incident_id_of(trigger, trigger.user_name), trigger)
-    if contained is not None:
-        responder.memo.add(trigger, contained=contained)
+    state = ledger.finished_state(incident_id_of(trigger, trigger.user_name), trigger)
+    if state is None:
+        return None
+    contained, at = state
+    responder.memo.add(trigger, contained=contained, at=at)
     return contained
+
+
+def _later_signal(trigger: Trigger, responder: Responder, ledger: Ledger | None) -> str | None:
+    """A signal made after what the incident's last look could see (its finish plus the second look's delay, which
+    that look reads up to) is a later signal: the trail is read again, once per finished look (claimed in the
+    ledger, so that concurrent batches run one). Returns the finish it follows; None for a repeat (a redelivery
+    carries its event's own time) and for anything the last look covered, at no AWS call."""
+    finished_at, signalled = _parse_time(responder.memo.finished_at(trigger)), _signal_time(trigger)
+    if finished_at is None or signalled is None or trigger.user_name is None:
+        return None
+    covered = min(responder.settings.second_look_delay_seconds, SECOND_LOOK_MAX_DELAY)
+    if signalled <= finished_at + timedelta(seconds=covered):
+        return None
+    since = finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    claim = f"later-signal:{since}"
+    if ledger is not None and not ledger.claim_for(incident_id_of(trigger, trigger.user_name), claim):
+        return None
+    return since
+
+
+def _signal_time(trigger: Trigger) -> datetime | None:
+    return _parse_time(trigger.event.get("time")) if trigger.event is not None else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _believed(finished: bool | None, trigger: Trigger, clients: Aws) -> bool:

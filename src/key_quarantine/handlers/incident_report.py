@@ -8,7 +8,7 @@ built from the evidence document only (what the responder wrote), so ``key-quara
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,21 +22,6 @@ AXIS_HEIGHT = 34
 SIGNAL_COLOUR = "#d62728"
 CONTAINMENT_COLOUR = "#2ca02c"
 SERVICE_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-#: How to undo each of our own steps (the verdict's "what was changed").
-UNDO_STEPS = {
-    "deactivate-keys": "key-quarantine release --user {user} --reactivate (or aws iam update-access-key "
-    "--user-name {user} --access-key-id KEY --status Active)",
-    "deny-policy": f"aws iam delete-user-policy --user-name {{user}} --policy-name {CONTAINMENT_POLICY_NAME}",
-    "remove-console-access": "aws iam create-login-profile --user-name {user} --password-reset-required "
-    "(a new password: the old one cannot be restored)",
-    "tag-user": "aws iam untag-user --user-name {user} --tag-keys key-quarantine:incident key-quarantine:contained-at",
-    "delete-keys": "cannot be undone: create a new key (aws iam create-access-key --user-name {user})",
-}
-#: When the deny is the AWSDenyAll boundary (the inline quota was full): release puts back the boundary it replaced.
-BOUNDARY_UNDO = (
-    "key-quarantine release --user {user} (puts back the permissions boundary AWSDenyAll replaced)"
-)
-CONTAINMENT_STEP_NAMES = ("deactivate-keys", "deny-policy")
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1b1b1b;max-width:1100px}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd}
@@ -76,14 +61,30 @@ def render(evidence: Mapping[str, Any]) -> str:
 # --- the verdict and our own changes --------------------------------------------------------------------
 
 
+def _containment_steps() -> tuple[Any, ...]:
+    # imported here: the evidence step imports this module, and the registry imports the evidence step
+    from key_quarantine.handlers.steps import CONTAINMENT_STEPS  # noqa: PLC0415
+
+    return CONTAINMENT_STEPS
+
+
+def undo_commands() -> dict[str, str | Callable[[str], str]]:
+    """How to undo each of our own steps (the verdict's "what was changed"), as each step declares it."""
+    from key_quarantine.handlers.steps import ALL_STEPS  # noqa: PLC0415 - see _containment_steps
+
+    return {step.name: step.undo for step in ALL_STEPS if step.undo is not None}
+
+
 def _verdict_text(evidence: Mapping[str, Any]) -> tuple[str, str]:
     steps = {step["name"]: step for step in _steps(evidence)}
-    containment = [steps[name] for name in CONTAINMENT_STEP_NAMES if name in steps]
+    containment = [steps[step.name] for step in _containment_steps() if step.name in steps]
     failed = [step for step in containment if step["status"] == "failed"]
     done = [step for step in containment if step["status"] == "done" or "already done" in step["detail"]]
     if failed:
         return "NOT contained", "; ".join(f"{s['name']} failed: {s['detail']}" for s in failed)
-    if containment and len(done) == len(containment):
+    # the responder's own word; a document written before it recorded one: some containment step acted
+    contained = (evidence.get("response") or {}).get("contained", bool(done))
+    if contained and containment:
         return "Contained", "; ".join(step["detail"] for step in containment)
     why = next((step["detail"] for step in containment), "no containment step ran")
     return "NOT contained", why
@@ -98,23 +99,30 @@ def _verdict(evidence: Mapping[str, Any]) -> str:
 
 
 def _derived_open(evidence: Mapping[str, Any]) -> str:
-    sessions = [s for s in _trail(evidence).get("sessions", []) if s.get("kind") == "role-session"]
+    revoked = {
+        str(d.get("access_key_id"))
+        for d in evidence.get("derived", [])
+        if str(d.get("done", "")).startswith("revoked")
+    }
+    sessions = [
+        s
+        for s in _trail(evidence).get("sessions", [])
+        if s.get("kind") == "role-session" and str(s.get("access_key_id")) not in revoked
+    ]
     return f"{len(sessions)} role session(s) the user's deny does not end: see below." if sessions else ""
 
 
-def undo_of(step: Mapping[str, str]) -> str:
-    if step["name"] == "deny-policy" and "permissions boundary" in step["detail"]:
-        return BOUNDARY_UNDO
-    return UNDO_STEPS[step["name"]]
+def undo_of(step: Mapping[str, str], declared: str | Callable[[str], str]) -> str:
+    return declared(step["detail"]) if callable(declared) else declared
 
 
 def _our_changes(evidence: Mapping[str, Any]) -> str:
-    user = _user(evidence)
+    user, undo = _user(evidence), undo_commands()
     rows = [
         f"<tr><td>{_e(step['name'])}</td><td>{_e(step['detail'])}</td>"
-        f"<td><code>{_e(undo_of(step).format(user=user))}</code></td></tr>"
+        f"<td><code>{_e(undo_of(step, undo[step['name']]).format(user=user))}</code></td></tr>"
         for step in _steps(evidence)
-        if step["status"] == "done" and step["name"] in UNDO_STEPS
+        if step["status"] == "done" and step["name"] in undo
     ]
     if not rows:
         return "<h2>What we changed</h2><p>Nothing.</p>"
@@ -246,18 +254,13 @@ def _default_fate(session: Mapping[str, Any], evidence: Mapping[str, Any]) -> st
 
 
 def revocation_command(session: Mapping[str, Any]) -> str:
-    role = str(session.get("role_arn") or "").rsplit("/", 1)[-1]
+    # imported here for the reason of _containment_steps
+    from key_quarantine.handlers.steps import revoke_role_sessions  # noqa: PLC0415
+
+    role = revoke_role_sessions.role_name_of(str(session.get("role_arn") or ""))
     if session.get("kind") != "role-session" or not role:
         return f"ended by a deny on the user that minted it ({CONTAINMENT_POLICY_NAME})"
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    document = (
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*",'
-        f'"Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{now}"}}}}}}]}}'
-    )
-    return (
-        f"aws iam put-role-policy --role-name {role} --policy-name AWSRevokeOlderSessions "
-        f"--policy-document '{document}'"
-    )
+    return revoke_role_sessions.revocation_command(role, datetime.now(UTC))
 
 
 def _trail_changes(evidence: Mapping[str, Any]) -> str:

@@ -78,11 +78,15 @@ class Ledger:
     def claim(self, incident: Incident, step: str) -> bool:
         """True for the one delivery that may run ``step``; True as well when the ledger cannot answer, and when
         the claim found there carries no valid seal (it was not ours)."""
+        return self.claim_for(incident.incident_id, step)
+
+    def claim_for(self, incident_id: str, step: str) -> bool:
+        """``claim`` by the incident's id, before a run has resolved the incident (a later signal's look)."""
         try:
-            self._take_claim(incident.incident_id, step, conditional=True)
+            self._take_claim(incident_id, step, conditional=True)
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
-                return not self._sealed_claim(incident.incident_id, step) and self._retake(incident, step)
+                return not self._sealed_claim(incident_id, step) and self._retake(incident_id, step)
             self._fail_safe("claim", error)
         except BotoCoreError as error:
             self._fail_safe("claim", error)
@@ -113,10 +117,10 @@ class Ledger:
         claimed = item.get("claims", {}).get("M", {}).get(step, {}).get("S", "")
         return self._seal.verifies(incident_id, f"claim:{step}", claimed, _text(item, f"claim:{step}"))
 
-    def _retake(self, incident: Incident, step: str) -> bool:
-        LOG.warning("claim of %s on %s has no valid seal: not ours, taken over", step, incident.incident_id)
+    def _retake(self, incident_id: str, step: str) -> bool:
+        LOG.warning("claim of %s on %s has no valid seal: not ours, taken over", step, incident_id)
         try:
-            self._take_claim(incident.incident_id, step, conditional=False)
+            self._take_claim(incident_id, step, conditional=False)
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("claim", error)
         return True
@@ -153,6 +157,11 @@ class Ledger:
     def finished_contained(self, incident_id: str, trigger: Trigger) -> bool | None:
         """One read: None when no earlier delivery finished this incident (or the ledger cannot answer), else
         whether it ended contained (then IAM is checked before the finish is believed)."""
+        state = self.finished_state(incident_id, trigger)
+        return None if state is None else state[0]
+
+    def finished_state(self, incident_id: str, trigger: Trigger) -> tuple[bool, str | None] | None:
+        """``finished_contained``, and when the last look finished (None for a marker that recorded no time)."""
         marker = finished_marker(trigger)
         try:
             found = self._dynamodb.get_item(
@@ -174,7 +183,8 @@ class Ledger:
         ):
             LOG.warning("%s of %s has no valid seal: not believed, responding as new", marker, incident_id)
             return None
-        return not value.startswith(NOTIFIED)  # an older marker (a time only) is checked as if contained
+        at = value.partition("@")[2] if "@" in value else None
+        return not value.startswith(NOTIFIED), at  # an older marker (a time only) is checked as if contained
 
     def notified_at(self, incident_id: str) -> str | None:
         """When the incident's notice went out (its notify step), or None; None as well when the ledger cannot

@@ -9,7 +9,7 @@ failed step does not stop the others.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,7 +71,9 @@ class Incident:
     done_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier deliveries did
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evidence_location: str | None = None
-    second_look: bool = False  # the delayed follow-up (steps/second_look.py)
+    second_look: bool = False  # the delayed follow-up (steps/second_look.py), or a later signal's look
+    later_signal: str | None = None  # a later signal's look: when the look it follows finished
+    seen_before: dict[str, str] = field(default_factory=dict)  # what the ledger says earlier looks did
     report_location: str | None = None  # the incident page beside the evidence
     contained_at: datetime | None = None
     trails: list[Trail] | None = None  # each leaked key's CloudTrail trail, read once per run
@@ -151,9 +153,12 @@ class Outcome:
         }
 
 
-def required_actions(ledger_actions: Iterable[str] = Ledger.ACTIONS) -> tuple[str, ...]:
-    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too)."""
-    steps = (a for step in ALL_STEPS for a in step.actions)
+def required_actions(
+    ledger_actions: Iterable[str] = Ledger.ACTIONS, *, opted_in: Collection[str] = ()
+) -> tuple[str, ...]:
+    """Every IAM action the responder may call: its role grants exactly these (the canary's heartbeat too). A step
+    that is ``opt_in`` counts only when its setting is in ``opted_in``."""
+    steps = (a for step in granted_steps(opted_in) for a in step.actions)
     actions = [*RESOLVE_ACTIONS, *steps, *ledger_actions, *CORRELATION_ACTIONS, *HEARTBEAT_ACTIONS]
     return tuple(sorted(set(actions)))
 
@@ -171,9 +176,20 @@ def action_conditions(partition: str) -> dict[str, dict[str, dict[str, str]]]:
     }
 
 
-def member_actions() -> tuple[str, ...]:
+def granted_steps(opted_in: Collection[str] = ()) -> tuple[Step, ...]:
+    return tuple(step for step in ALL_STEPS if step.opt_in is None or step.opt_in in opted_in)
+
+
+def role_actions(opted_in: Collection[str] = ()) -> tuple[str, ...]:
+    """The steps' IAM actions on roles (``Step.on_roles``): granted on the revocable roles only, never on users."""
+    return tuple(sorted({a for step in granted_steps(opted_in) if step.on_roles for a in step.actions}))
+
+
+def member_actions(opted_in: Collection[str] = ()) -> tuple[str, ...]:
     """The playbook's actions that run in the key's account: what a member account's responder role grants."""
-    return tuple(action for action in required_actions() if action.split(":")[0] in MEMBER_SERVICES)
+    return tuple(
+        action for action in required_actions(opted_in=opted_in) if action.split(":")[0] in MEMBER_SERVICES
+    )
 
 
 def run_playbook(
@@ -185,12 +201,14 @@ def run_playbook(
     member: Aws | None = None,
     responder_account: str | None = None,
     second_look: bool = False,
+    later_signal: str | None = None,
 ) -> Outcome:
     """Resolve, contain in one parallel round, then record. Raises PlaybookError only before any change.
 
     ``member``: clients in the key's account (an assumed member role) when it is not ``responder_account``,
     the account of ``aws``. ``second_look``: the delayed follow-up, which checks everything again (every step is
-    idempotent) and sends its own notice.
+    idempotent) and sends its own notice; ``later_signal`` (with ``second_look``): the same look for a signal made
+    after the last look finished (at that time), whose notice goes out only when it found something new.
     """
     return contain_first(
         trigger,
@@ -200,6 +218,7 @@ def run_playbook(
         member=member,
         responder_account=responder_account,
         second_look=second_look,
+        later_signal=later_signal,
     ).finish()
 
 
@@ -212,6 +231,7 @@ def contain_first(
     member: Aws | None = None,
     responder_account: str | None = None,
     second_look: bool = False,
+    later_signal: str | None = None,
 ) -> Contained:
     """The playbook up to its containment round (``run_playbook``'s arguments); the record steps are left to
     ``Contained.finish``, so a batch can contain every key before any evidence is gathered."""
@@ -222,6 +242,7 @@ def contain_first(
         member=member,
         responder_account=responder_account,
         second_look=second_look,
+        later_signal=later_signal,
     )
     try:
         resolve(incident)
@@ -230,6 +251,7 @@ def contain_first(
         raise PlaybookError(f"the event names a principal AWS would not accept: {error}") from None
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
+    incident.seen_before = dict(done_before)
     incident.done_before = {} if second_look else done_before  # a second look believes nothing done before
     # "already done" is never believed for containment: each step checks IAM (the survey's reads, the deny's
     # own read) and redoes what was undone

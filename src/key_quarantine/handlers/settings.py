@@ -53,6 +53,39 @@ class Exemption:
         return f"{self.principal} ({self.reason})"
 
 
+def revocable_role_patterns(entries: tuple[str, ...], partition: str, account: str) -> list[str]:
+    """The role ARNs (``fnmatch``/IAM wildcards) ``revocable_roles`` names in ``account``: ``*`` every role, a path
+    prefix (``/apps/``) the roles under it, a role name the role of that name at path ``/``, an ARN itself. The
+    responder's role grants its one role action on these only, and the step checks the same patterns."""
+    patterns = []
+    for entry in entries:
+        if entry.startswith("arn:"):
+            patterns.append(entry)
+            continue
+        under = "*" if entry == "*" else f"{entry.strip('/')}/*" if entry.startswith("/") else entry
+        patterns.append(f"arn:{partition}:iam::{account}:role/{under}".replace("role//", "role/"))
+    return patterns
+
+
+def check_revocable_roles(entries: tuple[str, ...]) -> None:
+    for entry in entries:
+        malformed = (
+            not entry.strip()
+            or (entry.startswith("/") and not entry.endswith("/"))
+            or (entry.startswith("arn:") and ":role/" not in entry)
+            or (
+                entry != "*"
+                and not entry.startswith(("/", "arn:"))
+                and not re.fullmatch(r"[\w+=,.@-]{1,64}", entry)
+            )
+        )
+        if malformed:
+            raise ValueError(
+                "a revocable role is *, a path prefix (/apps/), a role name or a role ARN "
+                f"(arn:aws:iam::ACCOUNT:role/...), not {entry!r}"
+            )
+
+
 def exemptions_to_environment(exemptions: tuple[Exemption, ...]) -> str:
     return json.dumps([{"principal": e.principal, "reason": e.reason} for e in exemptions])
 
@@ -99,6 +132,10 @@ class Settings:
     second_look_queue_url: str | None = None  # the buffer queue: the delayed second look goes through it
     second_look_delay_seconds: int = 900  # after the first look (CloudTrail delivers within about 5 minutes)
     ledger_mac_key: str | None = None  # the KMS HMAC key that seals the ledger's items (ledger_seal)
+    revoke_role_sessions: bool = (
+        False  # deny the old sessions of roles the trail assumed (revocable_roles only)
+    )
+    revocable_roles: tuple[str, ...] = ()  # revocable_role_patterns: from deployed configuration only
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +167,8 @@ class Settings:
                 second_look_queue_url=env.get("KQ_SECOND_LOOK_QUEUE_URL") or None,
                 second_look_delay_seconds=_positive_int(env, "KQ_SECOND_LOOK_DELAY_SECONDS", 900),
                 ledger_mac_key=env.get("KQ_LEDGER_MAC_KEY") or None,
+                revoke_role_sessions=_flag(env, "KQ_REVOKE_ROLE_SESSIONS"),
+                revocable_roles=_revocable_roles(env.get("KQ_REVOCABLE_ROLES", "")),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None
@@ -176,6 +215,12 @@ def _accounts(raw: str) -> frozenset[str]:
     if malformed:
         raise ValueError(f"KQ_DELEGATED_ADMINS must hold 12-digit account ids, not {', '.join(malformed)}")
     return accounts
+
+
+def _revocable_roles(raw: str) -> tuple[str, ...]:
+    entries = tuple(entry.strip() for entry in raw.split(",") if entry.strip())
+    check_revocable_roles(entries)
+    return entries
 
 
 def _regions(raw: str) -> tuple[str, ...]:

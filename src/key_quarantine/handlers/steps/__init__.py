@@ -17,6 +17,7 @@ from key_quarantine.handlers.steps import (
     notify,
     remove_console_access,
     resolve,
+    revoke_role_sessions,
     second_look,
     security_hub,
     tag_user,
@@ -34,6 +35,7 @@ RESOLVE_ACTIONS = resolve.ACTIONS
 CONTAINMENT_STEPS: tuple[Step, ...] = (deactivate_keys.STEP, deny_policy.STEP, deactivate_credentials.STEP)
 RECORD_STEPS: tuple[Step, ...] = (
     derived.STEP,  # what the key's trail created: contained right after the named user, before any evidence
+    revoke_role_sessions.STEP,  # the role sessions it opened: revoked when opted in, else reported
     remove_console_access.STEP,
     deleted_key.STEP,
     evidence.STEP,
@@ -44,7 +46,12 @@ RECORD_STEPS: tuple[Step, ...] = (
     second_look.STEP,
 )
 #: What the delayed second look runs after the containment round: the trail again, its evidence, a follow-up.
-SECOND_LOOK_STEPS: tuple[Step, ...] = (derived.STEP, evidence.STEP, second_look.FOLLOW_UP)
+SECOND_LOOK_STEPS: tuple[Step, ...] = (
+    derived.STEP,
+    revoke_role_sessions.STEP,
+    evidence.STEP,
+    second_look.FOLLOW_UP,
+)
 ALL_STEPS = CONTAINMENT_STEPS + RECORD_STEPS + (second_look.FOLLOW_UP,)
 
 __all__ = [

@@ -45,11 +45,18 @@ class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 @dataclass(frozen=True)
 class Step:
-    """One idempotent step: its name, the IAM actions it needs (the role is their union) and ``run``."""
+    """One idempotent step: its name, the IAM actions it needs (the role is their union), ``run``, and how a person
+    undoes what it did (``undo``, ``{user}`` for the user's name, or a function of the step's detail when that
+    decides it; None: it changes nothing, or only what the incident report undoes change by change)."""
 
     name: str
     actions: tuple[str, ...]
     run: Callable[[Incident], str]
+    undo: str | Callable[[str], str] | None = None
+    #: the setting (a ``Settings`` field) without which the responder's role does not grant this step's actions
+    opt_in: str | None = None
+    #: what the step's IAM actions act on: users of the account, or (opted in) the revocable roles only
+    on_roles: bool = False
     once: bool = False  # claimed in the ledger first, so concurrent deliveries do it once
     #: for a ``once`` step: the claim's name from what the incident knows, so that it runs again when that changes
     #: (the notice: once per state of the containment); default the step's name, i.e. once per incident

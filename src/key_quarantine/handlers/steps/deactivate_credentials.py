@@ -94,4 +94,6 @@ STEP = Step(
         "iam:UpdateSigningCertificate",
     ),
     deactivate_credentials,
+    undo="aws iam update-service-specific-credential / update-ssh-public-key / update-signing-certificate "
+    "--user-name {user} --status Active, with each id the step names",
 )

@@ -27,4 +27,10 @@ def deactivate_keys(incident: Incident) -> str:
     return f"deactivated {listed}"
 
 
-STEP = Step("deactivate-keys", ("iam:UpdateAccessKey",), deactivate_keys)
+STEP = Step(
+    "deactivate-keys",
+    ("iam:UpdateAccessKey",),
+    deactivate_keys,
+    undo="key-quarantine release --user {user} --reactivate (or aws iam update-access-key --user-name {user} "
+    "--access-key-id KEY --status Active)",
+)

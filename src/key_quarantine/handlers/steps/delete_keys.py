@@ -22,4 +22,9 @@ def delete_keys(incident: Incident) -> str:
     return f"deleted {', '.join(incident.target_keys)} after the evidence was kept"
 
 
-STEP = Step("delete-keys", ("iam:DeleteAccessKey",), delete_keys)
+STEP = Step(
+    "delete-keys",
+    ("iam:DeleteAccessKey",),
+    delete_keys,
+    undo="cannot be undone: create a new key (aws iam create-access-key --user-name {user})",
+)

@@ -145,9 +145,17 @@ def containment_policy(containment: Containment, now: datetime) -> dict[str, Any
     }
 
 
+def undo(detail: str) -> str:
+    """The inline deny is deleted; the AWSDenyAll boundary is undone by release, which puts back what it replaced."""
+    if "permissions boundary" in detail:
+        return "key-quarantine release --user {user} (puts back the permissions boundary AWSDenyAll replaced)"
+    return f"aws iam delete-user-policy --user-name {{user}} --policy-name {CONTAINMENT_POLICY_NAME}"
+
+
 STEP = Step(
     "deny-policy",
     ("iam:PutUserPolicy", "iam:GetUserPolicy", "iam:PutUserPermissionsBoundary", "iam:TagUser"),
     attach_deny_policy,
     conditions={"iam:PutUserPermissionsBoundary": DENY_ALL_CONDITION},
+    undo=undo,
 )

@@ -9,8 +9,9 @@ not exempt it: the key's holder could have written the tag.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -63,13 +64,15 @@ def contain_derived(incident: Incident) -> str:
     incident.derived = [
         {**change.as_json(), "done": what} for change, what in zip(changes, done, strict=True)
     ]
-    return (
-        "; ".join(
-            f"{c.kind} {c.target}{'/' + c.identifier if c.identifier else ''}: {d}"
-            for c, d in zip(changes, done, strict=True)
-        )
-        + gaps
-    )
+    return "; ".join(f"{derived_label(c.as_json())}: {d}" for c, d in zip(changes, done, strict=True)) + gaps
+
+
+def derived_label(entry: Mapping[str, Any]) -> str:
+    """How a step's detail names what the trail made (``kind target/identifier``) or a role session (its key)."""
+    if entry["kind"] == "role-session":
+        return str(entry["access_key_id"])
+    identifier = entry.get("identifier")
+    return f"{entry['kind']} {entry['target']}{'/' + identifier if identifier else ''}"
 
 
 def _contain(incident: Incident, change: Change) -> str:
@@ -138,10 +141,19 @@ def trail_lines(incident: Incident) -> list[str]:
     lines = [
         f"Also contained (made by the key's trail): {d['kind']} {d['target']}: {d['done']}"
         for d in incident.derived
+        if d["kind"] != "role-session"
     ]
+    revoked = {
+        d["access_key_id"]: d["done"]
+        for d in incident.derived
+        if d["kind"] == "role-session" and str(d["done"]).startswith("revoked")
+    }
     for trail in incident.trails or []:
         lines += [
-            f"Role session NOT ended by the deny on the user: {s.role_arn} session {s.session_name} "
+            f"Role session ended: {s.role_arn} session {s.session_name} (issued {s.issued_at}): "
+            f"{revoked[s.access_key_id]}"
+            if s.access_key_id in revoked
+            else f"Role session NOT ended by the deny on the user: {s.role_arn} session {s.session_name} "
             f"(issued {s.issued_at}, expires {s.expires_at or '?'}); the report gives the revocation command."
             for s in trail.sessions
             if s.kind == "role-session"

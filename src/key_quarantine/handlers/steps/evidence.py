@@ -83,6 +83,7 @@ def gather_evidence(incident: Incident) -> dict[str, Any]:
         **_credentials(incident),
         "response": {
             "steps": [result.as_json() for result in incident.containment_results],
+            "contained": incident.contained,
             "contained_at": incident.contained_at.isoformat() if incident.contained_at else None,
         },
         "derived": incident.derived,

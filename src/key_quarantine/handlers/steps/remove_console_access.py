@@ -28,4 +28,10 @@ def remove_login_profile(incident: Incident) -> str:
     return "deleted the console password"
 
 
-STEP = Step("remove-console-access", ("iam:DeleteLoginProfile",), remove_login_profile)
+STEP = Step(
+    "remove-console-access",
+    ("iam:DeleteLoginProfile",),
+    remove_login_profile,
+    undo="aws iam create-login-profile --user-name {user} --password-reset-required "
+    "(a new password: the old one cannot be restored)",
+)

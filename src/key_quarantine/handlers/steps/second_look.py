@@ -11,13 +11,16 @@ import json
 from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.steps.base import Skip, Step
-from key_quarantine.handlers.steps.derived import trail_lines
+from key_quarantine.handlers.steps.derived import STEP as DERIVED
+from key_quarantine.handlers.steps.derived import derived_label, trail_lines
 from key_quarantine.handlers.steps.notify import publish
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 MARKER = "kq-second-look"
+#: the steps whose recorded detail names what a look found (``derived_label`` of each finding)
+FINDING_STEPS = (DERIVED.name, "revoke-role-sessions")
 MAX_DELAY_SECONDS = 900  # SQS's largest DelaySeconds
 
 
@@ -40,13 +43,31 @@ def schedule_second_look(incident: Incident) -> str:
 
 
 def follow_up(incident: Incident) -> str:
+    if incident.later_signal is not None and not new_findings(incident):
+        raise Skip(
+            f"a later signal: the trail shows nothing the look finished at {incident.later_signal} had not"
+        )
     return publish(incident, *follow_up_notice(incident))
+
+
+def new_findings(incident: Incident) -> list[str]:
+    """What this look found (what the trail made, role sessions) that no earlier look's recorded steps name."""
+    before = " ".join(incident.seen_before.get(step, "") for step in FINDING_STEPS)
+    labels = [derived_label(entry) for entry in incident.derived]
+    return [label for label in labels if label not in before]
+
+
+def look(incident: Incident) -> str:
+    """The follow-up notice is claimed once per look: the second look, and each later signal's."""
+    return "second" if incident.later_signal is None else f"later:{incident.later_signal}"
 
 
 def follow_up_notice(incident: Incident) -> tuple[str, str]:
     found = trail_lines(incident)
     events = sum(len(trail.events) for trail in incident.trails or [])
-    subject = f"Second look at the leaked key of {incident.user_name}: {len(incident.derived)} more contained"
+    contained = sum(1 for entry in incident.derived if entry["kind"] != "role-session")
+    which = "Second look at" if incident.later_signal is None else "A later signal: another look at"
+    subject = f"{which} the leaked key of {incident.user_name}: {contained} more contained"
     lines = [
         f"CloudTrail has now delivered the key's last calls: the trail holds {events} event(s).",
         *(found or ["Nothing more was found."]),
@@ -60,4 +81,4 @@ def follow_up_notice(incident: Incident) -> tuple[str, str]:
 #: it done, so later deliveries skip it; two deliveries at the same moment may both schedule one, and the
 #: follow-up notice is claimed, so a person still gets one.
 STEP = Step("second-look", ("sqs:SendMessage",), schedule_second_look)
-FOLLOW_UP = Step("second-look-notice", ("sns:Publish",), follow_up, once=True)
+FOLLOW_UP = Step("second-look-notice", ("sns:Publish",), follow_up, once=True, claim_as=look)

@@ -25,4 +25,9 @@ def tag_user(incident: Incident) -> str:
     return f"tagged {INCIDENT_TAG}={incident.incident_id}{kept}"
 
 
-STEP = Step("tag-user", ("iam:TagUser",), tag_user)
+STEP = Step(
+    "tag-user",
+    ("iam:TagUser",),
+    tag_user,
+    undo=f"aws iam untag-user --user-name {{user}} --tag-keys {INCIDENT_TAG} {CONTAINED_AT_TAG}",
+)
