@@ -116,6 +116,12 @@ def run_once(design: str, scenario: str, events: int, keys: int) -> dict[str, An
     """One design on one scenario, in this process (the key_quarantine on sys.path is the design's code)."""
     from moto import mock_aws  # noqa: PLC0415
 
+    # the tests' moto addition: moto 5.2.5 has no service-specific credentials, which containment lists (without it
+    # every batch fails its deactivate-credentials step and is handed back)
+    sys.path.append(str(ROOT))
+    from tests import moto_service_credentials  # noqa: PLC0415
+
+    moto_service_credentials.install()
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
         os.environ[name] = value
     os.environ["AWS_DEFAULT_REGION"] = REGION

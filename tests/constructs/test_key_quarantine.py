@@ -403,7 +403,8 @@ def test_object_lock_and_options_reach_the_template() -> None:
     template.has_resource_properties("AWS::S3::Bucket", {"ObjectLockEnabled": True})
     rules = template.find_resources("AWS::Events::Rule")
     pipeline = [lid for lid in rules if "Tamper" not in lid]
-    assert len(pipeline) == 3  # no GuardDuty rule, no sweep schedule or canary, no detections
+    # no GuardDuty rule, no sweep schedule or canary, no detections: the 3 triggers and the undo watch
+    assert len(pipeline) == 4
     assert construct.sweep is None
     variables = template.find_resources("AWS::Lambda::Function")
     assert any(

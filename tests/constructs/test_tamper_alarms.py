@@ -469,9 +469,9 @@ def test_reenable_handler_may_enable_only_our_pipeline_rules(template: dict[str,
     function_id = logical_id(template, "KeyQuarantineTamperReenable", "AWS::Lambda::Function")
     properties = template["Resources"][function_id]["Properties"]
     watched = deployed.resolve(properties["Environment"]["Variables"]["KQ_WATCHED_RULES"]).split(",")
-    assert len(watched) == 6 + len(
+    assert len(watched) == 7 + len(
         categories()
-    )  # 4 triggers, the detections, the canary, the sweep's schedule
+    )  # 4 triggers, the detections, the undo watch, the canary, the sweep's schedule
     role_id = logical_id(template, "KeyQuarantineTamperReenableRole", "AWS::IAM::Role")
     statements = [
         s

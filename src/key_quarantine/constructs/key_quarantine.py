@@ -36,11 +36,13 @@ from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.responder_queue import ResponderQueue
 from key_quarantine.constructs.tamper_alarms import TamperAlarms
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
+from key_quarantine.constructs.undo_watch import UndoWatch
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.handlers.batch import HANDED_BACK
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE, NOTICE_KIND_ATTRIBUTE
 from key_quarantine.handlers.correlation import CORRELATIONS, Thresholds
+from key_quarantine.handlers.ledger import SWEEP_ACTIONS as LEDGER_SWEEP_ACTIONS
 from key_quarantine.handlers.ledger_seal import SEAL_ACTIONS
 from key_quarantine.handlers.policy_watch import WATCH_ACTIONS
 from key_quarantine.handlers.settings import (
@@ -138,6 +140,9 @@ class KeyQuarantine(Construct):
         dead letters).
     :ivar triggers: the EventBridge rules (``triggers.rules``).
     :ivar detections: the abuse detection rules (``detections.rules``, by category).
+    :ivar undo_watch: the rule on calls that undo a containment (``undo_watch.rule``): a contained user's deny
+        deleted, a credential set Active, its boundary removed, a new key or password, our tags changed. The
+        responder tells a human and contains again, unless the caller is the pipeline's own role or a release.
     :ivar alarms: the alarms on dead letters, responder errors, and signals handed back to the queue.
     :ivar sweep: the daily sweep function (``sweep.function``), or None when ``daily_sweep`` is False.
     :ivar canary: the sweep's canary rule, its missing-heartbeat alarm and missing-notice alarm (the heartbeat's
@@ -309,13 +314,7 @@ class KeyQuarantine(Construct):
         for function in functions:
             self.encryption_key.grant_encrypt_decrypt(function.role)
         self._protect_tables([f.role.role_arn for f in functions])
-        # EventBridge delivers to the buffer and its dead letters; it sends KMS no aws:SourceArn or
-        # aws:SourceAccount for a target's encryption (the queue policies name the rules instead). CDK's SNS target
-        # adds the same statement to a topic's key.
-        allow_service_delivery(self.encryption_key, "EventBridgeDelivers", "events.amazonaws.com", None)
-        allow_service_delivery(
-            self.alarm_key, "CloudWatchAlarmsNotify", "cloudwatch.amazonaws.com", alarm_source(stack)
-        )
+        self._allow_deliveries(stack)
         self.buffer = ResponderQueue(
             self,
             "Buffer",
@@ -333,6 +332,9 @@ class KeyQuarantine(Construct):
             self, "Triggers", target=self.responder_target, guardduty_finding_types=guardduty_finding_types
         )
         self.detections = DetectionRules(self, "Detections", categories=chosen, target=self.responder_target)
+        self.undo_watch = self._undo_watch(
+            functions, exempt_tag, persistence_detected="persistence" in chosen
+        )
         self.alarms = self._alarms()
         self.canary = (
             PipelineCanary(
@@ -358,6 +360,33 @@ class KeyQuarantine(Construct):
         self._explain_wildcards(stack)
         self._outputs()
         self._protect_own_roles(stack)
+
+    def _allow_deliveries(self, stack: cdk.Stack) -> None:
+        # EventBridge delivers to the buffer and its dead letters; it sends KMS no aws:SourceArn or
+        # aws:SourceAccount for a target's encryption (the queue policies name the rules instead). CDK's SNS target
+        # adds the same statement to a topic's key.
+        allow_service_delivery(self.encryption_key, "EventBridgeDelivers", "events.amazonaws.com", None)
+        allow_service_delivery(
+            self.alarm_key, "CloudWatchAlarmsNotify", "cloudwatch.amazonaws.com", alarm_source(stack)
+        )
+
+    def _undo_watch(
+        self, functions: Sequence[ResponderFunction], exempt_tag: str, *, persistence_detected: bool
+    ) -> UndoWatch:
+        """The watch on calls that undo a containment; the responder knows its own roles and the operators'."""
+        own_roles = [f.role for f in functions]
+        self.responder.function.add_environment(
+            "KQ_OWN_ROLE_ARNS", cdk.Fn.join(",", [role.role_arn for role in own_roles])
+        )
+        self.responder.function.add_environment("KQ_OPERATOR_ROLE_ARNS", ",".join(self.operators))
+        return UndoWatch(
+            self,
+            "UndoWatch",
+            target=self.responder_target,
+            own_roles=own_roles,
+            exempt_tag=exempt_tag,
+            creations_by_user_keys=not persistence_detected,
+        )
 
     def _outputs(self) -> None:
         """What `key-quarantine drill` reads from the deployed stack, under fixed names (one construct a stack)."""
@@ -391,6 +420,7 @@ class KeyQuarantine(Construct):
         pipeline_rules: list[events.IRule] = [
             *self.triggers.rules.values(),
             *self.detections.rules.values(),
+            self.undo_watch.rule,
             *([self.canary.rule] if self.canary else []),
             *([self.sweep_schedule] if self.sweep_schedule else []),
         ]
@@ -452,6 +482,11 @@ class KeyQuarantine(Construct):
             account="aws",
             resource="policy",
             resource_name=f"{QUARANTINE_POLICY_NAME_PREFIX}*",
+        )
+        sweep.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ContainedUsers", actions=list(LEDGER_SWEEP_ACTIONS), resources=[self.ledger.table_arn]
+            )
         )
         sweep.role.add_to_policy(
             iam.PolicyStatement(

@@ -47,11 +47,12 @@ from key_quarantine.handlers.playbook import (
     still_contained,
 )
 from key_quarantine.handlers.settings import Settings
-from key_quarantine.handlers.steps import CannotContainError, PlaybookError
+from key_quarantine.handlers.steps import CannotContainError, PlaybookError, Status
 from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
 from key_quarantine.handlers.steps.second_look import MAX_DELAY_SECONDS as SECOND_LOOK_MAX_DELAY
 from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
+from key_quarantine.handlers.undo import answer_undo
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -288,6 +289,8 @@ def _contain_group(group: _Group, responder: Responder, *, may_defer: bool) -> _
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
         )
         return _Started(group, answer=(deferred, True))
+    if group.trigger.family is TriggerFamily.UNDO:
+        return _Started(group, answer=_undone(group, responder))
     correlated, recorded = _correlations(group, responder)
     incidents = [*([group.own] if group.own else []), *correlated]
     if not incidents:
@@ -353,6 +356,34 @@ def _respond(
     if trigger.cannot_contain is not None:
         return _answered(trigger, _tell(trigger, trigger.cannot_contain, responder, ledger), responder)
     return _contain(trigger, responder, ledger, member, second_look=second_look)
+
+
+def _undone(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
+    """Watched calls on one user that may undo a containment (``undo.py``): a human is told at once, then each
+    incident that contained the user runs again. A ledger or IAM that cannot answer sends the calls back."""
+    trigger, settings, aws = group.trigger, responder.settings, responder.aws
+    ledger = None if settings.dry_run else open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
+    try:
+        member = member_clients(
+            trigger, responder.own_arn, settings, aws, responder.membership or Membership(aws)
+        )
+        answer = answer_undo(
+            trigger, group.details, settings=settings, aws=aws, clients=member or aws, ledger=ledger
+        )
+    except RefusedAccountError as error:
+        return _refuse(trigger, str(error), responder, ledger), False
+    except Exception as error:  # noqa: BLE001 - whether the user is contained is never guessed: deliver again
+        return log("failed", family=trigger.family.value, user=trigger.user_name, reason=str(error)), True
+    if answer.ignored is not None or answer.alert is None:
+        return log(
+            "ignored", family=trigger.family.value, user=trigger.user_name, reason=answer.ignored
+        ), False
+    answered = [
+        _finished_run(incident, _contain(incident, responder, ledger, member), responder)
+        for incident in answer.incidents
+    ]
+    record = {"status": "responded", "alert": answer.alert.as_json(), "incidents": [r for r, _ in answered]}
+    return record, answer.alert.status is Status.FAILED or any(failed for _, failed in answered)
 
 
 def _contain(

@@ -14,17 +14,19 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.canary import send_canary
 from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import Membership, MemberUnreachableError, assume_member_role
-from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.playbook import run_playbook, still_contained
 from key_quarantine.handlers.policy_watch import PolicyChange
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import PlaybookError
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
+from key_quarantine.handlers.undo import live_incidents
 
 LOG = logging.getLogger("key_quarantine.daily_sweep")
 LOG.setLevel(logging.INFO)
 SETTINGS = Settings.from_environment()
 AWS = Aws()
+UNDONE_FOUND = "; the daily sweep found the containment undone in IAM"
 MISSED = "the daily sweep found AWS's quarantine policy on a user whose key is still active (a missed event)"
 
 
@@ -39,8 +41,12 @@ def sweep(settings: Settings, aws: Aws, *, account: str, partition: str = "aws")
     aws.calls.clear()
     audit = run_audit(aws, AuditLimits(settings.max_key_age_days, settings.max_unused_key_days))
     ledger = open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
+    recontained = _recontain_undone(settings, aws, ledger, account)
+    again = {str(r.get("user")) for r in recontained}
     responses = [
-        _respond(user, settings, aws, ledger, account) for user in audit.quarantined_users_with_active_keys
+        _respond(user, settings, aws, ledger, account)
+        for user in audit.quarantined_users_with_active_keys
+        if user not in again
     ]
     _, changes = policy_watch.watch(aws)
     summary = {
@@ -48,6 +54,7 @@ def sweep(settings: Settings, aws: Aws, *, account: str, partition: str = "aws")
         "canary": _canary(settings, aws),
         **audit.as_json(),
         "responses": responses,
+        "recontained": recontained,
         "quarantine_policy_changes": [change.as_json() for change in changes],
         "members": _sweep_members(settings, aws, ledger, account, partition)
         if settings.member_role_name
@@ -59,7 +66,7 @@ def sweep(settings: Settings, aws: Aws, *, account: str, partition: str = "aws")
             summary["summary"],
             [str(r.get("user")) for r in responses],
         )
-    _notify(settings, aws, audit, responses, changes, members=summary["members"])
+    _notify(settings, aws, audit, responses, changes, members=summary["members"], recontained=recontained)
     LOG.info(json.dumps({key: value for key, value in summary.items() if key != "findings"}, default=str))
     return summary
 
@@ -74,6 +81,38 @@ def _canary(settings: Settings, aws: Aws) -> str:
         return f"failed: {type(error).__name__}: {error}"
 
 
+def _recontain_undone(
+    settings: Settings, aws: Aws, ledger: Ledger | None, account: str
+) -> list[dict[str, Any]]:
+    """The users the ledger says the responder contained whose containment IAM no longer shows (two reads a user):
+    each open incident runs again, its steps redoing what was undone (UNDONE) and asking CloudTrail who did it."""
+    if ledger is None:
+        return []
+    try:
+        users = ledger.contained_users(account)
+    except (ClientError, BotoCoreError) as error:
+        return [{"user": "*", "refused": f"the ledger's contained users could not be read: {error}"}]
+    responses = []
+    for user in users:
+        if still_contained(aws.iam, user):
+            continue
+        try:
+            incidents = live_incidents(account, user, ledger, aws.iam, why=UNDONE_FOUND)
+        except (ClientError, BotoCoreError) as error:
+            responses.append({"user": user, "refused": f"could not tell whether it is contained: {error}"})
+            continue
+        if not isinstance(incidents, str):
+            responses += [_run(trigger, settings, aws, ledger) for trigger in incidents]
+    return responses
+
+
+def _run(trigger: Trigger, settings: Settings, aws: Aws, ledger: Ledger | None) -> dict[str, Any]:
+    try:
+        return run_playbook(trigger, settings, aws, ledger).as_json()
+    except PlaybookError as error:
+        return {"user": trigger.user_name, "refused": str(error)}
+
+
 def _respond(
     user: str,
     settings: Settings,
@@ -85,9 +124,9 @@ def _respond(
 ) -> dict[str, Any]:
     """``member``: the member account's clients and the responder's own account (organization mode)."""
     trigger = Trigger(TriggerFamily.SWEEP, account, user, None, MISSED)
+    if member is None:
+        return _run(trigger, settings, aws, ledger)
     try:
-        if member is None:
-            return run_playbook(trigger, settings, aws, ledger).as_json()
         clients, own_account = member
         return run_playbook(
             trigger, settings, aws, ledger, member=clients, responder_account=own_account
@@ -148,8 +187,9 @@ def _notify(
     changes: list[PolicyChange],
     *,
     members: list[dict[str, Any]],
+    recontained: list[dict[str, Any]],
 ) -> None:
-    if not settings.topic_arn or not (audit.findings or changes or members):
+    if not settings.topic_arn or not (audit.findings or changes or members or recontained):
         return
     counts = audit.as_json()["summary"]
     lines = [f"{problem}: {count}" for problem, count in sorted(counts.items())]
@@ -167,6 +207,12 @@ def _notify(
             "",
             f"Responded to {len(responses)} missed quarantine(s): "
             + ", ".join(str(r.get("user")) for r in responses),
+        ]
+    if recontained:
+        lines += [
+            "",
+            f"Contained again ({len(recontained)}): the ledger says the responder contained them and IAM showed "
+            "it undone: " + ", ".join(str(r.get("user")) for r in recontained),
         ]
     if members:
         lines += ["", "Member accounts:"]

@@ -70,9 +70,9 @@ def _lookup_all(
 ) -> dict[tuple[str, str, str], tuple[list[Mapping[str, Any]], str]]:
     """Each lookup's records, and why it has none when it failed ("" when it answered)."""
     with ThreadPoolExecutor(max_workers=len(lookups)) as pool:
-        pages = list(pool.map(lambda lookup: _events(cloudtrail, account, since, lookup), lookups))
+        pages = list(pool.map(lambda lookup: first_page(cloudtrail, account, since, lookup), lookups))
     return {
-        lookup: ([], page) if isinstance(page, str) else ([_record(event) for event in page], "")
+        lookup: ([], page) if isinstance(page, str) else ([record_of(event) for event in page], "")
         for lookup, page in zip(lookups, pages, strict=True)
     }
 
@@ -93,11 +93,11 @@ def find_deletion(
     cloudtrail: Callable[[str], Any], account: str, key: str, since: datetime
 ) -> Deletion | None:
     """The key's latest ``DeleteAccessKey``, or None (not recorded, not delivered yet, or CloudTrail failed)."""
-    page = _events(cloudtrail, account, since, (GLOBAL_EVENTS_REGION, "EventName", "DeleteAccessKey"))
-    return _deletion([_record(event) for event in page], account, key) if isinstance(page, list) else None
+    page = first_page(cloudtrail, account, since, (GLOBAL_EVENTS_REGION, "EventName", "DeleteAccessKey"))
+    return _deletion([record_of(event) for event in page], account, key) if isinstance(page, list) else None
 
 
-def _events(
+def first_page(
     cloudtrail: Callable[[str], Any], account: str, since: datetime, lookup: tuple[str, str, str]
 ) -> list[Mapping[str, Any]] | str:
     """The first page of a lookup (region, attribute, value), or why there is none."""
@@ -114,7 +114,7 @@ def _events(
     return list(answer.get("Events", []))
 
 
-def _record(event: Mapping[str, Any]) -> Mapping[str, Any]:
+def record_of(event: Mapping[str, Any]) -> Mapping[str, Any]:
     try:
         record = json.loads(str(event.get("CloudTrailEvent") or "{}"))
     except json.JSONDecodeError:

@@ -12,6 +12,7 @@ key is a response of its own), so that a burst of deliveries for it costs one re
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,25 @@ NOTICE_FAILED = "notice-failed"
 #: What the seal of a notice claim or a refusal covers: its status and time (``status@created_at``).
 RECORD = "record"
 BOUNDARY_REPLACED = "boundary_replaced"  # the incident item's record of the boundary our AWSDenyAll replaced
+#: The item that lists a user's incidents that ended contained (``containment_id``), each under this prefix.
+CONTAINED_PREFIX, INCIDENT_PREFIX = "contained#", "incident:"
+#: What the daily sweep reads beside Ledger.ACTIONS: the users the responder contained (one Scan a day).
+SWEEP_ACTIONS = ("dynamodb:Scan",)
+
+
+@dataclass(frozen=True)
+class Containment:
+    """An incident that ended contained, as the ledger keeps it for the undo watch and the sweep: enough to run
+    the same incident again (its id is made from the same family, account, user and key)."""
+
+    incident_id: str
+    family: str
+    access_key_id: str | None
+    category: str | None
+    from_aws: bool
+    reason: str
+    user_id: str
+    since: str  # when the user was first recorded contained
 
 
 class Ledger:
@@ -352,6 +372,69 @@ class Ledger:
             )
         except (ClientError, BotoCoreError) as error:
             self._fail_safe("record", error)
+        if finished and incident.contained:
+            self.remember_containment(incident)
+
+    def remember_containment(self, incident: Incident) -> None:
+        """Add the incident to its user's ``contained#`` item: the undo watch and the sweep learn whom the responder
+        contained from here (the ledger only our functions and operators may write), never from a tag the key's
+        holder can remove. ``release`` closes the incident items this points at, which ends the watch on them."""
+        trigger = incident.trigger
+        entry = {
+            "family": {"S": trigger.family.value},
+            "from_aws": {"BOOL": trigger.from_aws},
+            "reason": {"S": trigger.reason},
+            "user_id": {"S": incident.user_id},
+            **({"key": {"S": trigger.access_key_id}} if trigger.access_key_id else {}),
+            **({"category": {"S": trigger.category}} if trigger.category else {}),
+        }
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"incident_id": {"S": containment_id(trigger.account, incident.user_name)}},
+                UpdateExpression="SET #a = :a, #u = :u, #i = :i, #since = if_not_exists(#since, :now)",
+                ExpressionAttributeNames={
+                    "#a": "account",
+                    "#u": "user",
+                    "#i": INCIDENT_PREFIX + incident.incident_id,
+                    "#since": "since",
+                },
+                ExpressionAttributeValues={
+                    ":a": {"S": trigger.account},
+                    ":u": {"S": incident.user_name},
+                    ":i": {"M": entry},
+                    ":now": {"S": _now()},
+                },
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe("remember the containment", error)
+
+    def containments(self, account: str, user: str) -> list[Containment]:
+        """The user's incidents that ended contained (one read; raises when the ledger cannot answer: whether the
+        user is contained is not guessed). ``finished_contained`` tells which are still open."""
+        found = self._dynamodb.get_item(
+            TableName=self._table,
+            Key={"incident_id": {"S": containment_id(account, user)}},
+            ConsistentRead=True,
+        )
+        item = found.get("Item", {})
+        since = str(item.get("since", {}).get("S", ""))
+        return [
+            _containment(name.removeprefix(INCIDENT_PREFIX), value.get("M", {}), since)
+            for name, value in sorted(item.items())
+            if name.startswith(INCIDENT_PREFIX)
+        ]
+
+    def contained_users(self, account: str) -> list[str]:
+        """Every user of ``account`` the responder recorded contained (the sweep's one Scan, ``SWEEP_ACTIONS``)."""
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(incident_id, :p) AND #a = :a",
+            ExpressionAttributeNames={"#a": "account", "#u": "user"},
+            ExpressionAttributeValues={":p": {"S": CONTAINED_PREFIX}, ":a": {"S": account}},
+            ProjectionExpression="#u",
+        )
+        return sorted({item["user"]["S"] for page in pages for item in page.get("Items", [])})
 
     def close_incidents(self, account: str, user: str) -> list[str]:
         """End the user's open incidents (``release``): each item is kept under ``<id>#released#<time>`` and the
@@ -478,6 +561,23 @@ def _text(item: dict[str, Any], sealed: str | None, attribute: str | None = None
 
 def _record_value(item: dict[str, Any]) -> str:
     return f"{_text(item, None, 'status')}@{_text(item, None, 'created_at')}"
+
+
+def containment_id(account: str, user: str) -> str:
+    return f"{CONTAINED_PREFIX}{account}#{user}"
+
+
+def _containment(incident_id: str, entry: dict[str, Any], since: str) -> Containment:
+    return Containment(
+        incident_id=incident_id,
+        family=str(entry.get("family", {}).get("S", "")),
+        access_key_id=entry.get("key", {}).get("S"),
+        category=entry.get("category", {}).get("S"),
+        from_aws=bool(entry.get("from_aws", {}).get("BOOL", False)),
+        reason=str(entry.get("reason", {}).get("S", "")),
+        user_id=str(entry.get("user_id", {}).get("S", "")),
+        since=since,
+    )
 
 
 def finished_marker(trigger: Trigger) -> str:

@@ -136,6 +136,10 @@ class Settings:
         False  # deny the old sessions of roles the trail assumed (revocable_roles only)
     )
     revocable_roles: tuple[str, ...] = ()  # revocable_role_patterns: from deployed configuration only
+    #: the undo watch: the roles whose calls are the pipeline's own (the responder's, the sweep's), and the
+    #: operators' roles, whose tags on a user are their ``contain`` (their release is known from the ledger)
+    own_role_arns: frozenset[str] = frozenset()
+    operator_role_arns: frozenset[str] = frozenset()
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +173,8 @@ class Settings:
                 ledger_mac_key=env.get("KQ_LEDGER_MAC_KEY") or None,
                 revoke_role_sessions=_flag(env, "KQ_REVOKE_ROLE_SESSIONS"),
                 revocable_roles=_revocable_roles(env.get("KQ_REVOCABLE_ROLES", "")),
+                own_role_arns=_names(env.get("KQ_OWN_ROLE_ARNS", "")),
+                operator_role_arns=_names(env.get("KQ_OPERATOR_ROLE_ARNS", "")),
             )
         except ValueError as error:
             raise SettingsError(f"invalid responder setting: {error}") from None

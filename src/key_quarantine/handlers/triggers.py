@@ -34,6 +34,7 @@ from key_quarantine.handlers.cannot_contain import (
     root_credentials,
     sample_finding,
 )
+from key_quarantine.handlers.watched_calls import Undo, undo_of
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 LONG_TERM_KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # 16 to 128 characters, as IAM requires
@@ -66,6 +67,7 @@ class TriggerFamily(StrEnum):
     MANUAL = "manual"
     SWEEP = "sweep"
     ABUSE = "abuse"
+    UNDO = "undo"  # a watched call that may have undone a containment (handlers/undo.py)
 
 
 class TriggerError(ValueError):
@@ -105,6 +107,8 @@ def parse_triggers(event: Any) -> tuple[Trigger, ...]:
     """Every Trigger an EventBridge event stands for: one, or one per access key an AWS Health event names
     (``affectedEntities`` may list several); TriggerError when it stands for none."""
     trigger = _parse(event)
+    if trigger.family is TriggerFamily.UNDO:
+        return (trigger, *_abuse_too(event, trigger))
     if trigger.family is not TriggerFamily.HEALTH_RISK or trigger.access_key_id is None:
         return (trigger,)
     detail = event["detail"]
@@ -117,7 +121,8 @@ def parse_event(event: Any) -> Trigger:
     """The one Trigger an EventBridge event stands for, or TriggerError (also when it names several keys)."""
     triggers = parse_triggers(event)
     if len(triggers) > 1:
-        raise TriggerError(f"the event names {len(triggers)} access keys: each is a trigger of its own")
+        what = "access keys" if triggers[0].family is TriggerFamily.HEALTH_RISK else "triggers (undo, abuse)"
+        raise TriggerError(f"the event names {len(triggers)} {what}: each is a trigger of its own")
     return triggers[0]
 
 
@@ -161,6 +166,9 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
     elif name == "PutUserPolicy" and policy == LEGACY_QUARANTINE_INLINE_POLICY:
         family, what = TriggerFamily.LEGACY_QUARANTINE, f"added the inline policy {policy}"
     else:
+        undo = undo_of(detail)
+        if undo is not None:
+            return _undo(event, detail, undo)
         return _abuse(event, detail)  # a failed call too: denied CreateUser or CreateAccessKey is the attempt
     if detail.get("errorCode"):
         raise TriggerError(f"the {name} call failed ({detail['errorCode']}): nothing was attached")
@@ -178,6 +186,37 @@ def _cloudtrail_iam(event: Mapping[str, Any], detail: Mapping[str, Any]) -> Trig
     return Trigger(
         family, account, user, None, reason, _event_id(detail), ATTACHED_BY_A_PRINCIPAL, actor=actor
     )
+
+
+def _undo(event: Mapping[str, Any], detail: Mapping[str, Any], undo: Undo) -> Trigger:
+    """A call that may have undone a containment, on the user it names (the caller's own when it names none, as
+    IAM reads these calls). One trigger per user whatever the call: a batch's undo calls on a user are one group."""
+    account = _recorded_in(event, detail)
+    identity = _object(detail, "userIdentity")
+    user = undo.user
+    if user is None:
+        if identity.get("type") != "IAMUser" or identity.get("accountId", account) != account:
+            raise TriggerError(f"{undo.event_name} names no user and was not made by one of {account}")
+        user = identity.get("userName")
+    name = _user_name(user)
+    return Trigger(
+        TriggerFamily.UNDO,
+        account,
+        name,
+        None,
+        f"{undo.describe()}, on IAM user {name}",
+        _event_id(detail),
+        actor=_caller(detail),
+    )
+
+
+def _abuse_too(event: Mapping[str, Any], undo: Trigger) -> tuple[Trigger, ...]:
+    """A new key or password made by a user's own key is in the abuse catalogue too: answered as both."""
+    try:
+        abuse = _abuse(event, event["detail"])
+    except TriggerError:
+        return ()
+    return (replace(abuse, event=undo.event, reported_by=undo.reported_by),)
 
 
 def _made_by_aws(detail: Mapping[str, Any], user: str) -> bool:

@@ -21,6 +21,7 @@ from key_quarantine.handlers.steps import (
     second_look,
     security_hub,
     tag_user,
+    undone_by,
 )
 from key_quarantine.handlers.steps.base import (
     CannotContainError,
@@ -38,6 +39,7 @@ RECORD_STEPS: tuple[Step, ...] = (
     revoke_role_sessions.STEP,  # the role sessions it opened: revoked when opted in, else reported
     remove_console_access.STEP,
     deleted_key.STEP,
+    undone_by.STEP,  # who undid a containment this run found undone: in the notice
     evidence.STEP,
     tag_user.STEP,
     notify.STEP,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.steps.base import UNDONE, Skip, Step, why_not_containing
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -80,7 +80,11 @@ def deactivate_credentials(incident: Incident) -> str:
         raise CredentialsError(f"NOT all deactivated: {'; '.join(failed)}; done: {summary}")
     if not done:
         raise Skip("no other active credential (service-specific, SSH public key, signing certificate)")
-    return f"dry run: would set {summary}" if incident.settings.dry_run else summary
+    if incident.settings.dry_run:
+        return f"dry run: would set {summary}"
+    if STEP.name in incident.done_before:
+        return f"{UNDONE}: found Active again after the earlier containment; {summary}"
+    return summary
 
 
 STEP = Step(
