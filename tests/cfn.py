@@ -95,3 +95,34 @@ def scan(
 
 def ids(findings: list[Finding]) -> list[tuple[str, str]]:
     return [(f.rule_id, f.logical_id) for f in findings]
+
+
+def resolve_template(value: Any, template: dict[str, Any], parameters: dict[str, Any]) -> Any:
+    """The intrinsics a synthesized policy uses (Ref, Join, Split, Select, If and the Conditions it names), with
+    ``parameters`` as CloudFormation (or a StackSet) would pass them: a CommaDelimitedList as a list."""
+
+    def value_of(node: Any) -> Any:
+        if isinstance(node, list):
+            return [value_of(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1 or next(iter(node)) not in functions:
+            return {key: value_of(item) for key, item in node.items()}
+        ((name, argument),) = node.items()
+        return functions[name](argument)
+
+    def holds(condition: str) -> bool:
+        return bool(value_of(template["Conditions"][condition]))
+
+    functions: dict[str, Any] = {
+        "Ref": lambda name: parameters[name],
+        "Fn::Join": lambda args: args[0].join(value_of(args[1])),
+        "Fn::Split": lambda args: value_of(args[1]).split(args[0]),
+        "Fn::Select": lambda args: value_of(args[1])[args[0]],
+        "Fn::If": lambda args: value_of(args[1] if holds(args[0]) else args[2]),
+        "Fn::Equals": lambda args: value_of(args[0]) == value_of(args[1]),
+        "Fn::Not": lambda args: not value_of(args[0]),
+        "Fn::And": lambda args: all(value_of(arg) for arg in args),
+        "Condition": holds,
+    }
+    return value_of(value)

@@ -13,12 +13,16 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from key_quarantine import KeyQuarantineMember, KeyQuarantineOrganization
+from key_quarantine.constructs.organization_member import OPERATOR_ROLES_PARAMETER, TRUSTED_ROLES_PARAMETER
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, signal_patterns
 from key_quarantine.data.detections import categories, regional_categories
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
+from key_quarantine.handlers.organization import MEMBER_OPERATOR_ROLE_NAME, MEMBER_ROLE_NAME
+from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.steps import ALL_STEPS, RESOLVE_ACTIONS
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 from tests.cdk_apps import plugin_report, synth
+from tests.cfn import resolve_template
+from tests.handlers.policy_evaluation import resource_decision
 
 SECURITY = "111111111111"
 MANAGEMENT = "222222222222"
@@ -58,6 +62,13 @@ def member(central: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(stack_set(central)["TemplateBody"]))
 
 
+def named_role(template: dict[str, Any], name: str) -> dict[str, Any]:
+    (role,) = [
+        r for r in resources(template, "AWS::IAM::Role").values() if r["Properties"].get("RoleName") == name
+    ]
+    return role
+
+
 def logical_id(template: dict[str, Any], kind: str) -> str:
     (found,) = resources(template, kind)
     return found
@@ -85,15 +96,25 @@ def test_stack_set_parameters_are_the_central_bus_role_and_organization(central:
     (responder_role,) = [
         lid for lid in resources(central, "AWS::IAM::Role") if "Responder" in lid and "Sweep" not in lid
     ]
+    (sweep_role,) = [lid for lid in resources(central, "AWS::IAM::Role") if "DailySweep" in lid]
     assert parameters == {
         "CentralEventBusArn": {"Fn::GetAtt": [bus, "Arn"]},
         "CentralResponderRoleArn": {"Fn::GetAtt": [responder_role, "Arn"]},
         "OrganizationId": ORG_ID,
+        # the daily sweep enters every member account through the member role too
+        TRUSTED_ROLES_PARAMETER: {"Fn::GetAtt": [sweep_role, "Arn"]},
+        OPERATOR_ROLES_PARAMETER: "",  # none named: no operator role in the members
     }
 
 
 def test_member_template_takes_those_parameters_and_has_no_assets(member: dict[str, Any]) -> None:
-    assert set(member["Parameters"]) == {"CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId"}
+    assert set(member["Parameters"]) == {
+        "CentralEventBusArn",
+        "CentralResponderRoleArn",
+        "OrganizationId",
+        TRUSTED_ROLES_PARAMETER,
+        OPERATOR_ROLES_PARAMETER,
+    }
     text = json.dumps(member)
     assert "BootstrapVersion" not in text
     assert "AssetParameters" not in text
@@ -118,10 +139,8 @@ def test_central_template_is_cfn_lint_clean(central: dict[str, Any]) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_member_role_trusts_only_the_central_responder_role_in_the_organization(
-    member: dict[str, Any],
-) -> None:
-    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+def test_member_role_trusts_only_the_central_roles_in_the_organization(member: dict[str, Any]) -> None:
+    role = named_role(member, MEMBER_ROLE_NAME)
     assert role["Properties"]["RoleName"] == MEMBER_ROLE_NAME
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
@@ -129,10 +148,87 @@ def test_member_role_trusts_only_the_central_responder_role_in_the_organization(
     root = json.dumps(statement["Principal"]["AWS"])
     assert '{"Ref": "CentralResponderRoleArn"}' in root  # the central account, taken from the role ARN
     assert root.endswith(':root"]]}')
-    assert statement["Condition"] == {
-        "ArnEquals": {"aws:PrincipalArn": {"Ref": "CentralResponderRoleArn"}},
-        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}},
+    assert set(statement["Condition"]) == {"ArnEquals", "StringEquals"}
+    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+
+
+RESPONDER_ARN = f"arn:aws:iam::{SECURITY}:role/Security-Responder"
+SWEEP_ARN = f"arn:aws:iam::{SECURITY}:role/Security-DailySweep"
+OPERATOR_ARN = f"arn:aws:iam::{SECURITY}:role/kq-operator"
+
+
+def assumers(role: dict[str, Any], member: dict[str, Any], **parameters: str) -> set[str]:
+    """Which central roles the role's trust admits, as CloudFormation resolves it with the StackSet's parameters
+    (a CommaDelimitedList as a list). A cross-account AssumeRole needs the role's trust to allow the caller (IAM
+    User Guide, "Cross account resource access in IAM"); the callers' own policies allow sts:AssumeRole. moto
+    ignores trust policies, so the trust is evaluated here."""
+    values = {
+        "CentralResponderRoleArn": RESPONDER_ARN,
+        "OrganizationId": ORG_ID,
+        "AWS::Partition": "aws",
+        **{name: value.split(",") if value else [""] for name, value in parameters.items()},
     }
+    trust = resolve_template(role["Properties"]["AssumeRolePolicyDocument"], member, values)
+    candidates = [RESPONDER_ARN, SWEEP_ARN, OPERATOR_ARN, f"arn:aws:iam::{SECURITY}:role/AdminOfSecurity"]
+    admitted = {
+        arn
+        for arn in candidates
+        if resource_decision(
+            trust,
+            "sts:AssumeRole",
+            arn,
+            {"aws:PrincipalOrgID": ORG_ID},
+            identity_allows=True,
+            delegates_to_iam=False,
+        )
+        == "allow"
+    }
+    outsider = resource_decision(
+        trust,
+        "sts:AssumeRole",
+        next(iter(admitted or {RESPONDER_ARN})),
+        {"aws:PrincipalOrgID": "o-someoneelse"},
+        identity_allows=True,
+        delegates_to_iam=False,
+    )
+    assert outsider != "allow"  # never from outside the organization
+    return admitted
+
+
+@pytest.mark.parametrize(
+    ("sweep", "allowed"), [(SWEEP_ARN, {RESPONDER_ARN, SWEEP_ARN}), ("", {RESPONDER_ARN})]
+)
+def test_member_responder_role_admits_the_responder_and_the_sweep_only(
+    member: dict[str, Any], sweep: str, allowed: set[str]
+) -> None:
+    # Given the member responder role as the StackSet creates it, with or without a daily sweep
+    role = named_role(member, MEMBER_ROLE_NAME)
+    # Then the responder and the sweep may assume it; an operator or another central role may not (no empty ARN
+    # in the trust when there is no sweep)
+    trusted = {TRUSTED_ROLES_PARAMETER: sweep, OPERATOR_ROLES_PARAMETER: OPERATOR_ARN}
+    assert assumers(role, member, **trusted) == allowed
+
+
+def test_member_operator_role_admits_the_operators_only_and_grants_exactly_what_release_changes(
+    member: dict[str, Any],
+) -> None:
+    # Given the member operator role as the StackSet creates it for the security account's operators
+    role = named_role(member, MEMBER_OPERATOR_ROLE_NAME)
+    parameters = {TRUSTED_ROLES_PARAMETER: SWEEP_ARN, OPERATOR_ROLES_PARAMETER: OPERATOR_ARN}
+    # Then only the operators may assume it: not the responder, not the sweep
+    assert assumers(role, member, **parameters) == {OPERATOR_ARN}
+    # and it grants exactly release's IAM calls, on users only (release may set any boundary: the responder's
+    # member role cannot)
+    (policy,) = role["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == sorted(RELEASE_ACTIONS)
+    assert json.dumps(statement["Resource"]).endswith(':user/*"]]}')
+    # and it exists only in us-east-1, and only when operators are named
+    values = {"AWS::Region": "us-east-1", OPERATOR_ROLES_PARAMETER: [OPERATOR_ARN]}
+    condition = {"Condition": role["Condition"]}
+    assert resolve_template(condition, member, values) is True
+    assert resolve_template(condition, member, {**values, OPERATOR_ROLES_PARAMETER: [""]}) is False
+    assert resolve_template(condition, member, {**values, "AWS::Region": "eu-west-1"}) is False
 
 
 def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(member: dict[str, Any]) -> None:
@@ -146,7 +242,7 @@ def test_member_role_grants_exactly_the_playbooks_iam_and_cloudtrail_actions(mem
         ]
         if action.startswith(("iam:", "cloudtrail:"))
     }
-    (role,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    role = named_role(member, MEMBER_ROLE_NAME)
     (policy,) = role["Properties"]["Policies"]
     granted: set[str] = set()
     statements = policy["PolicyDocument"]["Statement"]
@@ -188,7 +284,7 @@ def test_global_signals_and_the_member_role_exist_only_in_us_east_1(member: dict
     assert len(rules) == len(global_rules) + len(regional_rules)
     for rule in regional_rules:
         assert "iam.amazonaws.com" not in json.dumps(rule["Properties"]["EventPattern"])
-    (named,) = [r for r in resources(member, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    named = named_role(member, MEMBER_ROLE_NAME)
     assert named["Condition"] == in_global  # IAM is global: one member role per account, not per region
 
 
@@ -291,6 +387,7 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
     # Given the member construct in a stack of the management account, with the security stack's outputs
     role_arn = f"arn:aws:iam::{SECURITY}:role/Security-OrgResponderRole-ABC"
     bus_arn = f"arn:aws:events:us-east-1:{SECURITY}:event-bus/SecurityOrgBus3A2E3AE3"
+    sweep_arn = f"arn:aws:iam::{SECURITY}:role/Security-OrgDailySweepRole-DEF"
 
     def build(app: cdk.App) -> None:
         stack = cdk.Stack(app, "Management", env=cdk.Environment(account=MANAGEMENT, region="us-east-1"))
@@ -299,17 +396,23 @@ def test_management_account_gets_the_same_member_construct_as_a_plain_stack(tmp_
             "Member",
             central_event_bus_arn=bus_arn,
             central_responder_role_arn=role_arn,
+            trusted_role_arns=[sweep_arn],
+            operator_role_arns=[OPERATOR_ARN],
             organization_id=ORG_ID,
         )
 
     # When synthesized
     outdir = synth(tmp_path, build)
     template = json.loads((outdir / "Management.template.json").read_text())
-    # Then the member role trusts the security account's responder role, and the rules forward to its bus
-    (role,) = [r for r in resources(template, "AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    # Then the member role trusts the security account's responder and sweep roles, and the rules forward to its bus
+    role = named_role(template, MEMBER_ROLE_NAME)
+    (operators,) = named_role(template, MEMBER_OPERATOR_ROLE_NAME)["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    assert operators["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [OPERATOR_ARN]}
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert SECURITY in json.dumps(statement["Principal"])
-    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": role_arn}
+    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [role_arn, sweep_arn]}
     targets = [
         r["Properties"]["Targets"][0]["Arn"] for r in resources(template, "AWS::Events::Rule").values()
     ]

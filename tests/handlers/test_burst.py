@@ -23,6 +23,7 @@ from key_quarantine.handlers import batch, responder, trail
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import HANDED_BACK, FinishedMemo
 from key_quarantine.handlers.ledger import CONTAINED_PREFIX
+from key_quarantine.handlers.playbook import RECORD_HANDED_BACK
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.handlers.conftest import REGION, MotoAccount, create_signals_table
 from tests.handlers.test_detections import cloudtrail_event, in_account, long_term_key
@@ -220,53 +221,147 @@ def test_the_finished_memo_forgets_after_its_max_age_so_a_release_is_seen() -> N
     assert trigger not in memo
 
 
-def test_groups_not_started_before_the_deadline_go_back_and_the_started_ones_stand(
-    burst: MotoAccount,
+class InvocationClock:
+    """The Lambda's time left, in a fake clock that only a slow CloudTrail read moves (no timed assertions)."""
+
+    def __init__(self, left_ms: int) -> None:
+        self.left_ms = left_ms
+        self.timeline: list[tuple[str, str]] = []  # the calls in order, when an OrderedAws shares it
+
+    def remaining_ms(self) -> int:
+        return self.left_ms
+
+
+class OrderedAws(Aws):
+    """Clients that also keep the order of their calls, with the user each names, in ``order`` (shared with the
+    slow trail's reads)."""
+
+    def __init__(self, region: str, order: list[tuple[str, str]]) -> None:
+        super().__init__(region=region)
+        self.order = order
+
+    def _count(self, model: Any, **kwargs: Any) -> None:
+        super()._count(model, **kwargs)
+        body = kwargs.get("params", {}).get("body")  # IAM's query protocol: the request's fields
+        self.order.append((model.name, str(body.get("UserName", "")) if isinstance(body, dict) else ""))
+
+
+@pytest.fixture
+def slow_trail(monkeypatch: pytest.MonkeyPatch) -> tuple[InvocationClock, list[str]]:
+    """Each CloudTrail page costs 30 s of the invocation (LookupEvents at 2 a second, a busy trail); the keys
+    read, in order. moto has no LookupEvents: the page is empty."""
+    clock, read = InvocationClock(120_000), []
+
+    def page(search: Any, client: Any, token: str | None) -> dict[str, Any]:
+        read.append(search.principal.access_key_id)
+        clock.timeline.append(("LookupEvents", search.principal.access_key_id))
+        clock.left_ms -= 30_000
+        return {"Events": []}
+
+    monkeypatch.setattr(trail._Search, "_page", page)
+    return clock, read
+
+
+def answering(account: MotoAccount, clock: InvocationClock, aws: Aws | None = None) -> batch.Responder:
+    return batch.Responder(
+        responder.SETTINGS,
+        aws or responder.AWS,
+        context_for(account.account_id).invoked_function_arn,
+        remaining_ms=clock.remaining_ms,
+    )
+
+
+def steps_of(result: dict[str, Any]) -> dict[str, str]:
+    return {step["name"]: step["status"] for step in result["steps"]}
+
+
+def test_every_key_of_a_batch_is_contained_before_any_trail_is_read_and_late_evidence_comes_back(
+    burst: MotoAccount, slow_trail: tuple[InvocationClock, list[str]]
 ) -> None:
-    # Given a batch naming two users' keys, and an invocation that has time left for the first only
+    # Given a batch naming two users' keys, an invocation with 70 s left and a trail that reads slowly
+    clock, read = slow_trail
+    clock.left_ms = 70_000
     events = [
         invoke_model(burst, burst.user, burst.key, 0),
         invoke_model(burst, burst.bystander, burst.bystander_key, 1),
     ]
-    time_left = iter([120_000, batch.GROUP_TIME_RESERVE_MS - 1])
-    answering = batch.Responder(
-        responder.SETTINGS,
-        responder.AWS,
-        context_for(burst.account_id).invoked_function_arn,
-        remaining_ms=lambda: next(time_left),
-    )
     deliveries = [batch.Delivery(f"m{n}", json.dumps(event)) for n, event in enumerate(events)]
     # When the batch is answered
-    result = batch.respond_to_batch(deliveries, answering)
-    # Then the first key is contained, and only the second's message goes back to the queue, untouched
-    assert result.failed == ["m1"]
-    assert result.results["m1"]["status"] == "deferred"
+    result = batch.respond_to_batch(deliveries, answering(burst, clock))
+    # Then both keys are contained, though only the first run's trail could be read in time
     assert burst.key_status()[burst.key] == "Inactive"
-    assert burst.key_status(burst.bystander) == {burst.bystander_key: "Active"}
+    assert burst.key_status(burst.bystander) == {burst.bystander_key: "Inactive"}
+    assert read == [burst.key]
+    # and the second's record steps go back to the queue, its containment recorded, not lost
+    assert result.failed == ["m1"]
+    assert steps_of(result.results["m1"])[RECORD_HANDED_BACK] == "failed"
+    assert steps_of(result.results["m1"])["deactivate-keys"] == "done"
+    assert "notify" not in steps_of(result.results["m1"])
+    # When the redelivery arrives in a fresh invocation
+    clock.left_ms = 70_000
+    again = batch.respond_to_batch(deliveries[1:], answering(burst, clock))
+    # Then its evidence and notice follow, and the key stays contained
+    assert again.failed == []
+    assert steps_of(again.results["m1"])["notify"] == "done"
+    assert steps_of(again.results["m1"])["evidence"] == "done"
+    assert read == [burst.key, burst.bystander_key]
+    assert burst.key_status(burst.bystander) == {burst.bystander_key: "Inactive"}
 
 
-def test_a_dozen_fresh_abuse_keys_ahead_of_the_quarantine_event_cannot_defer_it(burst: MotoAccount) -> None:
-    # Given a batch where a dozen abuse groups (fresh keys the attacker drives, or made up) arrived before AWS's
-    # quarantine attach for the leaked user, and an invocation with time left to start only four groups
+def test_a_dozen_fresh_abuse_keys_ahead_of_the_quarantine_event_cannot_defer_its_containment(
+    burst: MotoAccount, slow_trail: tuple[InvocationClock, list[str]]
+) -> None:
+    # Given a batch where a dozen abuse groups (fresh keys the attacker drives) arrived before AWS's quarantine
+    # attach for the leaked user, each with a slow trail to read
+    clock, read = slow_trail
+    decoys = {f"decoy-{n}": "" for n in range(12)}
+    for user in decoys:
+        burst.iam.create_user(UserName=user)
+        decoys[user] = burst.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    abuse = [invoke_model(burst, user, key, n) for n, (user, key) in enumerate(decoys.items())]
+    deliveries = [batch.Delivery(f"abuse{n}", json.dumps(event)) for n, event in enumerate(abuse)]
+    deliveries.append(batch.Delivery("quarantine", json.dumps(quarantine_event(burst, burst.user))))
+    aws = OrderedAws(REGION, clock.timeline)
+    # When the batch is answered
+    result = batch.respond_to_batch(deliveries, answering(burst, clock, aws))
+    # Then the quarantined user's containment is the batch's first write, and every key is contained before any
+    # trail is read
+    containment = {"UpdateAccessKey", "PutUserPolicy"}
+    writes = [(name, user) for name, user in aws.order if name in containment]
+    assert writes[0][1] == burst.user
+    last_write = max(i for i, (name, _) in enumerate(aws.order) if name in containment)
+    assert aws.order.index(("LookupEvents", read[0])) > last_write
+    assert {user for _, user in writes} == {burst.user, *decoys}
+    assert burst.key_status() == {burst.key: "Inactive", burst.other_key: "Inactive"}
+    assert all(burst.key_status(user) == {key: "Inactive"} for user, key in decoys.items())
+    assert set(read[:2]) == {burst.key, burst.other_key}
+    # and the quarantine's own evidence and notice came first; only abuse groups went back, for their evidence
+    assert "quarantine" not in result.failed
+    assert steps_of(result.results["quarantine"])["notify"] == "done"
+    handed_back = {m for m, r in result.results.items() if steps_of(r).get(RECORD_HANDED_BACK) == "failed"}
+    assert handed_back
+    assert set(result.failed) == handed_back
+    assert all(steps_of(result.results[m])["deactivate-keys"] == "done" for m in handed_back)
+
+
+def test_with_too_little_time_the_confirmed_leak_is_still_contained_and_only_abuse_is_deferred(
+    burst: MotoAccount, slow_trail: tuple[InvocationClock, list[str]]
+) -> None:
+    # Given an invocation that starts with less than the reserve left, and a dozen abuse groups ahead
+    clock, read = slow_trail
+    clock.left_ms = batch.GROUP_TIME_RESERVE_MS - 1
     abuse = [invoke_model(burst, f"decoy-{n}", f"AKIADECOY{n:011d}", n) for n in range(12)]
     deliveries = [batch.Delivery(f"abuse{n}", json.dumps(event)) for n, event in enumerate(abuse)]
     deliveries.append(batch.Delivery("quarantine", json.dumps(quarantine_event(burst, burst.user))))
-    checks = iter([120_000] * 4 + [batch.GROUP_TIME_RESERVE_MS - 1] * 20)
-    answering = batch.Responder(
-        responder.SETTINGS,
-        responder.AWS,
-        context_for(burst.account_id).invoked_function_arn,
-        remaining_ms=lambda: next(checks),
-    )
     # When the batch is answered
-    result = batch.respond_to_batch(deliveries, answering)
-    # Then the AWS-confirmed signal was answered first and never deferred: the user is contained now
-    assert "quarantine" not in result.failed
-    assert result.results["quarantine"]["status"] == "responded"
-    assert burst.key_status()[burst.key] == "Inactive"
-    # and only abuse groups went back to the queue (the four started stand)
-    assert sorted(result.failed) == sorted(f"abuse{n}" for n in range(4, 12))
-    assert {result.results[f"abuse{n}"]["status"] for n in range(4, 12)} == {"deferred"}
+    result = batch.respond_to_batch(deliveries, answering(burst, clock))
+    # Then the AWS-confirmed signal is contained all the same; its record steps come back with the abuse groups,
+    # which were not started at all
+    assert burst.key_status() == {burst.key: "Inactive", burst.other_key: "Inactive"}
+    assert steps_of(result.results["quarantine"])[RECORD_HANDED_BACK] == "failed"
+    assert {result.results[f"abuse{n}"]["status"] for n in range(12)} == {"deferred"}
+    assert sorted(result.failed) == sorted([*(f"abuse{n}" for n in range(12)), "quarantine"])
+    assert read == []
 
 
 def test_an_hour_of_calls_looks_at_the_trail_again_once_per_covered_window(

@@ -21,7 +21,7 @@ import botocore.endpoint
 import pytest
 
 from key_quarantine.constructs.responder_queue import DEFAULT_MAX_RECEIVE_COUNT
-from key_quarantine.handlers import responder
+from key_quarantine.handlers import responder, trail
 from key_quarantine.handlers.aws import MAX_ATTEMPTS, Aws
 from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import finished_marker
@@ -140,10 +140,13 @@ def ledger_finished(account: MotoAccount, event: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize("call", CALLS, ids=[f"{c.id}-{c.phase}" for c in CALLS])
 def test_a_failing_call_never_loses_the_leak(
-    account: MotoAccount, signals: str, delays: list[float], call: Call
+    account: MotoAccount, signals: str, delays: list[float], call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for fault in Fault:  # one moto account, a leaked user of its own for each fault
         delays.clear()
+        # each fault's own CloudTrail pace: a throttled trail's shared back-off (seconds) must not defer the
+        # next fault's trail, which would then never reach the failing call
+        monkeypatch.setattr(trail, "THROTTLE", trail.Throttle())
         fail_and_recover(leaked_user(account, fault), delays, call, fault)
 
 

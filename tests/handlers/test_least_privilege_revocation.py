@@ -145,7 +145,7 @@ def member_policy(revocable: list[str]) -> dict[str, Any]:
     (role,) = [
         b
         for b in template["Resources"].values()
-        if b["Type"] == "AWS::IAM::Role" and "Policies" in b["Properties"]
+        if b["Type"] == "AWS::IAM::Role" and b["Properties"].get("RoleName") == MEMBER_ROLE_NAME
     ]
     statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
     return {"Version": "2012-10-17", "Statement": Deployed(template).resolve(statements)}

@@ -18,11 +18,13 @@ import pytest
 from key_quarantine.handlers import batch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, FinishedMemo, Responder, respond_to_batch
-from key_quarantine.handlers.ledger import finished_marker
+from key_quarantine.handlers.ledger import RECORD, finished_marker, open_ledger
 from key_quarantine.handlers.ledger_seal import seal_name
 from key_quarantine.handlers.playbook import incident_id_of
-from key_quarantine.handlers.triggers import parse_event
+from key_quarantine.handlers.tell_human import notice_id_of
+from key_quarantine.handlers.triggers import parse_event, parse_triggers
 from tests.handlers.conftest import REGION, MotoAccount
+from tests.handlers.test_cannot_contain import ROOT_KEY, guardduty
 from tests.handlers.test_responder_wiring import quarantine_event
 
 
@@ -130,3 +132,82 @@ def test_a_genuine_finished_incident_is_still_believed(sealed: MotoAccount) -> N
     assert second["steps"][0]["detail"].endswith("is already finished")  # type: ignore[index]
     assert calls_before >= 1
     assert sealed.notifications() == []
+
+
+def root_key_finding(account: MotoAccount) -> str:
+    """GuardDuty on the root user's key: the responder cannot contain it, so its notice is all there is."""
+    return json.dumps(guardduty(account.account_id, "Root", "Root", ROOT_KEY))
+
+
+def answer_root_finding(account: MotoAccount) -> dict[str, object]:
+    responder = Responder(
+        account.settings, Aws(region=REGION), f"arn:aws:lambda:{REGION}:{account.account_id}:function:r"
+    )
+    return respond_to_batch([Delivery("m1", root_key_finding(account))], responder).results["m1"]
+
+
+def forge_notice_claim(account: MotoAccount, *, with_seal: str | None = None) -> str:
+    """The attacker's item: the "cannot contain" notice of its own root key marked as told already (notice ids
+    are sha256 of public fields of the finding)."""
+    (trigger,) = parse_triggers(json.loads(root_key_finding(account)))
+    assert trigger.cannot_contain is not None
+    notice_id = notice_id_of(trigger, trigger.cannot_contain)
+    item = {
+        "incident_id": {"S": notice_id},
+        "account": {"S": account.account_id},
+        "status": {"S": "told"},
+        "created_at": {"S": "2026-12-02T00:00:00Z"},
+    }
+    if with_seal is not None:
+        item[seal_name(RECORD)] = {"S": with_seal}
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=account.table, Item=item)
+    return notice_id
+
+
+def test_unsealed_a_forged_notice_claim_silences_the_root_key_notice(account: MotoAccount) -> None:
+    # Given no seal key, and the attacker's pre-written "told" claim for its root key's notice
+    forge_notice_claim(account)
+    # When GuardDuty's finding on the root key arrives
+    result = answer_root_finding(account)
+    # Then the forged claim is believed: nobody hears of the root key (what the seal is for)
+    steps = {step["name"]: step["status"] for step in result["steps"]}  # type: ignore[attr-defined]
+    assert steps["notify"] == "skipped"
+    assert account.notifications() == []
+
+
+@pytest.mark.parametrize("seal", [None, base64.b64encode(b"\0" * 32).decode(), "not base64 !"])
+def test_sealed_a_forged_notice_claim_cannot_silence_the_notice(
+    sealed: MotoAccount, seal: str | None
+) -> None:
+    # Given the seal key configured, and the attacker's "told" claim without a seal, a made-up or a malformed one
+    notice_id = forge_notice_claim(sealed, with_seal=seal)
+    # When GuardDuty's finding on the root key arrives
+    result = answer_root_finding(sealed)
+    # Then the claim is not believed: the notice goes out, and the claim is now the responder's, sealed
+    steps = {step["name"]: step["status"] for step in result["steps"]}  # type: ignore[attr-defined]
+    assert steps["notify"] == "done"
+    (notice,) = sealed.notifications()
+    assert notice["Subject"].startswith("NOT CONTAINED")
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=sealed.table, Key={"incident_id": {"S": notice_id}}
+    )["Item"]
+    assert item[seal_name(RECORD)]["S"] != seal
+    # and a repeat of the same finding (the genuine claim standing) is told no second time
+    again = answer_root_finding(sealed)
+    assert {step["name"]: step["status"] for step in again["steps"]}["notify"] == "skipped"  # type: ignore[attr-defined]
+    assert sealed.notifications() == []
+
+
+def test_sealed_a_forged_refusal_cannot_silence_the_refusal_notice(sealed: MotoAccount) -> None:
+    # Given the attacker pre-wrote the refusal record of an event it will send about a neighbour account
+    (trigger,) = parse_triggers(json.loads(root_key_finding(sealed)))
+    refusal = "refused#forged-in-advance"
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=sealed.table,
+        Item={"incident_id": {"S": refusal}, "status": {"S": "refused"}, "created_at": {"S": "2026-12-02"}},
+    )
+    ledger = open_ledger(Aws(region=REGION), sealed.table, sealed.settings.ledger_mac_key)
+    assert ledger is not None
+    # When the responder records the refusal: Then it counts as the first (so it is told), and only once
+    assert ledger.record_refusal(refusal, trigger, "not an active account of this organization")
+    assert not ledger.record_refusal(refusal, trigger, "not an active account of this organization")

@@ -12,7 +12,7 @@ account's bus re-puts the event there, but under the receiving account's id (AWS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,22 +25,34 @@ from moto.core.authorization import enable_iam_authentication
 from moto.sts.models import sts_backends
 
 from key_quarantine import KeyQuarantineOrganization
+from key_quarantine.cli.main import main
+from key_quarantine.constructs.organization_member import OPERATOR_ROLES_PARAMETER, TRUSTED_ROLES_PARAMETER
 from key_quarantine.handlers import responder
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.batch import FinishedMemo
 from key_quarantine.handlers.daily_sweep import sweep
 from key_quarantine.handlers.ledger import CONTAINED_PREFIX, Ledger
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME, Membership, assume_member_role
+from key_quarantine.handlers.organization import (
+    MEMBER_OPERATOR_ROLE_NAME,
+    MEMBER_ROLE_NAME,
+    Membership,
+    assume_member_role,
+)
 from key_quarantine.handlers.playbook import run_playbook
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Settings
 from key_quarantine.handlers.triggers import manual_trigger
 from tests.cdk_apps import synth
+from tests.cfn import resolve_template
 from tests.handlers.conftest import REGION, MotoAccount, build_account
+from tests.handlers.test_containment import fill_inline_quota
 from tests.handlers.test_responder_wiring import context_for
 from tests.handlers.test_sweep import install_quarantine_policy
 from tests.handlers.test_triggers import sample
 
 OUTSIDER = "999999999999"
 CENTRAL_ROLE = "key-quarantine-responder"
+OPERATOR_ROLE = "key-quarantine-operator"
+SWEEP_ROLE = "key-quarantine-sweep"
 ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -56,24 +68,6 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     central = json.loads((Path(assembly) / "Security.template.json").read_text())
     (stack_set,) = [r for r in central["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
     return {"central": central, "member": json.loads(stack_set["Properties"]["TemplateBody"])}
-
-
-def resolve(value: Any, names: Mapping[str, str]) -> Any:
-    """The few intrinsics the member template's policies use, with the parameters StackSets would pass."""
-    if isinstance(value, list):
-        return [resolve(v, names) for v in value]
-    if not isinstance(value, dict):
-        return value
-    functions = {
-        "Ref": lambda name: names[name],
-        "Fn::Join": lambda args: args[0].join(resolve(args[1], names)),
-        "Fn::Split": lambda args: resolve(args[1], names).split(args[0]),
-        "Fn::Select": lambda args: resolve(args[1], names)[args[0]],
-    }
-    if len(value) == 1 and next(iter(value)) in functions:
-        ((name, argument),) = value.items()
-        return functions[name](argument)
-    return {k: resolve(v, names) for k, v in value.items()}
 
 
 @dataclass
@@ -189,28 +183,37 @@ def _member_stack(
     central_account: str,
     bus_arn: str,
 ) -> None:
-    """What the StackSet creates in the member's us-east-1: the member role and the forwarding rules."""
+    """What the StackSet creates in the member's us-east-1: the member roles and the forwarding rules."""
     names = {
         "CentralEventBusArn": bus_arn,
         "CentralResponderRoleArn": f"arn:aws:iam::{central_account}:role/{CENTRAL_ROLE}",
+        TRUSTED_ROLES_PARAMETER: [f"arn:aws:iam::{central_account}:role/{SWEEP_ROLE}"],
+        OPERATOR_ROLES_PARAMETER: [f"arn:aws:iam::{central_account}:role/{OPERATOR_ROLE}"],
         "OrganizationId": org_id,
         "AWS::Partition": "aws",
         "AWS::AccountId": account,
         "AWS::Region": REGION,
     }
     resources = member_template["Resources"]
-    (role,) = [r["Properties"] for r in resources.values() if "RoleName" in r.get("Properties", {})]
     iam = session.client("iam")
-    iam.create_role(
-        RoleName=role["RoleName"],
-        AssumeRolePolicyDocument=json.dumps(resolve(role["AssumeRolePolicyDocument"], names)),
-    )
-    for policy in role["Policies"]:
-        iam.put_role_policy(
+    for found in resources.values():
+        role = found.get("Properties", {})
+        if "RoleName" not in role or not resolve_template(
+            {"Condition": found["Condition"]}, member_template, names
+        ):
+            continue
+        iam.create_role(
             RoleName=role["RoleName"],
-            PolicyName=policy["PolicyName"],
-            PolicyDocument=json.dumps(resolve(policy["PolicyDocument"], names)),
+            AssumeRolePolicyDocument=json.dumps(
+                resolve_template(role["AssumeRolePolicyDocument"], member_template, names)
+            ),
         )
+        for policy in role["Policies"]:
+            iam.put_role_policy(
+                RoleName=role["RoleName"],
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(resolve_template(policy["PolicyDocument"], member_template, names)),
+            )
     global_condition = next(
         name
         for name, c in member_template["Conditions"].items()
@@ -221,7 +224,10 @@ def _member_stack(
         if rule["Type"] == "AWS::Events::Rule" and rule.get("Condition") == global_condition:
             (target,) = rule["Properties"]["Targets"]
             events.put_rule(Name=name, EventPattern=json.dumps(rule["Properties"]["EventPattern"]))
-            events.put_targets(Rule=name, Targets=[{"Id": "central", "Arn": resolve(target["Arn"], names)}])
+            events.put_targets(
+                Rule=name,
+                Targets=[{"Id": "central", "Arn": resolve_template(target["Arn"], member_template, names)}],
+            )
 
 
 def quarantine_detail(account: str) -> dict[str, Any]:
@@ -420,3 +426,140 @@ def test_the_daily_sweep_finds_a_missed_quarantine_in_a_member_account(organizat
     assert aws.calls["sts:AssumeRole"] == 2
     accounts = {item.get("account", {}).get("S") for item in organization.ledger_items()}
     assert organization.member in accounts
+
+
+def _central_operator(org: Organization, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's credentials: an operator of the security account (moto checks IAM policies for it below)."""
+    central_iam = boto3.client("iam", region_name=REGION)
+    central_iam.create_user(UserName="operator")
+    central_iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL))
+    key = central_iam.create_access_key(UserName="operator")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    # moto authorizes IAM calls against Resource "*": the template's user/* scope (asserted in
+    # tests/constructs/test_organization.py) is widened here; the actions are exactly the template's
+    member_iam = org.member_iam()
+    role = MEMBER_OPERATOR_ROLE_NAME
+    policy = member_iam.get_role_policy(RoleName=role, PolicyName="Release")["PolicyDocument"]
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+    member_iam.put_role_policy(RoleName=role, PolicyName="Release", PolicyDocument=json.dumps(policy))
+
+
+def test_release_from_the_security_account_closes_the_central_incident_so_the_next_leak_is_answered(
+    organization: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = organization
+    (key,) = org.member_keys()
+    # Given a member's leaked key contained by the central responder, its incident finished in the central ledger
+    first = responder.lambda_handler(
+        health_event(org.central.account_id, org.member, key), central_context(org)
+    )
+    assert first["status"] == "responded", first
+    assert org.member_keys() == {key: "Inactive"}
+    # When an operator of the security account releases the user, naming the member account, with moto checking
+    # IAM policies (the member role's exactly as the template grants them)
+    _central_operator(org, monkeypatch)
+    with enable_iam_authentication():
+        code = main(
+            [
+                *("release", "--user", "leaked-deployer", "--account", org.member, "--reactivate"),
+                *("--ledger-table", org.central.table, "--format", "json"),
+            ]
+        )
+    # Then the deny policy is gone and the key is back on in the MEMBER account, through its operator role
+    steps = {s["name"]: s["status"] for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert code == 0, steps
+    assert steps == {
+        **dict.fromkeys(("remove-deny-policy", "untag-user", "reactivate-keys", "close-incidents"), "done"),
+        "restore-boundary": "skipped",  # the deny policy held: no AWSDenyAll boundary to take back
+    }
+    assert org.member_iam().list_user_policies(UserName="leaked-deployer")["PolicyNames"] == []
+    assert org.member_keys() == {key: "Active"}
+    assumed = sts_backends[org.member]["aws"].assumed_roles
+    assert (
+        f"arn:aws:iam::{org.member}:role/{MEMBER_OPERATOR_ROLE_NAME}",
+        "key-quarantine.release.leaked-deployer",
+    ) in {(r.role_arn, r.session_name) for r in assumed}
+    # and the central incident is closed (kept as <id>#released#<time>)
+    member_items = [
+        i["incident_id"]["S"] for i in org.ledger_items() if i.get("account", {}).get("S") == org.member
+    ]
+    assert member_items
+    assert all("#released#" in incident for incident in member_items)
+    # When the same user's key leaks again, in a fresh execution environment
+    monkeypatch.setattr(responder, "FINISHED", FinishedMemo())
+    monkeypatch.setattr(responder, "MEMBERSHIP", Membership(Aws(region=REGION)))
+    again = responder.lambda_handler(
+        health_event(org.central.account_id, org.member, key), central_context(org)
+    )
+    # Then it is a new incident, contained again (not skipped as the finished one)
+    assert again["status"] == "responded", again
+    assert {s["name"]: s["status"] for s in again["steps"]}["deactivate-keys"] == "done"
+    assert org.member_keys() == {key: "Inactive"}
+
+
+def test_release_without_the_account_acts_on_the_callers_own_account_only(
+    organization: Organization, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the member's user contained from the central account (which has a user of the same name)
+    org = organization
+    (key,) = org.member_keys()
+    responder.lambda_handler(health_event(org.central.account_id, org.member, key), central_context(org))
+    # When release runs from the security account without --account
+    code = main(
+        ["release", "--user", "leaked-deployer", "--ledger-table", org.central.table, "--format", "json"]
+    )
+    # Then only the security account's own user is looked at: nothing of ours there, no member incident closed
+    steps = {s["name"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert code == 0
+    assert steps["remove-deny-policy"]["status"] == "skipped"
+    assert steps["close-incidents"]["status"] == "skipped"
+    # and the member's containment and its incident stay
+    assert org.member_iam().list_user_policies(UserName="leaked-deployer")["PolicyNames"] == [
+        CONTAINMENT_POLICY_NAME
+    ]
+    member_items = [i for i in org.ledger_items() if i.get("account", {}).get("S") == org.member]
+    assert [i for i in member_items if "#released#" not in i["incident_id"]["S"]]
+
+
+@pytest.mark.parametrize("account", ["12345", "not-an-account"])
+def test_release_with_a_malformed_account_is_one_clear_line(
+    organization: Organization, capsys: pytest.CaptureFixture[str], account: str
+) -> None:
+    code = main(["release", "--user", "leaked-deployer", "--account", account])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "is not a 12-digit account id" in err
+
+
+def test_release_from_the_security_account_puts_back_the_members_own_boundary(
+    organization: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = organization
+    (key,) = org.member_keys()
+    member_iam = org.member_iam()
+    # Given a member user with a boundary of its account's own, whose key's holder filled its inline quota, so
+    # that the central responder held it with AWSDenyAll as its boundary (the one it replaced kept centrally)
+    document = json.dumps(ALLOW_ALL)
+    owner = member_iam.create_policy(PolicyName="org-boundary", PolicyDocument=document)["Policy"]["Arn"]
+    member_iam.put_user_permissions_boundary(UserName="leaked-deployer", PermissionsBoundary=owner)
+    fill_inline_quota(member_iam, "leaked-deployer")
+    first = responder.lambda_handler(
+        health_event(org.central.account_id, org.member, key), central_context(org)
+    )
+    assert first["status"] == "responded", first
+    held = member_iam.get_user(UserName="leaked-deployer")["User"]["PermissionsBoundary"]
+    assert held["PermissionsBoundaryArn"].endswith(":policy/AWSDenyAll")
+    # When an operator releases the user from the security account, moto checking the operator role's policy
+    _central_operator(org, monkeypatch)
+    with enable_iam_authentication():
+        arguments = ["release", "--user", "leaked-deployer", "--account", org.member]
+        code = main([*arguments, "--ledger-table", org.central.table, "--format", "json"])
+    # Then the member's own boundary is back: the operator role may set it (the responder's may not)
+    steps = {s["name"]: s["status"] for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert code == 0, steps
+    assert steps["restore-boundary"] == "done"
+    restored = member_iam.get_user(UserName="leaked-deployer")["User"]["PermissionsBoundary"]
+    assert restored["PermissionsBoundaryArn"] == owner

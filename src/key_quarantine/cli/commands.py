@@ -47,6 +47,13 @@ def add_commands(commands: Any) -> None:
         "--ledger-table",
         help="DynamoDB incident ledger whose incidents of the user are closed (default: KQ_LEDGER_TABLE)",
     )
+    release.add_argument(
+        "--account",
+        metavar="ID",
+        help="organization mode, run from the security account as an operator: the user is in this member account "
+        "(reached through its role KeyQuarantineMemberOperator); the incidents are closed in the security "
+        "account's ledger. Default: the account the credentials are for",
+    )
     respond = commands.add_parser(
         "respond",
         help="run the responder on a saved EventBridge event",

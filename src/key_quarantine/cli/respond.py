@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,12 @@ from key_quarantine.handlers import event_json, policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
 from key_quarantine.handlers.ledger import Ledger, open_ledger
-from key_quarantine.handlers.organization import Membership
+from key_quarantine.handlers.organization import (
+    MEMBER_OPERATOR_ROLE_NAME,
+    Membership,
+    MemberUnreachableError,
+    member_session,
+)
 from key_quarantine.handlers.playbook import Outcome, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
@@ -28,6 +34,7 @@ from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
 from key_quarantine.handlers.triggers import TriggerError, manual_trigger
 
 EVENT_FILE = "event-file"  # the one delivery's id
+ACCOUNT_ID = re.compile(r"\d{12}")
 OUTCOME_FIELDS = ("incident_id", "user", "access_key_ids", "steps")  # the contain/respond JSON contract
 
 
@@ -160,9 +167,10 @@ def _release(arguments: argparse.Namespace) -> int:
     aws = Aws()
     table = arguments.ledger_table or Settings.from_environment().ledger_table
     with aws_errors():
-        ledger = Ledger(aws, table) if table else None
+        ledger = Ledger(aws, table) if table else None  # central in an organization: where the incident is
+        in_account = _account_of_user(arguments, aws)
         steps = release_user(
-            aws,
+            in_account,
             arguments.user,
             reactivate=arguments.reactivate,
             reactivate_keys=tuple(arguments.reactivate_key),
@@ -171,6 +179,25 @@ def _release(arguments: argparse.Namespace) -> int:
     document = {"user": arguments.user, "steps": [step.as_json() for step in steps]}
     print_document(arguments.format, document, _steps_text(steps))
     return 1 if any(step.status.value == "failed" for step in steps) else 0
+
+
+def _account_of_user(arguments: argparse.Namespace, aws: Aws) -> Aws:
+    """Clients in the released user's account: this one, or (``--account``, organization mode) a member account
+    through its operator role, whose incidents are in this account's ledger."""
+    account = arguments.account
+    if account is None:
+        return aws
+    if not ACCOUNT_ID.fullmatch(account):
+        raise CommandError(f"--account {account!r} is not a 12-digit account id")
+    caller = str(aws.client("sts").get_caller_identity()["Arn"])
+    _, partition, _, _, own_account, *_ = caller.split(":")
+    if account == own_account:
+        return aws
+    try:
+        session = f"key-quarantine.release.{arguments.user}"
+        return member_session(aws, account, partition, MEMBER_OPERATOR_ROLE_NAME, session)
+    except MemberUnreachableError as error:
+        raise CommandError(str(error)) from None
 
 
 def _outcome_text(outcome: Outcome) -> str:

@@ -25,7 +25,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import DetectionRules
 from key_quarantine.constructs.key_quarantine import KeyQuarantine
-from key_quarantine.constructs.organization_member import member_template
+from key_quarantine.constructs.organization_member import (
+    OPERATOR_ROLES_PARAMETER,
+    TRUSTED_ROLES_PARAMETER,
+    member_template,
+)
 from key_quarantine.constructs.responder_function import ResponderFunction
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, TriggerRules
 from key_quarantine.data import GLOBAL_EVENTS_REGION
@@ -133,6 +137,9 @@ class KeyQuarantineOrganization(Construct):
                 f"the member template is {len(body)} bytes, over the StackSet limit {TEMPLATE_BODY_LIMIT}"
             )
         role_arn = self.key_quarantine.responder.role.role_arn
+        sweep = self.key_quarantine.sweep
+        trusted = sweep.role.role_arn if sweep else ""
+        operators = cdk.Fn.join(",", self.key_quarantine.operators) if self.key_quarantine.operators else ""
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "MemberStackSet",
@@ -165,6 +172,8 @@ class KeyQuarantineOrganization(Construct):
                     ("CentralEventBusArn", self.event_bus.event_bus_arn),
                     ("CentralResponderRoleArn", role_arn),
                     ("OrganizationId", organization_id),
+                    (TRUSTED_ROLES_PARAMETER, trusted),
+                    (OPERATOR_ROLES_PARAMETER, operators),
                 )
             ],
             template_body=body,
@@ -172,6 +181,9 @@ class KeyQuarantineOrganization(Construct):
         # The management account's plain stack takes these (StackSets skip it).
         cdk.CfnOutput(self, "CentralEventBusArn", value=self.event_bus.event_bus_arn)
         cdk.CfnOutput(self, "CentralResponderRoleArn", value=role_arn)
+        for name, value in ((TRUSTED_ROLES_PARAMETER, trusted), (OPERATOR_ROLES_PARAMETER, operators)):
+            if value:
+                cdk.CfnOutput(self, name, value=value)
 
     def _allow_member_roles(self, organization_id: str, delegated_admin_accounts: Sequence[str]) -> None:
         """The responder, and the daily sweep (which sweeps every member account), may assume the member role in

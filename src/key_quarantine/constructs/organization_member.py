@@ -28,14 +28,19 @@ from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TY
 from key_quarantine.data import GLOBAL_EVENTS_REGION, QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.data.detections import categories as detection_categories
 from key_quarantine.data.detections import regional_categories
-from key_quarantine.handlers.organization import MEMBER_ROLE_NAME
+from key_quarantine.handlers.organization import MEMBER_OPERATOR_ROLE_NAME, MEMBER_ROLE_NAME
 from key_quarantine.handlers.playbook import action_conditions, member_actions, role_actions
+from key_quarantine.handlers.release import RELEASE_ACTIONS
 from key_quarantine.handlers.settings import check_revocable_roles, revocable_role_patterns
 from key_quarantine.handlers.sweep import AUDIT_ACTIONS, POLICY_SCOPED_READS
 
 _C = TypeVar("_C", bound=IConstruct)
 
 MEMBER_TEMPLATE_PARAMETERS = ("CentralEventBusArn", "CentralResponderRoleArn", "OrganizationId")
+#: The member template's list parameters: the security account's other roles the member responder role trusts
+#: (the daily sweep's), and its operators' roles, which the member operator role trusts.
+TRUSTED_ROLES_PARAMETER = "CentralTrustedRoleArns"
+OPERATOR_ROLES_PARAMETER = "CentralOperatorRoleArns"
 
 
 class KeyQuarantineMember(Construct):
@@ -46,7 +51,14 @@ class KeyQuarantineMember(Construct):
 
     :param central_event_bus_arn: the organization bus in the security account (``KeyQuarantineOrganization
         .event_bus``), in us-east-1.
-    :param central_responder_role_arn: the central responder's role: the only principal the member role trusts.
+    :param central_responder_role_arn: the central responder's role, which the member role trusts.
+    :param trusted_role_arns: the security account's other roles the member responder role trusts: the daily
+        sweep's (it sweeps every member account); default none. ``KeyQuarantineOrganization`` passes it; pass its
+        output ``CentralTrustedRoleArns`` here.
+    :param operator_role_arns: the security account's operator roles, which may assume the member operator role
+        (``KeyQuarantineMemberOperator``: exactly what ``key-quarantine release --account`` changes, on users);
+        default none, and then no operator role. ``KeyQuarantineOrganization`` passes ``KeyQuarantine``'s
+        ``operator_role_arns``; pass its output ``CentralOperatorRoleArns`` here.
     :param organization_id: the organization (``o-...``): the trust also requires the caller to be in it.
     :param detections: abuse categories to forward (default all).
     :param guardduty_finding_types: GuardDuty finding types to forward (default
@@ -59,6 +71,7 @@ class KeyQuarantineMember(Construct):
     :ivar signals: the us-east-1 signal rules (``signals.rules``).
     :ivar detections: the abuse rules by category (us-east-1 form and regional form).
     :ivar responder_role: the role the central responder assumes (created in us-east-1 only).
+    :ivar operator_role: the role the central operators assume for ``release`` (us-east-1 only), or None.
     """
 
     def __init__(
@@ -69,6 +82,8 @@ class KeyQuarantineMember(Construct):
         central_event_bus_arn: str,
         central_responder_role_arn: str,
         organization_id: str,
+        trusted_role_arns: Sequence[str] = (),
+        operator_role_arns: Sequence[str] = (),
         detections: Sequence[str] | None = None,
         guardduty_finding_types: Sequence[str] = DEFAULT_GUARDDUTY_FINDING_TYPES,
         revocable_roles: Sequence[str] = (),
@@ -125,6 +140,7 @@ class KeyQuarantineMember(Construct):
         self.responder_role = _only_if(
             member_responder_role(
                 self,
+                trusted_arns=_trusted_arns(self, central_responder_role_arn, trusted_role_arns),
                 central_responder_role_arn=central_responder_role_arn,
                 organization_id=organization_id,
                 revocable_roles=revocable_roles,
@@ -132,21 +148,80 @@ class KeyQuarantineMember(Construct):
             ),
             in_global,
         )
+        self.operator_role = self._operator_role(
+            list(operator_role_arns), central_responder_role_arn, organization_id, in_global
+        )
+
+    def _operator_role(
+        self, operators: list[str], central_role_arn: str, organization_id: str, in_global: cdk.CfnCondition
+    ) -> iam.Role | None:
+        """The operator role, where there are operators: none for an empty list (an empty trust is no trust)."""
+        if not cdk.Token.is_unresolved(operators):
+            if not operators:
+                return None
+            where = in_global
+        else:
+            where = cdk.CfnCondition(
+                self,
+                "HasOperators",
+                expression=cdk.Fn.condition_and(
+                    cast("cdk.ICfnConditionExpression", in_global),
+                    cdk.Fn.condition_not(cdk.Fn.condition_equals(cdk.Fn.join("", operators), "")),
+                ),
+            )
+        principal = iam.AccountPrincipal(_account_of(central_role_arn)).with_conditions(
+            {
+                "ArnEquals": {"aws:PrincipalArn": operators},
+                "StringEquals": {"aws:PrincipalOrgID": organization_id},
+            }
+        )
+        users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
+        release = iam.PolicyStatement(sid="Release", actions=sorted(RELEASE_ACTIONS), resources=[users])
+        role = iam.Role(
+            self,
+            "OperatorRole",
+            # A fixed name: the CLI builds this role's ARN from the account id it is given.
+            role_name=MEMBER_OPERATOR_ROLE_NAME,
+            assumed_by=principal,
+            max_session_duration=cdk.Duration.hours(1),
+            description="key-quarantine: the security account's operators release contained users here",
+            inline_policies={"Release": iam.PolicyDocument(statements=[release])},
+        )
+        return _only_if(role, where)
+
+
+def _account_of(role_arn: str) -> str:
+    return cdk.Fn.select(4, cdk.Fn.split(":", role_arn))
+
+
+def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[str]) -> list[str]:
+    """The responder's role and ``others``; for the template's list parameter, a condition leaves an empty list
+    out (an empty ARN in the trust would be no ARN at all)."""
+    if not cdk.Token.is_unresolved(list(others)):
+        return [responder_role_arn, *others]
+    given = cdk.CfnCondition(
+        scope,
+        "HasTrustedRoles",
+        expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(cdk.Fn.join("", others), "")),
+    )
+    every = cdk.Fn.split(",", cdk.Fn.join(",", [responder_role_arn, cdk.Fn.join(",", others)]))
+    return cdk.Token.as_list(cdk.Fn.condition_if(given.logical_id, every, [responder_role_arn]))
 
 
 def member_responder_role(
     scope: Construct,
     *,
+    trusted_arns: list[str],
     central_responder_role_arn: str,
     organization_id: str,
     revocable_roles: Sequence[str] = (),
     protected_roles: Sequence[str] = (),
 ) -> iam.Role:
-    """The playbook's member-account actions (``member_actions()``), for the central responder's role only."""
-    central_account = cdk.Fn.select(4, cdk.Fn.split(":", central_responder_role_arn))
-    principal = iam.AccountPrincipal(central_account).with_conditions(
+    """The playbook's member-account actions (``member_actions()``) and the sweep's reads, for the central roles in
+    ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
+    principal = iam.AccountPrincipal(_account_of(central_responder_role_arn)).with_conditions(
         {
-            "ArnEquals": {"aws:PrincipalArn": central_responder_role_arn},
+            "ArnEquals": {"aws:PrincipalArn": trusted_arns},
             "StringEquals": {"aws:PrincipalOrgID": organization_id},
         }
     )
@@ -265,12 +340,30 @@ def member_template(
                 strict=True,
             )
         }
+        trusted = cdk.CfnParameter(
+            stack,
+            TRUSTED_ROLES_PARAMETER,
+            type="CommaDelimitedList",
+            default="",
+            description="ARNs of the security account's other roles the member responder role trusts (the daily "
+            "sweep), comma-separated; may be empty",
+        )
+        operators = cdk.CfnParameter(
+            stack,
+            OPERATOR_ROLES_PARAMETER,
+            type="CommaDelimitedList",
+            default="",
+            description="ARNs of the security account's operator roles (key-quarantine release --account), "
+            "comma-separated; empty: no operator role",
+        )
         KeyQuarantineMember(
             stack,
             "Member",
             central_event_bus_arn=values["CentralEventBusArn"],
             central_responder_role_arn=values["CentralResponderRoleArn"],
             organization_id=values["OrganizationId"],
+            trusted_role_arns=trusted.value_as_list,
+            operator_role_arns=operators.value_as_list,
             detections=detections,
             guardduty_finding_types=guardduty_finding_types,
             revocable_roles=revocable_roles,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from key_quarantine.data import Severity
 from key_quarantine.handlers import event_json
@@ -39,7 +39,13 @@ from key_quarantine.handlers.organization import (
     member_clients,
     refusal_id,
 )
-from key_quarantine.handlers.playbook import Outcome, incident_id_of, run_playbook, still_contained
+from key_quarantine.handlers.playbook import (
+    Contained,
+    Outcome,
+    contain_first,
+    incident_id_of,
+    still_contained,
+)
 from key_quarantine.handlers.settings import Settings
 from key_quarantine.handlers.steps import CannotContainError, PlaybookError, Status
 from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
@@ -48,6 +54,8 @@ from key_quarantine.handlers.tell_human import tell_human
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 from key_quarantine.handlers.undo import answer_undo
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 LOG = logging.getLogger("key_quarantine.responder")
 LOG.setLevel(logging.INFO)
 HANDED_BACK = (
@@ -202,23 +210,29 @@ def _combined(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _answer_confirmed_first(groups: list[_Group], responder: Responder) -> list[tuple[dict[str, Any], bool]]:
-    """AWS-confirmed leaks (quarantine attach, Health, GuardDuty, ...) are answered before any abuse group of the
-    batch, and the time reserve never defers them: a dozen fresh abuse keys ahead of the quarantine event in the
-    queue must not push it back by a visibility timeout. Answers come back in the groups' order."""
+    """Every group's containment first, confirmed leaks (quarantine attach, Health, GuardDuty, ...) before any abuse
+    group, then every group's record steps (trail, evidence, notice) in the same order. The time reserve never
+    defers a confirmed leak's containment: a dozen fresh abuse keys ahead of the quarantine event in the queue, or
+    their slow trail reads, must not push it back by a visibility timeout. Answers come back in the groups' order.
+    """
     confirmed = [i for i, group in enumerate(groups) if group.trigger.family not in DEFERRABLE_FAMILIES]
     rest = [i for i in range(len(groups)) if i not in set(confirmed)]
-    answers: dict[int, tuple[dict[str, Any], bool]] = {}
+    started: dict[int, _Started] = {}
     for wave, may_defer in ((confirmed, False), (rest, True)):
-        answer = functools.partial(_respond_group, responder=responder, may_defer=may_defer)
-        answers.update(zip(wave, _each([groups[i] for i in wave], answer), strict=True))
+        contain = functools.partial(_contain_group, responder=responder, may_defer=may_defer)
+        started.update(zip(wave, _each([groups[i] for i in wave], contain), strict=True))
+    answers: dict[int, tuple[dict[str, Any], bool]] = {}
+    for wave in (confirmed, rest):
+        finish = functools.partial(_finish_group, responder=responder)
+        answers.update(zip(wave, _each([started[i] for i in wave], finish), strict=True))
     return [answers[i] for i in range(len(groups))]
 
 
-def _each(groups: list[_Group], answer: Callable[[_Group], tuple[dict[str, Any], bool]]) -> list[Any]:
-    if len(groups) <= 1:
-        return [answer(group) for group in groups]
-    with ThreadPoolExecutor(max_workers=min(GROUP_WORKERS, len(groups))) as pool:
-        return list(pool.map(answer, groups))
+def _each(items: list[_T], answer: Callable[[_T], _R]) -> list[_R]:
+    if len(items) <= 1:
+        return [answer(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(GROUP_WORKERS, len(items))) as pool:
+        return list(pool.map(answer, items))
 
 
 def _triggers(delivery: Delivery, responder: Responder) -> tuple[Trigger, ...] | dict[str, Any]:
@@ -257,32 +271,72 @@ def _heartbeat(event: Mapping[str, Any], responder: Responder) -> dict[str, Any]
         return log(HEARTBEAT_FAILED, event_id=event.get("id"), reason=f"{type(error).__name__}: {error}")
 
 
-def _respond_group(group: _Group, responder: Responder, *, may_defer: bool) -> tuple[dict[str, Any], bool]:
-    if may_defer and responder.remaining_ms is not None and responder.remaining_ms() < GROUP_TIME_RESERVE_MS:
+@dataclass
+class _Started:
+    """A group after its containment round: each incident's answer, or its run with the record steps to come."""
+
+    group: _Group
+    recorded: bool = True  # the abuse calls reached the signals table
+    incidents: list[tuple[Trigger, Contained | tuple[dict[str, Any], bool]]] = field(default_factory=list)
+    answer: tuple[dict[str, Any], bool] | None = None  # the whole group's, when nothing is left to do
+
+
+def _contain_group(group: _Group, responder: Responder, *, may_defer: bool) -> _Started:
+    if may_defer and _short_of_time(responder):
         # Starting now could be cut off by the timeout, which would send the whole batch back: hand back only
         # the groups not started, and let the ones already answered stand
-        return log(
+        deferred = log(
             "deferred", user=group.trigger.user_name, reason="too little time left in this invocation"
-        ), True
+        )
+        return _Started(group, answer=(deferred, True))
     if group.trigger.family is TriggerFamily.UNDO:
-        return _undone(group, responder)
+        return _Started(group, answer=_undone(group, responder))
     correlated, recorded = _correlations(group, responder)
     incidents = [*([group.own] if group.own else []), *correlated]
     if not incidents:
         reason = "these calls count only inside a correlation, and none is complete"
-        return log(
-            "recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason
-        ), not recorded
-    answered = [_respond(trigger, responder, second_look=group.second_look) for trigger in incidents]
+        answer = log("recorded", user=group.trigger.user_name, calls=len(group.message_ids), reason=reason)
+        return _Started(group, recorded, answer=(answer, not recorded))
+    started = [
+        (trigger, _respond(trigger, responder, second_look=group.second_look)) for trigger in incidents
+    ]
+    return _Started(group, recorded, started)
+
+
+def _finish_group(started: _Started, responder: Responder) -> tuple[dict[str, Any], bool]:
+    """The record steps of each incident the group contained (or handed back when time is short), then the
+    escalation of its abuse calls."""
+    if started.answer is not None:
+        return started.answer
+    answered = [_finished_run(trigger, run, responder) for trigger, run in started.incidents]
     records = [record for record, _ in answered]
-    _escalate(group, responder, records[0])
+    _escalate(started.group, responder, records[0])
     result = records[0] if len(records) == 1 else {"status": "responded", "incidents": records}
-    return result, not recorded or any(failed for _, failed in answered)
+    return result, not started.recorded or any(failed for _, failed in answered)
+
+
+def _finished_run(
+    trigger: Trigger, run: Contained | tuple[dict[str, Any], bool], responder: Responder
+) -> tuple[dict[str, Any], bool]:
+    if not isinstance(run, Contained):
+        return run
+    try:
+        if _short_of_time(responder):  # contained already; its evidence comes with the redelivery
+            return _answered(trigger, run.hand_back("too little time left in this invocation"), responder)
+        return _answered(trigger, run.finish(), responder)
+    except Exception as error:  # noqa: BLE001 - contained, but the record failed: deliver again (then dead-letter)
+        reason = f"{type(error).__name__}: {error}"
+        return log("failed", family=trigger.family.value, user=trigger.user_name, reason=reason), True
+
+
+def _short_of_time(responder: Responder) -> bool:
+    return responder.remaining_ms is not None and responder.remaining_ms() < GROUP_TIME_RESERVE_MS
 
 
 def _respond(
     trigger: Trigger, responder: Responder, *, second_look: bool = False
-) -> tuple[dict[str, Any], bool]:
+) -> Contained | tuple[dict[str, Any], bool]:
+    """The incident's answer, or its run after the containment round (``Contained``: the record steps follow)."""
     settings, aws = responder.settings, responder.aws
     ledger = None if settings.dry_run else open_ledger(aws, settings.ledger_table, settings.ledger_mac_key)
     finished = None if second_look else _finished(trigger, responder, ledger)  # a second look looks again
@@ -324,7 +378,10 @@ def _undone(group: _Group, responder: Responder) -> tuple[dict[str, Any], bool]:
         return log(
             "ignored", family=trigger.family.value, user=trigger.user_name, reason=answer.ignored
         ), False
-    answered = [_contain(incident, responder, ledger, member) for incident in answer.incidents]
+    answered = [
+        _finished_run(incident, _contain(incident, responder, ledger, member), responder)
+        for incident in answer.incidents
+    ]
     record = {"status": "responded", "alert": answer.alert.as_json(), "incidents": [r for r, _ in answered]}
     return record, answer.alert.status is Status.FAILED or any(failed for _, failed in answered)
 
@@ -337,10 +394,10 @@ def _contain(
     *,
     second_look: bool = False,
     later_signal: str | None = None,
-) -> tuple[dict[str, Any], bool]:
+) -> Contained | tuple[dict[str, Any], bool]:
     settings, aws = responder.settings, responder.aws
     try:
-        outcome = run_playbook(
+        return contain_first(
             trigger,
             settings,
             aws,

@@ -30,6 +30,8 @@ LOG = logging.getLogger("key_quarantine.ledger")
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CONTAINED, NOTIFIED = "contained", "notified"  # how a finished incident ended (the finished marker's value)
 NOTICE_FAILED = "notice-failed"
+#: What the seal of a notice claim or a refusal covers: its status and time (``status@created_at``).
+RECORD = "record"
 BOUNDARY_REPLACED = "boundary_replaced"  # the incident item's record of the boundary our AWSDenyAll replaced
 #: The item that lists a user's incidents that ended contained (``containment_id``), each under this prefix.
 CONTAINED_PREFIX, INCIDENT_PREFIX = "contained#", "incident:"
@@ -234,17 +236,7 @@ class Ledger:
             "reason": {"S": reason},
             "created_at": {"S": _now()},
         }
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(incident_id)"
-            )
-        except ClientError as error:
-            if _code(error) == CONDITION_FAILED:
-                return False
-            self._fail_safe("record refusal", error)
-        except BotoCoreError as error:
-            self._fail_safe("record refusal", error)
-        return True
+        return self._put_first(item, "attribute_not_exists(incident_id)", operation="record refusal")
 
     def claim_notice(self, notice_id: str, trigger: Trigger, found: str) -> bool:
         """True for the one delivery that sends this notice (a signal nobody could contain), and when the ledger
@@ -258,20 +250,76 @@ class Ledger:
             "reason": {"S": found},
             "created_at": {"S": _now()},
         }
+        return self._put_first(
+            item,
+            "attribute_not_exists(incident_id) OR #s = :failed",
+            names={"#s": "status"},
+            values={":failed": {"S": NOTICE_FAILED}},
+            operation="claim notice",
+        )
+
+    def _put_first(
+        self,
+        item: dict[str, Any],
+        condition: str,
+        *,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        operation: str,
+    ) -> bool:
+        """Write ``item`` (sealed) unless ``condition`` finds one standing: True when this write is the first, and
+        when the ledger cannot answer. A standing item without a valid seal was not written by us (a principal
+        that pre-writes "told" to silence a notice): it is taken over, and does not count."""
+        sealed = self._sealed_record(item)
+        extra = {"ExpressionAttributeNames": names} if names else {}
+        extra |= {"ExpressionAttributeValues": values} if values else {}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=sealed, ConditionExpression=condition, **extra
+            )
+        except ClientError as error:
+            if _code(error) == CONDITION_FAILED:
+                return self._take_over_unsealed(sealed, operation)
+            self._fail_safe(operation, error)
+        except BotoCoreError as error:
+            self._fail_safe(operation, error)
+        return True
+
+    def _sealed_record(self, item: dict[str, Any]) -> dict[str, Any]:
+        """``item`` with the seal of its status and time (``record``), when there is a seal key."""
+        seal = self._sign(item["incident_id"]["S"], RECORD, _record_value(item))
+        return item if seal is None else {**item, seal_name(RECORD): {"S": seal}}
+
+    def _take_over_unsealed(self, item: dict[str, Any], operation: str) -> bool:
+        """The item found where ``item`` was to go: False when it is ours (sealed, unchanged since); else ``item``
+        replaces it, unless another delivery replaced it first."""
+        item_id = item["incident_id"]["S"]
+        if self._seal is None:
+            return False
+        try:
+            found = self._item(item_id)
+        except (ClientError, BotoCoreError) as error:
+            self._fail_safe(operation, error)
+            return True
+        if self._seal.verifies(item_id, RECORD, _record_value(found), _text(found, RECORD)):
+            return False
+        LOG.warning("%s: %s has no valid seal: not ours, taken over", operation, item_id)
+        standing = _text(found, RECORD)
+        condition = "#q = :q" if standing else "attribute_not_exists(#q)"
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(incident_id) OR #s = :failed",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":failed": {"S": NOTICE_FAILED}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#q": seal_name(RECORD)},
+                **({"ExpressionAttributeValues": {":q": {"S": standing}}} if standing else {}),
             )
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
-                return False
-            self._fail_safe("claim notice", error)
+                return False  # another delivery took it over first: its write counts
+            self._fail_safe(operation, error)
         except BotoCoreError as error:
-            self._fail_safe("claim notice", error)
+            self._fail_safe(operation, error)
         return True
 
     def notice_failed(self, notice_id: str) -> None:
@@ -509,6 +557,10 @@ def _text(item: dict[str, Any], sealed: str | None, attribute: str | None = None
     """A string attribute of ``item``: the seal of ``sealed``, or ``attribute`` itself; "" when absent."""
     name = seal_name(sealed) if sealed is not None else str(attribute)
     return str(item.get(name, {}).get("S", ""))
+
+
+def _record_value(item: dict[str, Any]) -> str:
+    return f"{_text(item, None, 'status')}@{_text(item, None, 'created_at')}"
 
 
 def containment_id(account: str, user: str) -> str:

@@ -1,4 +1,6 @@
-"""Seals on the ledger's word: a KMS HMAC over each "done", "claimed" and "finished" the responder writes.
+"""Seals on the ledger's word: a KMS HMAC over each "done", "claimed" and "finished" the responder writes, and
+over the records that keep a notice to once (a "cannot contain" notice's claim, a refusal): a forged one would
+silence the notice.
 
 Incident ids are computable from public fields, so a principal that could write the ledger could pre-write a
 "finished, every step done" item for its own user. The table's resource policy denies that to everyone but our

@@ -29,6 +29,10 @@ from key_quarantine.handlers.triggers import Trigger
 #: The member role's name. The one physical name in the project: the central responder builds the role's ARN
 #: from the account id an event names, so every member account must use the same name.
 MEMBER_ROLE_NAME = "KeyQuarantineMemberResponder"
+#: The role the security account's operators assume in a member account for ``release --account``: a role of its
+#: own, so that the responder's member role never holds release's rights (any permissions boundary, removing our
+#: deny). Fixed for the same reason.
+MEMBER_OPERATOR_ROLE_NAME = "KeyQuarantineMemberOperator"
 #: What the central responder needs beyond the playbook to act across the organization.
 LIST_ACCOUNTS_ACTION = "organizations:ListAccounts"
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
@@ -116,10 +120,15 @@ def member_clients(
 
 
 def assume_member_role(aws: Aws, trigger: Trigger, partition: str, role_name: str) -> Aws:
-    role_arn = f"arn:{partition}:iam::{trigger.account}:role/{role_name}"
+    return member_session(aws, trigger.account, partition, role_name, session_name(trigger))
+
+
+def member_session(aws: Aws, account: str, partition: str, role_name: str, session: str) -> Aws:
+    """Clients in ``account`` as its member role, the session named ``session`` in that account's CloudTrail."""
+    role_arn = f"arn:{partition}:iam::{account}:role/{role_name}"
     try:
         credentials = aws.client("sts").assume_role(
-            RoleArn=role_arn, RoleSessionName=session_name(trigger), DurationSeconds=SESSION_SECONDS
+            RoleArn=role_arn, RoleSessionName=session[:64], DurationSeconds=SESSION_SECONDS
         )["Credentials"]
     except (ClientError, BotoCoreError) as error:
         raise MemberUnreachableError(

@@ -210,6 +210,31 @@ def run_playbook(
     idempotent) and sends its own notice; ``later_signal`` (with ``second_look``): the same look for a signal made
     after the last look finished (at that time), whose notice goes out only when it found something new.
     """
+    return contain_first(
+        trigger,
+        settings,
+        aws,
+        ledger,
+        member=member,
+        responder_account=responder_account,
+        second_look=second_look,
+        later_signal=later_signal,
+    ).finish()
+
+
+def contain_first(
+    trigger: Trigger,
+    settings: Settings,
+    aws: Aws,
+    ledger: Ledger | None = None,
+    *,
+    member: Aws | None = None,
+    responder_account: str | None = None,
+    second_look: bool = False,
+    later_signal: str | None = None,
+) -> Contained:
+    """The playbook up to its containment round (``run_playbook``'s arguments); the record steps are left to
+    ``Contained.finish``, so a batch can contain every key before any evidence is gathered."""
     incident = Incident(
         trigger=trigger,
         settings=settings,
@@ -227,29 +252,59 @@ def run_playbook(
     active_ledger = ledger if ledger is not None and not settings.dry_run else None
     done_before = active_ledger.open(incident) if active_ledger else {}
     incident.seen_before = dict(done_before)
-    if second_look:
-        done_before = {}  # believe nothing done before: look again
-    incident.done_before = done_before
+    incident.done_before = {} if second_look else done_before  # a second look believes nothing done before
     # "already done" is never believed for containment: each step checks IAM (the survey's reads, the deny's
     # own read) and redoes what was undone
     incident.containment_results = _run_parallel(incident, CONTAINMENT_STEPS, {}, active_ledger)
     incident.contained_at = datetime.now(UTC)
     incident.results = list(incident.containment_results)
-    for step in SECOND_LOOK_STEPS if second_look else RECORD_STEPS:
-        incident.results.append(_run(incident, step, done_before, active_ledger))
-    results = list(incident.results)
-    if active_ledger:
-        active_ledger.record(incident, results)
-        results += [StepResult("ledger", Status.FAILED, problem) for problem in active_ledger.problems]
-    calls = aws.calls + member.calls if member is not None else aws.calls
-    return Outcome(
-        incident.incident_id,
-        incident.user_name,
-        incident.target_keys,
-        results,
-        dict(calls),
-        incident.contained,
-    )
+    return Contained(incident, active_ledger)
+
+
+#: The step result of a run whose record steps were handed back (``Contained.hand_back``).
+RECORD_HANDED_BACK = "record-steps"
+
+
+@dataclass
+class Contained:
+    """A run whose containment round is over; its record steps (trail, evidence, notice ...) are still to run."""
+
+    incident: Incident
+    ledger: Ledger | None
+
+    @property
+    def contained(self) -> bool:
+        return self.incident.contained
+
+    def finish(self) -> Outcome:
+        """The record steps, one by one, then the ledger's record of the whole run."""
+        incident = self.incident
+        for step in SECOND_LOOK_STEPS if incident.second_look else RECORD_STEPS:
+            incident.results.append(_run(incident, step, incident.done_before, self.ledger))
+        return self._outcome()
+
+    def hand_back(self, reason: str) -> Outcome:
+        """Record the containment round, and fail the run so that its delivery comes back for the record steps."""
+        detail = f"not started ({reason}): delivered again; the containment above is done and recorded"
+        self.incident.results.append(StepResult(RECORD_HANDED_BACK, Status.FAILED, detail))
+        return self._outcome()
+
+    def _outcome(self) -> Outcome:
+        incident = self.incident
+        results = list(incident.results)
+        if self.ledger:
+            self.ledger.record(incident, results)
+            results += [StepResult("ledger", Status.FAILED, problem) for problem in self.ledger.problems]
+        aws, member = incident.aws, incident.member
+        calls = aws.calls + member.calls if member is not None else aws.calls
+        return Outcome(
+            incident.incident_id,
+            incident.user_name,
+            incident.target_keys,
+            results,
+            dict(calls),
+            incident.contained,
+        )
 
 
 def still_contained(iam: Any, user_name: str) -> bool:

@@ -18,6 +18,19 @@ from key_quarantine.handlers.ledger import Ledger
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
 from key_quarantine.handlers.steps import PlaybookError, Status, StepResult
 
+#: What ``release`` calls in the user's account: an organization member's operator role grants exactly these
+#: (``key-quarantine release --account``), on users only.
+RELEASE_ACTIONS = (
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:DeleteUserPolicy",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "iam:PutUserPermissionsBoundary",
+    "iam:UntagUser",
+    "iam:UpdateAccessKey",
+)
+
 
 def release_user(
     aws: Aws,
