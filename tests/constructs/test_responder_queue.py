@@ -34,14 +34,19 @@ def buffer_queue(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def event_rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The rules that carry leak signals (and the canary that proves their path), not the tamper alarms'."""
-    prefixes = ("KeyQuarantineTriggers", "KeyQuarantineDetections", "KeyQuarantineCanary")
+    """The rules that carry leak signals and undos (and the canary that proves their path), not the tamper alarms'."""
+    prefixes = (
+        "KeyQuarantineTriggers",
+        "KeyQuarantineDetections",
+        "KeyQuarantineUndoWatch",
+        "KeyQuarantineCanary",
+    )
     return {lid: r for lid, r in resources(template, "AWS::Events::Rule").items() if lid.startswith(prefixes)}
 
 
 def test_every_rule_delivers_to_the_buffer_queue(template: dict[str, Any]) -> None:
     queue_id, _ = buffer_queue(template)
-    assert len(event_rules(template)) == 4 + len(categories()) + 1
+    assert len(event_rules(template)) == 4 + len(categories()) + 1 + 1  # the undo watch, the canary
     for rule in event_rules(template).values():
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
