@@ -482,7 +482,7 @@ def test_release_from_the_security_account_closes_the_central_incident_so_the_ne
         "key-quarantine.release.leaked-deployer",
     ) in {(r.role_arn, r.session_name) for r in assumed}
     # and the central incident is closed (kept as <id>#released#<time>)
-    member_items = [
+    member_items = [  # the user's containment index stays: the undo watch reads only its open incidents
         i["incident_id"]["S"]
         for i in org.ledger_items()
         if i.get("account", {}).get("S") == org.member
