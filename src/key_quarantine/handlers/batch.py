@@ -51,6 +51,7 @@ from key_quarantine.handlers.steps import CannotContainError, PlaybookError, Sta
 from key_quarantine.handlers.steps.second_look import MARKER as SECOND_LOOK
 from key_quarantine.handlers.steps.second_look import MAX_DELAY_SECONDS as SECOND_LOOK_MAX_DELAY
 from key_quarantine.handlers.tell_human import tell_human
+from key_quarantine.handlers.timestamps import parse_time, stamp
 from key_quarantine.handlers.triggers import Trigger, TriggerError, TriggerFamily, parse_triggers
 from key_quarantine.handlers.undo import answer_undo
 
@@ -121,7 +122,7 @@ class FinishedMemo:
         with self._lock:
             key = _memo_key(trigger)
             self._seen.pop(key, None)
-            self._seen[key] = (self._clock(), contained, at or self._wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self._seen[key] = (self._clock(), contained, at or stamp(self._wall()))
             if len(self._seen) > self._limit:
                 self._seen.popitem(last=False)
 
@@ -468,13 +469,13 @@ def _later_signal(trigger: Trigger, responder: Responder, ledger: Ledger | None)
     that look reads up to) is a later signal: the trail is read again, once per finished look (claimed in the
     ledger, so that concurrent batches run one). Returns the finish it follows; None for a repeat (a redelivery
     carries its event's own time) and for anything the last look covered, at no AWS call."""
-    finished_at, signalled = _parse_time(responder.memo.finished_at(trigger)), _signal_time(trigger)
+    finished_at, signalled = parse_time(responder.memo.finished_at(trigger)), _signal_time(trigger)
     if finished_at is None or signalled is None or trigger.user_name is None:
         return None
     covered = min(responder.settings.second_look_delay_seconds, SECOND_LOOK_MAX_DELAY)
     if signalled <= finished_at + timedelta(seconds=covered):
         return None
-    since = finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = stamp(finished_at)
     claim = f"later-signal:{since}"
     if ledger is not None and not ledger.claim_for(incident_id_of(trigger, trigger.user_name), claim):
         return None
@@ -482,17 +483,7 @@ def _later_signal(trigger: Trigger, responder: Responder, ledger: Ledger | None)
 
 
 def _signal_time(trigger: Trigger) -> datetime | None:
-    return _parse_time(trigger.event.get("time")) if trigger.event is not None else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time(trigger.event.get("time")) if trigger.event is not None else None
 
 
 def _believed(finished: bool | None, trigger: Trigger, clients: Aws) -> bool:

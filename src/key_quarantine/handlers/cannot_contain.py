@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from key_quarantine.handlers.timestamps import stamp
+
 #: The names IAM and its reports give the root user (GetAccessKeyLastUsed, the credential report, GuardDuty).
 ROOT_NAMES = frozenset({"root", "<root_account>"})
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # what the IAM console's "Revoke active sessions" writes
@@ -52,7 +54,7 @@ def root_credentials(found: str, access_key_id: str | None) -> CannotContain:
 
 
 def role_sessions(found: str, role_name: str, now: datetime) -> CannotContain:
-    issued = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    issued = stamp(now)
     document = {
         "Version": "2012-10-17",
         "Statement": [

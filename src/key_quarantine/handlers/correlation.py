@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.timestamps import parse_time, stamp
 from key_quarantine.handlers.triggers import Trigger
 
 #: Correlation and escalation (handlers/escalation.py) both keep their state in the signals table.
@@ -154,7 +155,7 @@ def record_and_correlate(
         TableName=table,
         Item={
             "identity": {"S": identity},
-            "at": {"S": f"{_stamp(now)}#{first_id}"},
+            "at": {"S": f"{stamp(now)}#{first_id}"},
             "calls": {"L": [call.as_item() for call in calls]},
             "expires": {"N": str(int((now + thresholds.longest).timestamp()))},
         },
@@ -165,7 +166,7 @@ def record_and_correlate(
         ExpressionAttributeNames={"#identity": "identity", "#at": "at"},
         ExpressionAttributeValues={
             ":identity": {"S": identity},
-            ":since": {"S": _stamp(now - thresholds.longest)},
+            ":since": {"S": stamp(now - thresholds.longest)},
         },
     )["Items"]
     return correlate([signal for item in found for signal in _signals(item)], now, thresholds)
@@ -186,8 +187,8 @@ class Calls:
             "M": {
                 "event_name": {"S": self.event_name},
                 "region": {"S": self.region},
-                "first": {"S": _stamp(self.first)},
-                "last": {"S": _stamp(self.last)},
+                "first": {"S": stamp(self.first)},
+                "last": {"S": stamp(self.last)},
                 "count": {"N": str(self.count)},
             }
         }
@@ -296,15 +297,6 @@ _CHECKS: dict[str, Callable[[list[Signal], datetime, Thresholds], bool]] = {
 }
 
 
-def _stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _time(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
+    parsed = parse_time(value) if isinstance(value, str) else None
+    return parsed or datetime.now(UTC)

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.correlation import identity_of
+from key_quarantine.handlers.timestamps import parse_time, stamp
 from key_quarantine.handlers.triggers import Trigger
 
 DEDUPE_WINDOW = timedelta(hours=24)
@@ -156,7 +157,7 @@ def _distinct(details: Sequence[Mapping[str, Any]]) -> list[Reached]:
         call = Reached(
             str(detail.get("eventName")),
             severity_of(detail),
-            str(detail.get("eventTime") or _stamp(datetime.now(UTC))),
+            str(detail.get("eventTime") or stamp(datetime.now(UTC))),
             str(detail.get("awsRegion", "")),
             timed=bool(detail.get("eventTime")),
         )
@@ -176,7 +177,7 @@ def _first_in_window(dynamodb: Any, table: str, partition: str, call: Reached) -
                 "expires": {"N": str(int((at + DEDUPE_WINDOW).timestamp()))},
             },
             ConditionExpression="attribute_not_exists(seen_at) OR seen_at < :since",
-            ExpressionAttributeValues={":since": {"S": _stamp(at - DEDUPE_WINDOW)}},
+            ExpressionAttributeValues={":since": {"S": stamp(at - DEDUPE_WINDOW)}},
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == CONDITION_FAILED:
@@ -230,12 +231,4 @@ def _previous(hour: str) -> str:
 
 
 def _time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parse_time(value) or datetime.now(UTC)

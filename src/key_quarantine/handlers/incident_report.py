@@ -14,6 +14,7 @@ from typing import Any
 
 from key_quarantine.data import quarantine_denied_actions
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME
+from key_quarantine.handlers.timestamps import parse_time
 
 CHART_WIDTH = 960
 LABEL_WIDTH = 220
@@ -351,32 +352,20 @@ def _user(evidence: Mapping[str, Any]) -> str:
 
 def _signal_time(evidence: Mapping[str, Any]) -> datetime | None:
     event = _trigger(evidence).get("event")
-    return _parse(event.get("time")) if isinstance(event, Mapping) else None
+    return parse_time(event.get("time")) if isinstance(event, Mapping) else None
 
 
 def _containment_time(evidence: Mapping[str, Any]) -> datetime | None:
     response = evidence.get("response") or {}
-    return _parse(response.get("contained_at"))
+    return parse_time(response.get("contained_at"))
 
 
 def _event_time(event: Mapping[str, Any]) -> datetime | None:
-    return _parse(event.get("EventTime"))
+    return parse_time(event.get("EventTime"))
 
 
 def _service(event: Mapping[str, Any]) -> str:
     return str(event.get("EventSource", "?")).split(".", 1)[0]
-
-
-def _parse(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _e(value: Any) -> str:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from key_quarantine.handlers.ledger_seal import SEAL_ACTIONS, Seal, seal_name
+from key_quarantine.handlers.timestamps import now_stamp
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.aws import Aws
@@ -75,7 +75,7 @@ class Ledger:
             "user_id": {"S": incident.user_id},
             "family": {"S": incident.trigger.family.value},
             "reason": {"S": incident.trigger.reason},
-            "created_at": {"S": _now()},
+            "created_at": {"S": now_stamp()},
             "named_active_keys": {"L": [{"S": key} for key in incident.named_active_keys]},
             "steps": {"M": {}},
             "claims": {"M": {}},
@@ -113,7 +113,7 @@ class Ledger:
         return True
 
     def _take_claim(self, incident_id: str, step: str, *, conditional: bool) -> None:
-        now = _now()
+        now = now_stamp()
         names, values = {"#step": step}, {":now": {"S": now}}
         expression = "SET claims.#step = :now"
         seal = self._sign(incident_id, f"claim:{step}", now)
@@ -161,7 +161,7 @@ class Ledger:
         """One item a day: what the sweep found (counts by problem) and whom it responded to."""
         item = {
             "incident_id": {"S": f"sweep#{day}"},
-            "created_at": {"S": _now()},
+            "created_at": {"S": now_stamp()},
             "summary": {"M": {problem: {"N": str(count)} for problem, count in summary.items()}},
             "responded_to": {"L": [{"S": user} for user in contained]},
         }
@@ -234,7 +234,7 @@ class Ledger:
             "user": {"S": trigger.user_name or trigger.access_key_id or "?"},
             "status": {"S": "refused"},
             "reason": {"S": reason},
-            "created_at": {"S": _now()},
+            "created_at": {"S": now_stamp()},
         }
         return self._put_first(item, "attribute_not_exists(incident_id)", operation="record refusal")
 
@@ -248,7 +248,7 @@ class Ledger:
             "family": {"S": trigger.family.value},
             "status": {"S": "told"},
             "reason": {"S": found},
-            "created_at": {"S": _now()},
+            "created_at": {"S": now_stamp()},
         }
         return self._put_first(
             item,
@@ -343,18 +343,18 @@ class Ledger:
             return
         names = {f"#s{i}": r.name for i, r in enumerate(done)}
         values: dict[str, Any] = {
-            f":v{i}": {"M": {"status": {"S": "done"}, "detail": {"S": r.detail}, "at": {"S": _now()}}}
+            f":v{i}": {"M": {"status": {"S": "done"}, "detail": {"S": r.detail}, "at": {"S": now_stamp()}}}
             for i, r in enumerate(done)
         }
         assignments = [f"steps.#s{i} = :v{i}" for i in range(len(done))]
         sealed = [(f"step:{r.name}", r.detail) for r in done]
         if finished:
             names["#finished"] = finished_marker(incident.trigger)
-            values[":finished"] = {"S": f"{CONTAINED if incident.contained else NOTIFIED}@{_now()}"}
+            values[":finished"] = {"S": f"{CONTAINED if incident.contained else NOTIFIED}@{now_stamp()}"}
             assignments.append("#finished = :finished")
             sealed.append((names["#finished"], values[":finished"]["S"]))
         if incident.boundary_replaced is not None:  # the first record stays: a redo must not overwrite it
-            values[":boundary"] = {"M": {"arn": {"S": incident.boundary_replaced}, "at": {"S": _now()}}}
+            values[":boundary"] = {"M": {"arn": {"S": incident.boundary_replaced}, "at": {"S": now_stamp()}}}
             assignments.append(f"{BOUNDARY_REPLACED} = if_not_exists({BOUNDARY_REPLACED}, :boundary)")
         for i, (name, value) in enumerate(sealed):
             seal = self._sign(incident.incident_id, name, value)
@@ -403,7 +403,7 @@ class Ledger:
                     ":a": {"S": trigger.account},
                     ":u": {"S": incident.user_name},
                     ":i": {"M": entry},
-                    ":now": {"S": _now()},
+                    ":now": {"S": now_stamp()},
                 },
             )
         except (ClientError, BotoCoreError) as error:
@@ -439,7 +439,7 @@ class Ledger:
     def close_incidents(self, account: str, user: str) -> list[str]:
         """End the user's open incidents (``release``): each item is kept under ``<id>#released#<time>`` and the
         original removed, so the user's next leak opens a new incident instead of finding this one finished."""
-        released_at = _now()
+        released_at = now_stamp()
         closed = []
         for item in self._open_items(account, user):
             incident_id = item["incident_id"]["S"]
@@ -531,7 +531,7 @@ class Ledger:
 
     def _replace(self, recorded: dict[str, Any], fresh: dict[str, Any]) -> None:
         """The incident of an earlier user of the same name: kept as ``<id>#replaced#<time>``, then started anew."""
-        replaced_at = _now()
+        replaced_at = now_stamp()
         archived = {
             **recorded,
             "incident_id": {"S": f"{recorded['incident_id']['S']}#replaced#{replaced_at}"},
@@ -582,10 +582,6 @@ def _containment(incident_id: str, entry: dict[str, Any], since: str) -> Contain
 
 def finished_marker(trigger: Trigger) -> str:
     return f"finished:{trigger.category or trigger.family.value}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _code(error: ClientError) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from key_quarantine.data import QUARANTINE_POLICY_NAME_PREFIX
 from key_quarantine.handlers.aws import Aws
+from key_quarantine.handlers.timestamps import parse_time
 
 ROOT_USER = "<root_account>"
 REPORT_WAIT_SECONDS = 30
@@ -187,8 +188,4 @@ def _age_findings(
 def _date(value: str | None) -> datetime | None:
     if not value or value in ("N/A", "no_information", "not_supported"):
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time(value)

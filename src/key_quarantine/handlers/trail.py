@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from key_quarantine.data import GLOBAL_EVENTS_REGION
+from key_quarantine.handlers.timestamps import stamp
 
 TRAIL_ACTIONS = ("cloudtrail:LookupEvents",)
 PAGE_LIMIT = "page limit"
@@ -193,7 +194,7 @@ def follow_key(
     throttle: Throttle | None = None,
 ) -> Trail:
     """The trail of ``query.key`` and of the sessions it minted. ``cloudtrail(region)`` gives a region's client."""
-    trail = Trail(query.key, query.regions, _stamp(query.since), _stamp(query.until), bounds)
+    trail = Trail(query.key, query.regions, stamp(query.since), stamp(query.until), bounds)
     walk = _Walk(cloudtrail, query, bounds, throttle or THROTTLE, _Budget(bounds.max_calls))
     seen_events, seen_keys = set[str](), {query.key}
     level = [_Principal(query.key, query.since, 0)]
@@ -357,7 +358,7 @@ def minted_session(event: Mapping[str, Any], depth: int) -> Session | None:
         access_key_id=new_key,
         kind=kind,
         minted_by=str(event.get("AccessKeyId") or record.get("userIdentity", {}).get("accessKeyId", "")),
-        issued_at=str(record.get("eventTime") or _stamp(_as_datetime(event.get("EventTime")))),
+        issued_at=str(record.get("eventTime") or stamp(_as_datetime(event.get("EventTime")))),
         expires_at=_expiry(credentials.get("expiration")),
         region=str(event.get("region") or record.get("awsRegion", "")),
         depth=depth,
@@ -373,7 +374,7 @@ def _expiry(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     try:
-        return _stamp(_as_datetime(value))
+        return stamp(_as_datetime(value))
     except (TypeError, ValueError, OSError):
         return str(value)
 
@@ -388,7 +389,3 @@ def _as_datetime(value: Any) -> datetime:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")

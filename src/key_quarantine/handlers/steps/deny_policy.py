@@ -25,6 +25,7 @@ from key_quarantine.handlers.boundary import (
 )
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME, Containment
 from key_quarantine.handlers.steps.base import UNDONE, Skip, Step, error_code, why_not_containing
+from key_quarantine.handlers.timestamps import stamp
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -131,7 +132,7 @@ def containment_policy(containment: Containment, now: datetime) -> dict[str, Any
     deny: dict[str, Any] = {"Effect": "Deny", "Action": "*", "Resource": "*"}
     if containment is not Containment.REVOKE_OLDER_SESSIONS:
         return {"Version": "2012-10-17", "Statement": [{"Sid": "KeyQuarantine", **deny}]}
-    issued = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    issued = stamp(now)
     return {
         "Version": "2012-10-17",
         "Statement": [

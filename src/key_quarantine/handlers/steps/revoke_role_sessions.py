@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from key_quarantine.handlers.settings import revocable_role_patterns
 from key_quarantine.handlers.steps.base import Skip, Step, error_code, why_not_containing
 from key_quarantine.handlers.steps.derived import trails_of
+from key_quarantine.handlers.timestamps import stamp
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -40,7 +41,7 @@ def revocation_policy(before: datetime) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Action": ["*"],
                 "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": before.strftime("%Y-%m-%dT%H:%M:%SZ")}},
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp(before)}},
             }
         ],
     }
@@ -129,11 +130,8 @@ def _put(incident: Incident, role_arn: str, now: datetime, reported: str) -> str
         if error_code(error) in UNMODIFIABLE:
             return f"{reported} (IAM refuses a policy on this role: {error_code(error)})"
         raise
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     undo = f"aws iam delete-role-policy --role-name {role_name_of(role_arn)} --policy-name {REVOCATION_POLICY_NAME}"
-    return (
-        f"revoked: {REVOCATION_POLICY_NAME} on the role denies its tokens issued before {stamp}; undo: {undo}"
-    )
+    return f"revoked: {REVOCATION_POLICY_NAME} on the role denies its tokens issued before {stamp(now)}; undo: {undo}"
 
 
 STEP = Step(

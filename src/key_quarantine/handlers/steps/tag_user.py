@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, INCIDENT_TAG
 from key_quarantine.handlers.steps.base import Skip, Step, why_not_containing
+from key_quarantine.handlers.timestamps import stamp
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
@@ -17,7 +18,7 @@ def tag_user(incident: Incident) -> str:
     tags = [{"Key": INCIDENT_TAG, "Value": incident.incident_id}]
     first = incident.tags_before.get(CONTAINED_AT_TAG)  # the first containment's time is evidence: kept
     if first is None:
-        tags.append({"Key": CONTAINED_AT_TAG, "Value": incident.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        tags.append({"Key": CONTAINED_AT_TAG, "Value": stamp(incident.started_at)})
     if incident.settings.dry_run:
         return "dry run: would tag the user"
     incident.iam.tag_user(UserName=incident.user_name, Tags=tags)

@@ -16,6 +16,7 @@ from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.handlers import key_owner
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG
 from key_quarantine.handlers.steps.base import UNDONE, Skip, Step
+from key_quarantine.handlers.timestamps import parse_time
 from key_quarantine.handlers.watched_calls import Undo, undo_of
 
 if TYPE_CHECKING:
@@ -69,11 +70,8 @@ def _on_user(call: Undo, incident: Incident) -> bool:
 
 def _contained_since(incident: Incident) -> datetime:
     """When the user was first contained (our tag), else as far back as the evidence looks."""
-    tagged = incident.tags_before.get(CONTAINED_AT_TAG, "")
-    try:
-        return datetime.fromisoformat(tagged.replace("Z", "+00:00"))
-    except ValueError:
-        return incident.started_at - timedelta(hours=incident.settings.lookback_hours)
+    tagged = parse_time(incident.tags_before.get(CONTAINED_AT_TAG))
+    return tagged or incident.started_at - timedelta(hours=incident.settings.lookback_hours)
 
 
 STEP = Step("undone-by", key_owner.ACTIONS, undone_by)
