@@ -15,8 +15,8 @@ import pytest
 
 from key_quarantine.handlers.incident_report import render
 from key_quarantine.handlers.playbook import run_playbook
+from key_quarantine.handlers.role_revocation import REVOCATION_POLICY_NAME
 from key_quarantine.handlers.settings import ResponseMode, Settings, SettingsError
-from key_quarantine.handlers.steps.revoke_role_sessions import REVOCATION_POLICY_NAME
 from tests.handlers.cloudtrail_replay import CloudTrailReplay, History
 from tests.handlers.conftest import REGION, MotoAccount
 from tests.handlers.policy_evaluation import explicitly_denied

@@ -12,15 +12,14 @@ that learns it later raises ``steps.base.CannotContainError`` with one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from key_quarantine.handlers.role_revocation import revocation_command
 from key_quarantine.handlers.timestamps import stamp
 
 #: The names IAM and its reports give the root user (GetAccessKeyLastUsed, the credential report, GuardDuty).
 ROOT_NAMES = frozenset({"root", "<root_account>"})
-REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # what the IAM console's "Revoke active sessions" writes
 
 
 @dataclass(frozen=True)
@@ -54,26 +53,13 @@ def root_credentials(found: str, access_key_id: str | None) -> CannotContain:
 
 
 def role_sessions(found: str, role_name: str, now: datetime) -> CannotContain:
-    issued = stamp(now)
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued}},
-            }
-        ],
-    }
     return CannotContain(
         found=found,
         why="these are a role's session credentials: the responder contains IAM users, and a role session lives "
         "until it expires (up to 12 hours) whatever is done to the user who opened it",
-        next_step=f"revoke every session of role {role_name} issued before {issued}, then find who assumed it "
+        next_step=f"revoke every session of role {role_name} issued before {stamp(now)}, then find who assumed it "
         "(CloudTrail AssumeRole) and contain that principal",
-        command=f"aws iam put-role-policy --role-name {role_name} --policy-name {REVOKE_SESSIONS_POLICY} "
-        f"--policy-document '{json.dumps(document, separators=(',', ':'))}'",
+        command=revocation_command(role_name, now),
         principal=f"role/{role_name}",
     )
 

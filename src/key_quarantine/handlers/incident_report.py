@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from key_quarantine.data import quarantine_denied_actions
+from key_quarantine.handlers import role_revocation
 from key_quarantine.handlers.settings import CONTAINMENT_POLICY_NAME
 from key_quarantine.handlers.timestamps import parse_time
 
@@ -255,13 +256,10 @@ def _default_fate(session: Mapping[str, Any], evidence: Mapping[str, Any]) -> st
 
 
 def revocation_command(session: Mapping[str, Any]) -> str:
-    # imported here for the reason of _containment_steps
-    from key_quarantine.handlers.steps import revoke_role_sessions  # noqa: PLC0415
-
-    role = revoke_role_sessions.role_name_of(str(session.get("role_arn") or ""))
+    role = role_revocation.role_name_of(str(session.get("role_arn") or ""))
     if session.get("kind") != "role-session" or not role:
         return f"ended by a deny on the user that minted it ({CONTAINMENT_POLICY_NAME})"
-    return revoke_role_sessions.revocation_command(role, datetime.now(UTC))
+    return role_revocation.revocation_command(role, datetime.now(UTC))
 
 
 def _trail_changes(evidence: Mapping[str, Any]) -> str:

@@ -14,10 +14,16 @@ from __future__ import annotations
 import fnmatch
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from key_quarantine.handlers.role_revocation import (
+    REVOCATION_POLICY_NAME,
+    revocation_command,
+    revocation_policy,
+    role_name_of,
+)
 from key_quarantine.handlers.settings import revocable_role_patterns
 from key_quarantine.handlers.steps.base import Skip, Step, error_code, why_not_containing
 from key_quarantine.handlers.steps.derived import trails_of
@@ -27,36 +33,8 @@ if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
     from key_quarantine.handlers.trail import Session
 
-REVOCATION_POLICY_NAME = "AWSRevokeOlderSessions"
 #: IAM refuses inline policies on these: service-linked roles, and IAM Identity Center's permission-set roles
 UNMODIFIABLE = frozenset({"UnmodifiableEntity", "UnmodifiableEntityException"})
-
-
-def revocation_policy(before: datetime) -> dict[str, Any]:
-    """Deny everything to tokens issued before ``before``: the shape of the console's "Revoke active sessions"."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp(before)}},
-            }
-        ],
-    }
-
-
-def revocation_command(role_name: str, before: datetime) -> str:
-    document = json.dumps(revocation_policy(before), separators=(",", ":"))
-    return (
-        f"aws iam put-role-policy --role-name {role_name} --policy-name {REVOCATION_POLICY_NAME} "
-        f"--policy-document '{document}'"
-    )
-
-
-def role_name_of(role_arn: str) -> str:
-    return role_arn.rsplit("/", 1)[-1]
 
 
 def role_sessions(incident: Incident) -> list[Session]:
