@@ -56,18 +56,43 @@ def _send(
     aws: Aws,
     ledger: Ledger | None,
 ) -> StepResult:
-    topic = settings.topic_arn
     subject, message = notice(problem, trigger.account, trigger.reason)
-    if not topic:
-        return StepResult("notify", Status.SKIPPED, "no notification topic configured")
+    return publish_once(
+        "notify",
+        notice_id,
+        trigger,
+        problem.found,
+        (subject, message),
+        settings=settings,
+        aws=aws,
+        ledger=ledger,
+    )
+
+
+def publish_once(
+    step: str,
+    notice_id: str,
+    trigger: Trigger,
+    found: str,
+    text: tuple[str, str],
+    *,
+    settings: Settings,
+    aws: Aws,
+    ledger: Ledger | None,
+) -> StepResult:
+    """Publish ``text`` (subject, message) once per ``notice_id``: the ledger's claim decides, and a publish that
+    failed gives the claim back, so the retried delivery sends it. Skipped without a topic and in a dry run."""
+    subject, message = text
+    if not settings.topic_arn:
+        return StepResult(step, Status.SKIPPED, "no notification topic configured")
     if settings.dry_run:
-        return StepResult("notify", Status.SKIPPED, f"dry run: would publish '{subject}'")
-    if ledger is not None and not ledger.claim_notice(notice_id, trigger, problem.found):
-        return StepResult("notify", Status.SKIPPED, f"already told ({notice_id})")
+        return StepResult(step, Status.SKIPPED, f"dry run: would publish '{subject}'")
+    if ledger is not None and not ledger.claim_notice(notice_id, trigger, found):
+        return StepResult(step, Status.SKIPPED, f"already told ({notice_id})")
     try:
-        aws.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=message)
+        aws.client("sns").publish(TopicArn=settings.topic_arn, Subject=subject[:100], Message=message)
     except Exception as error:  # noqa: BLE001 - the delivery fails and is retried; the claim is given back
         if ledger is not None:
             ledger.notice_failed(notice_id)
-        return StepResult("notify", Status.FAILED, f"{type(error).__name__}: {error}")
-    return StepResult("notify", Status.DONE, f"published '{subject}'")
+        return StepResult(step, Status.FAILED, f"{type(error).__name__}: {error}")
+    return StepResult(step, Status.DONE, f"published '{subject}'")

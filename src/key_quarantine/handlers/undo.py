@@ -22,8 +22,9 @@ from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.ledger import Containment, Ledger
 from key_quarantine.handlers.playbook import incident_id_of
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, INCIDENT_TAG, Settings
-from key_quarantine.handlers.steps import Status, StepResult
+from key_quarantine.handlers.steps import StepResult
 from key_quarantine.handlers.steps.base import error_code
+from key_quarantine.handlers.tell_human import publish_once
 from key_quarantine.handlers.triggers import Trigger, TriggerFamily
 from key_quarantine.handlers.watched_calls import TAG_CALLS, Undo, undo_of
 
@@ -138,23 +139,14 @@ def _alert(
     ledger: Ledger,
 ) -> StepResult:
     """One notice for the batch's calls on the user (a retried delivery finds it claimed), before containment."""
-    if not settings.topic_arn:
-        return StepResult("alert", Status.SKIPPED, "no notification topic configured")
     subject, message = alert_notice(trigger, calls, incidents)
-    if settings.dry_run:
-        return StepResult("alert", Status.SKIPPED, f"dry run: would publish '{subject}'")
     ids = "|".join(sorted(call.event_id for call in calls))
     notice_id = (
         "undo#" + hashlib.sha256(f"{trigger.account}|{trigger.user_name}|{ids}".encode()).hexdigest()[:20]
     )
-    if not ledger.claim_notice(notice_id, trigger, subject):
-        return StepResult("alert", Status.SKIPPED, f"already told ({notice_id})")
-    try:
-        aws.client("sns").publish(TopicArn=settings.topic_arn, Subject=subject[:100], Message=message)
-    except Exception as error:  # noqa: BLE001 - the delivery is tried again; the claim is given back
-        ledger.notice_failed(notice_id)
-        return StepResult("alert", Status.FAILED, f"{type(error).__name__}: {error}")
-    return StepResult("alert", Status.DONE, f"published '{subject}'")
+    return publish_once(
+        "alert", notice_id, trigger, subject, (subject, message), settings=settings, aws=aws, ledger=ledger
+    )
 
 
 def alert_notice(trigger: Trigger, calls: list[Undo], incidents: list[Trigger]) -> tuple[str, str]:
