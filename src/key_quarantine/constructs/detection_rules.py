@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_events as events
 
 from constructs import Construct
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.data.detections import detection_pattern, events_of, needs_all_management_events
 
 ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
@@ -28,9 +29,7 @@ def abuse_rule(
         "".join(part.capitalize() for part in category.split("-")),
         description=description,
         event_bus=event_bus,
-        event_pattern=events.EventPattern(
-            source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-        ),
+        event_pattern=event_pattern(pattern),
         targets=[target],
     )
     if needs_all_management_events(category):

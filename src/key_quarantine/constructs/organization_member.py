@@ -169,12 +169,7 @@ class KeyQuarantineMember(Construct):
                     cdk.Fn.condition_not(cdk.Fn.condition_equals(cdk.Fn.join("", operators), "")),
                 ),
             )
-        principal = iam.AccountPrincipal(_account_of(central_role_arn)).with_conditions(
-            {
-                "ArnEquals": {"aws:PrincipalArn": operators},
-                "StringEquals": {"aws:PrincipalOrgID": organization_id},
-            }
-        )
+        principal = _central_principal(central_role_arn, operators, organization_id)
         users = f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:user/*"
         release = iam.PolicyStatement(sid="Release", actions=sorted(RELEASE_ACTIONS), resources=[users])
         role = iam.Role(
@@ -192,6 +187,16 @@ class KeyQuarantineMember(Construct):
 
 def _account_of(role_arn: str) -> str:
     return cdk.Fn.select(4, cdk.Fn.split(":", role_arn))
+
+
+def _central_principal(central_role_arn: str, role_arns: list[str], organization_id: str) -> iam.IPrincipal:
+    """The roles ``role_arns`` of the security account (that of ``central_role_arn``), in the organization only."""
+    return iam.AccountPrincipal(_account_of(central_role_arn)).with_conditions(
+        {
+            "ArnEquals": {"aws:PrincipalArn": role_arns},
+            "StringEquals": {"aws:PrincipalOrgID": organization_id},
+        }
+    )
 
 
 def _trusted_arns(scope: Construct, responder_role_arn: str, others: Sequence[str]) -> list[str]:
@@ -219,12 +224,7 @@ def member_responder_role(
 ) -> iam.Role:
     """The playbook's member-account actions (``member_actions()``) and the sweep's reads, for the central roles in
     ``trusted_arns`` only (all in the account of ``central_responder_role_arn``)."""
-    principal = iam.AccountPrincipal(_account_of(central_responder_role_arn)).with_conditions(
-        {
-            "ArnEquals": {"aws:PrincipalArn": trusted_arns},
-            "StringEquals": {"aws:PrincipalOrgID": organization_id},
-        }
-    )
+    principal = _central_principal(central_responder_role_arn, trusted_arns, organization_id)
     return iam.Role(
         scope,
         "ResponderRole",

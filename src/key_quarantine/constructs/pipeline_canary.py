@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.handlers.canary import (
     CANARY_DETAIL_TYPE,
     CANARY_SOURCE,
@@ -59,7 +60,7 @@ class PipelineCanary(Construct):
             self,
             "Rule",
             description="key-quarantine: the daily sweep's canary, through the trigger path",
-            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
+            event_pattern=event_pattern(pattern),
             targets=[target],
         )
         events.EventBus.from_event_bus_name(self, "DefaultBus", "default").grant_put_events_to(sender)

@@ -17,6 +17,7 @@ from aws_cdk import aws_events_targets as targets
 
 from constructs import Construct
 from key_quarantine.constructs.detection_rules import abuse_rule
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.constructs.trigger_rules import DEFAULT_GUARDDUTY_FINDING_TYPES, guardduty_pattern
 from key_quarantine.data import GLOBAL_EVENTS_REGION
 from key_quarantine.data.detections import regional_categories
@@ -80,8 +81,6 @@ class KeyQuarantineRegionalForwarder(Construct):
                 self,
                 "GuardDuty",
                 description=f"key-quarantine: forward GuardDuty IAM-user findings to {GLOBAL_EVENTS_REGION}",
-                event_pattern=events.EventPattern(
-                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-                ),
+                event_pattern=event_pattern(pattern),
                 targets=[targets.EventBus(self.destination)],
             )

@@ -192,29 +192,19 @@ def self_protection(own_role_arn: str, revocable_roles: Sequence[str] = ()) -> l
     own = iam.PolicyStatement(
         sid="DenyOwnRole", effect=iam.Effect.DENY, actions=["iam:*"], resources=[own_role_arn]
     )
+    role_and_stack_changes = iam.PolicyStatement(
+        sid="DenyRoleAndStackChanges",
+        effect=iam.Effect.DENY,
+        actions=list(DENIED_ACTIONS),
+        resources=None if revocable_roles else ["*"],
+        not_resources=list(revocable_roles) or None,
+    )
     if not revocable_roles:
-        return [
-            own,
-            iam.PolicyStatement(
-                sid="DenyRoleAndStackChanges",
-                effect=iam.Effect.DENY,
-                actions=list(DENIED_ACTIONS),
-                resources=["*"],
-            ),
-        ]
-    allowed = sorted(role_actions(opted_in(revocable_roles)))
-    return [
-        own,
-        iam.PolicyStatement(
-            sid="DenyRoleAndStackChanges",
-            effect=iam.Effect.DENY,
-            actions=list(DENIED_ACTIONS),
-            not_resources=list(revocable_roles),
-        ),
-        iam.PolicyStatement(
-            sid="DenyRevocableRolesButRevocation",
-            effect=iam.Effect.DENY,
-            not_actions=allowed,
-            resources=list(revocable_roles),
-        ),
-    ]
+        return [own, role_and_stack_changes]
+    revocation_only = iam.PolicyStatement(
+        sid="DenyRevocableRolesButRevocation",
+        effect=iam.Effect.DENY,
+        not_actions=sorted(role_actions(opted_in(revocable_roles))),
+        resources=list(revocable_roles),
+    )
+    return [own, role_and_stack_changes, revocation_only]

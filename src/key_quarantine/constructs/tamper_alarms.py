@@ -27,6 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE
 from key_quarantine.data.detections import not_by_cloudformation
@@ -374,9 +375,7 @@ class TamperAlarms(Construct):
             self,
             name,
             description=f"key-quarantine tamper alarm: {what}",
-            event_pattern=events.EventPattern(
-                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-            ),
+            event_pattern=event_pattern(pattern),
             targets=[targets.SnsTopic(topic, message=message) for topic in (self._topic, *also_notify)],
         )
 
@@ -425,9 +424,7 @@ class TamperAlarms(Construct):
             self,
             "ReenableOnDisable",
             description="key-quarantine: re-enable a disabled rule of ours",
-            event_pattern=events.EventPattern(
-                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-            ),
+            event_pattern=event_pattern(pattern),
             targets=[targets.LambdaFunction(function, retry_attempts=4)],
         )
         return function

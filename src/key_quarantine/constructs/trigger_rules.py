@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import aws_events as events
 
 from constructs import Construct
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.data import (
     CLOUDTRAIL_DETAIL_TYPE,
     LEGACY_QUARANTINE_INLINE_POLICY,
@@ -125,8 +126,6 @@ class TriggerRules(Construct):
                 name,
                 description=f"key-quarantine: {description}",
                 event_bus=event_bus,
-                event_pattern=events.EventPattern(
-                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-                ),
+                event_pattern=event_pattern(pattern),
                 targets=[target],
             )

@@ -15,6 +15,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
+from key_quarantine.constructs.event_patterns import event_pattern
 from key_quarantine.data import CLOUDTRAIL_DETAIL_TYPE
 from key_quarantine.data.detections import ROOT, USER_KEY_CALLERS
 from key_quarantine.handlers.settings import CONTAINED_AT_TAG, CONTAINMENT_POLICY_NAME, INCIDENT_TAG
@@ -84,8 +85,6 @@ class UndoWatch(Construct):
             self,
             "Rule",
             description="key-quarantine: a contained user's deny deleted, a credential turned on, our tags changed",
-            event_pattern=events.EventPattern(
-                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-            ),
+            event_pattern=event_pattern(pattern),
             targets=[target],
         )
