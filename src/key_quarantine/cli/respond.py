@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from key_quarantine.cli.commands import CommandError
 from key_quarantine.handlers import event_json, policy_watch
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.batch import Delivery, Responder, respond_to_batch
+from key_quarantine.handlers.boundary import partition_of
 from key_quarantine.handlers.ledger import Ledger, open_ledger
 from key_quarantine.handlers.organization import (
     MEMBER_OPERATOR_ROLE_NAME,
@@ -31,10 +31,9 @@ from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import Settings, SettingsError
 from key_quarantine.handlers.steps import PlaybookError, StepResult
 from key_quarantine.handlers.sweep import Audit, AuditLimits, run_audit
-from key_quarantine.handlers.triggers import TriggerError, manual_trigger
+from key_quarantine.handlers.triggers import ACCOUNT_ID, TriggerError, manual_trigger
 
 EVENT_FILE = "event-file"  # the one delivery's id
-ACCOUNT_ID = re.compile(r"\d{12}")
 OUTCOME_FIELDS = ("incident_id", "user", "access_key_ids", "steps")  # the contain/respond JSON contract
 
 
@@ -189,12 +188,12 @@ def _account_of_user(arguments: argparse.Namespace, aws: Aws) -> Aws:
         return aws
     if not ACCOUNT_ID.fullmatch(account):
         raise CommandError(f"--account {account!r} is not a 12-digit account id")
-    caller = str(aws.client("sts").get_caller_identity()["Arn"])
-    _, partition, _, _, own_account, *_ = caller.split(":")
-    if account == own_account:
+    caller = aws.client("sts").get_caller_identity()
+    if account == caller["Account"]:
         return aws
     try:
         session = f"key-quarantine.release.{arguments.user}"
+        partition = partition_of(str(caller["Arn"]))
         return member_session(aws, account, partition, MEMBER_OPERATOR_ROLE_NAME, session)
     except MemberUnreachableError as error:
         raise CommandError(str(error)) from None

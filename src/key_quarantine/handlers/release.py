@@ -40,8 +40,8 @@ def release_user(
     reactivate_keys: tuple[str, ...] = (),
     ledger: Ledger | None = None,
 ) -> list[StepResult]:
-    """Remove KeyQuarantineContainment, put back the boundary our AWSDenyAll replaced, remove our tags; close the user's incidents in the ledger, so that a later leak
-    is answered as a new incident. Keys come back on only when asked: ``reactivate`` turns on the keys the ledger's
+    """Remove KeyQuarantineContainment, put back the boundary our AWSDenyAll replaced, remove our tags; close the
+    user's incidents in the ledger, so that a later leak is answered as a new incident. Keys come back on only when asked: ``reactivate`` turns on the keys the ledger's
     incidents found Active and named by their signal (never a key its holder added), ``reactivate_keys`` the
     keys named one by one."""
     iam = aws.iam
@@ -106,7 +106,7 @@ def _restore_boundary(aws: Aws, user_name: str, ledger: Ledger | None) -> StepRe
     try:
         user = aws.iam.get_user(UserName=user_name)["User"]
         if not held_by_deny_all(user):
-            current = boundary_of(user) or "none"
+            current = boundary_of(user) or NO_BOUNDARY
             return StepResult(
                 name, Status.SKIPPED, f"no {DENY_ALL_POLICY_NAME} boundary on the user (boundary: {current})"
             )

@@ -14,13 +14,14 @@ from key_quarantine.handlers.steps.base import Skip, Step
 from key_quarantine.handlers.steps.derived import STEP as DERIVED
 from key_quarantine.handlers.steps.derived import derived_label, trail_lines
 from key_quarantine.handlers.steps.notify import publish
+from key_quarantine.handlers.steps.revoke_role_sessions import STEP as REVOKE_ROLE_SESSIONS
 
 if TYPE_CHECKING:
     from key_quarantine.handlers.playbook import Incident
 
 MARKER = "kq-second-look"
 #: the steps whose recorded detail names what a look found (``derived_label`` of each finding)
-FINDING_STEPS = (DERIVED.name, "revoke-role-sessions")
+FINDING_STEPS = (DERIVED.name, REVOKE_ROLE_SESSIONS.name)
 MAX_DELAY_SECONDS = 900  # SQS's largest DelaySeconds
 
 
