@@ -23,7 +23,7 @@ from key_quarantine.cli.main import main
 from key_quarantine.handlers import batch, responder
 from key_quarantine.handlers.aws import Aws
 from key_quarantine.handlers.incident_report import render
-from key_quarantine.handlers.playbook import Incident, run_playbook
+from key_quarantine.handlers.playbook import Incident, Outcome, run_playbook
 from key_quarantine.handlers.release import release_user
 from key_quarantine.handlers.settings import (
     CONTAINMENT_POLICY_NAME,
@@ -53,6 +53,17 @@ def as_holder_of(account: MotoAccount, user: str) -> Any:
         region_name=REGION,
         aws_access_key_id=created["AccessKeyId"],
         aws_secret_access_key=created["SecretAccessKey"],
+    )
+
+
+def answer_leak(account: MotoAccount) -> Outcome:
+    """The leak of the account's key answered with the ledger, as the responder and ``contain`` answer it."""
+    aws = account.aws()
+    return run_playbook(
+        manual_trigger(account.account_id, account.user, account.key),
+        account.settings,
+        aws,
+        account.ledger(aws),
     )
 
 
@@ -177,13 +188,7 @@ def test_every_credential_the_holder_added_before_the_signal_is_turned_off(accou
     certificate = attacker.upload_signing_certificate(UserName=account.user, CertificateBody=pem)
     ssh_key = attacker.upload_ssh_public_key(UserName=account.user, SSHPublicKeyBody=ssh)
     # When AWS names K1 only
-    aws = account.aws()
-    outcome = run_playbook(
-        manual_trigger(account.account_id, account.user, account.key),
-        account.settings,
-        aws,
-        account.ledger(aws),
-    )
+    outcome = answer_leak(account)
     # Then every credential of the user is off, not just K1
     iam = account.iam
     assert account.key_status() == {account.key: "Inactive", k2: "Inactive"}
@@ -210,14 +215,9 @@ def test_release_turns_back_on_only_the_key_the_signal_named(account: MotoAccoun
     # Given an incident that found K1 (named) and the holder's K2 active, and turned both off
     as_holder_of(account, account.user)
     (k2,) = set(account.key_status()) - {account.key}
-    aws = account.aws()
-    run_playbook(
-        manual_trigger(account.account_id, account.user, account.key),
-        account.settings,
-        aws,
-        account.ledger(aws),
-    )
+    answer_leak(account)
     # When the operator releases with --reactivate
+    aws = account.aws()
     steps = {s.name: s for s in release_user(aws, account.user, reactivate=True, ledger=account.ledger(aws))}
     # Then K1 is back, the holder's K2 stays off, and the operator is told why
     assert account.key_status() == {account.key: "Active", k2: "Inactive"}
@@ -529,13 +529,7 @@ def test_a_full_inline_quota_is_answered_with_the_deny_all_boundary(account: Mot
     attacker = as_holder_of(account, account.user)
     fill_inline_quota(attacker, account.user)
     # When the leak is answered
-    aws = account.aws()
-    outcome = run_playbook(
-        manual_trigger(account.account_id, account.user, account.key),
-        account.settings,
-        aws,
-        account.ledger(aws),
-    )
+    outcome = answer_leak(account)
     # Then AWS's AWSDenyAll holds the user as its permissions boundary, and the step says which deny held and why
     assert boundary_on(account) == DENY_ALL
     assert CONTAINMENT_POLICY_NAME not in account.inline_policies()
@@ -739,15 +733,10 @@ def test_release_restores_the_boundary_the_deny_replaced_and_removes_ours(
     if before:
         account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=before)
     fill_inline_quota(account.iam, account.user)
-    aws = account.aws()
-    run_playbook(
-        manual_trigger(account.account_id, account.user, account.key),
-        account.settings,
-        aws,
-        account.ledger(aws),
-    )
+    answer_leak(account)
     assert boundary_on(account) == DENY_ALL
     # When the operator releases the user
+    aws = account.aws()
     steps = {s.name: s for s in release_user(aws, account.user, ledger=account.ledger(aws))}
     # Then the user has what it had before, ours is gone, and so is our record
     assert boundary_on(account) == before
@@ -786,17 +775,12 @@ def test_a_holder_that_also_filled_the_users_tags_cannot_stop_the_boundary(accou
     owners = owner_boundary(account)
     account.iam.put_user_permissions_boundary(UserName=account.user, PermissionsBoundary=owners)
     # When the leak is answered
-    aws = account.aws()
-    outcome = run_playbook(
-        manual_trigger(account.account_id, account.user, account.key),
-        account.settings,
-        aws,
-        account.ledger(aws),
-    )
+    outcome = answer_leak(account)
     # Then the boundary holds all the same, and the record of the one replaced is in the ledger (and the detail)
     assert boundary_on(account) == DENY_ALL
     detail = steps_of(outcome)["deny-policy"][1]
     assert f"the boundary it replaced: {owners} (not tagged on the user: LimitExceeded" in detail
     assert ledger_boundary_records(account) == [owners]
+    aws = account.aws()
     release_user(aws, account.user, ledger=account.ledger(aws))
     assert boundary_on(account) == owners
