@@ -213,6 +213,15 @@ TAMPER_CASES: list[tuple[str, str, str, Callable[[Deployed, dict[str, Any]], dic
     ("Rules", "events", "PutRule", lambda d, t: {"name": rule("KeyQuarantineDailySweepSchedule")(d, t)}),
     ("Rules", "events", "DisableRule", lambda d, t: {"name": rule("KeyQuarantineCanaryRule")(d, t)}),
     ("Rules", "events", "DisableRule", lambda d, t: {"name": rule("KeyQuarantineTamperFunctions")(d, t)}),
+    # the holder's next move once it meets the undo watch: switch the watch off, then undo the containment
+    ("Rules", "events", "DisableRule", lambda d, t: {"name": rule("KeyQuarantineUndoWatchRule")(d, t)}),
+    ("Rules", "events", "DeleteRule", lambda d, t: {"name": rule("KeyQuarantineUndoWatchRule")(d, t)}),
+    (
+        "RuleTargets",
+        "events",
+        "RemoveTargets",
+        lambda d, t: {"rule": rule("KeyQuarantineUndoWatchRule")(d, t), "ids": ["Target0"]},
+    ),
     (
         "RuleTargets",
         "events",
@@ -490,6 +499,9 @@ def test_reenable_handler_may_enable_only_our_pipeline_rules(template: dict[str,
     ]
     pattern = parse_pattern(deployed.resolve(reenable_rule))
     assert pattern.matches(cloudtrail("events", "DisableRule", {"name": watched[0]}))
+    undo_watch = rule("KeyQuarantineUndoWatchRule")(deployed, template)
+    assert undo_watch in watched
+    assert pattern.matches(cloudtrail("events", "DisableRule", {"name": undo_watch}))
     assert not pattern.matches(cloudtrail("events", "DisableRule", {"name": "someone-elses-rule"}))
     assert not pattern.matches(
         cloudtrail("events", "DisableRule", {"name": watched[0]}, invoked_by=CLOUDFORMATION)
