@@ -16,6 +16,7 @@ from constructs import Construct
 from key_quarantine.constructs.handler_code import HANDLER_RUNTIME, handler_code
 from key_quarantine.handlers.canary import HEARTBEAT_NAMESPACE
 from key_quarantine.handlers.playbook import action_conditions, required_actions, role_actions
+from key_quarantine.handlers.steps import revoke_role_sessions
 
 HANDLER = "key_quarantine.handlers.responder.lambda_handler"
 RESPONDER_TIMEOUT = cdk.Duration.minutes(2)
@@ -27,8 +28,6 @@ DENIED_ACTIONS = (
     "iam:SetDefaultPolicyVersion",
     "cloudformation:*",
 )
-#: The setting that turns on the steps whose IAM actions act on roles (``Step.opt_in``).
-REVOKE_ROLE_SESSIONS = "revoke_role_sessions"
 #: Actions IAM authorizes without a resource, narrowed by a condition key where IAM has one.
 SERVICE_CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
     "cloudwatch": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
@@ -124,7 +123,8 @@ class ResponderFunction(Construct):
 
 
 def opted_in(revocable_roles: Sequence[str]) -> tuple[str, ...]:
-    return (REVOKE_ROLE_SESSIONS,) if revocable_roles else ()
+    """The opt-in settings on (``Step.opt_in``): the revocation of role sessions, when it has roles to act on."""
+    return (str(revoke_role_sessions.STEP.opt_in),) if revocable_roles else ()
 
 
 def playbook_statements(
